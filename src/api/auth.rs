@@ -1,0 +1,223 @@
+//! Local strategy endpoints: register, login, refresh, logout.
+use std::sync::Arc;
+
+use poem::Request;
+use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json, types::Example};
+
+use super::{ApiTags, me::UserView, security::BearerAuth, state};
+use crate::{
+    app::AppState,
+    auth::{self, ClientMeta, IssuedTokens},
+    error::ApiError,
+};
+
+pub struct AuthApi {
+    pub state: Option<Arc<AppState>>,
+}
+
+#[derive(Object)]
+#[oai(deny_unknown_fields, example)]
+pub struct RegisterRequest {
+    /// Compared case-insensitively after Unicode NFKC normalisation; 1 to 64 characters.
+    #[oai(validator(max_length = 256))]
+    pub username: String,
+    /// 8 to 128 characters.
+    #[oai(validator(max_length = 1024))]
+    pub password: String,
+    #[oai(validator(max_length = 254))]
+    pub email: Option<String>,
+}
+
+impl Example for RegisterRequest {
+    fn example() -> Self {
+        Self {
+            username: "alice".into(),
+            password: "correct horse battery staple".into(),
+            email: Some("alice@example.com".into()),
+        }
+    }
+}
+
+#[derive(Object)]
+#[oai(deny_unknown_fields, example)]
+pub struct LoginRequest {
+    #[oai(validator(max_length = 256))]
+    pub username: String,
+    #[oai(validator(max_length = 1024))]
+    pub password: String,
+}
+
+impl Example for LoginRequest {
+    fn example() -> Self {
+        Self { username: "alice".into(), password: "correct horse battery staple".into() }
+    }
+}
+
+#[derive(Object)]
+#[oai(deny_unknown_fields)]
+pub struct RefreshRequest {
+    /// The refresh token from the last login or refresh; it stops working once used.
+    #[oai(validator(max_length = 256))]
+    pub refresh_token: String,
+}
+
+#[derive(Object, Default)]
+#[oai(deny_unknown_fields)]
+pub struct LogoutRequest {
+    /// End every session of the user, not just this one.
+    #[oai(default)]
+    pub everywhere: bool,
+}
+
+/// Access and refresh tokens.
+#[derive(Object)]
+#[oai(example)]
+pub struct TokenResponse {
+    /// A JWT for `Authorization: Bearer`, signed with the tenant's key.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    /// Opaque; exchange it at `/auth/refresh`. Each refresh token works once.
+    pub refresh_token: String,
+}
+
+impl Example for TokenResponse {
+    fn example() -> Self {
+        Self {
+            access_token: "eyJhbGciOiJFUzI1NiIsInR5cCI6ImF0K2p3dCIsImtpZCI6Ii4uLiJ9...".into(),
+            token_type: "Bearer".into(),
+            expires_in: 600,
+            refresh_token: "ghr_3q2-7wVx...".into(),
+        }
+    }
+}
+
+impl From<IssuedTokens> for TokenResponse {
+    fn from(t: IssuedTokens) -> Self {
+        Self {
+            access_token: t.access_token,
+            token_type: "Bearer".into(),
+            expires_in: t.expires_in,
+            refresh_token: t.refresh_token,
+        }
+    }
+}
+
+#[derive(ApiResponse)]
+pub enum RegisterResponse {
+    /// The user was created.
+    #[oai(status = 201)]
+    Created(Json<UserView>),
+}
+
+#[derive(ApiResponse)]
+pub enum TokenIssued {
+    /// Tokens issued.
+    #[oai(status = 200)]
+    Ok(Json<TokenResponse>, #[oai(header = "Cache-Control")] String),
+}
+
+impl TokenIssued {
+    fn new(t: IssuedTokens) -> Self {
+        Self::Ok(Json(t.into()), "no-store".into())
+    }
+}
+
+#[derive(ApiResponse)]
+pub enum LogoutResponse {
+    /// Logged out; the token and its session no longer work anywhere.
+    #[oai(status = 204)]
+    NoContent,
+}
+
+fn client_meta(req: &Request) -> ClientMeta {
+    ClientMeta {
+        ip: req.remote_addr().as_socket_addr().map(|a| a.ip().to_string()),
+        user_agent: req
+            .headers()
+            .get(poem::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(512).collect()),
+    }
+}
+
+#[OpenApi(tag = "ApiTags::Auth")]
+impl AuthApi {
+    /// Register a user
+    ///
+    /// Creates a user with the local username/password strategy, when the tenant allows
+    /// self-registration.
+    #[oai(path = "/t/:tenant/auth/register", method = "post", operation_id = "register")]
+    async fn register(
+        &self,
+        #[oai(name = "tenant", validator(pattern = r"^[a-z0-9][a-z0-9-]{0,62}$"))] tenant: Path<String>,
+        body: Json<RegisterRequest>,
+    ) -> Result<RegisterResponse, ApiError> {
+        let state = state(&self.state)?;
+        let body = body.0;
+        let user = auth::register(
+            state,
+            &tenant,
+            &body.username,
+            body.password,
+            body.email.as_deref(),
+            chrono::Utc::now(),
+        )
+        .await?;
+        Ok(RegisterResponse::Created(Json(user.into())))
+    }
+
+    /// Log in
+    ///
+    /// Checks a username and password and returns an access token and a refresh token.
+    /// An unknown user and a wrong password give the same answer.
+    #[oai(path = "/t/:tenant/auth/login", method = "post", operation_id = "login")]
+    async fn login(
+        &self,
+        req: &Request,
+        #[oai(name = "tenant", validator(pattern = r"^[a-z0-9][a-z0-9-]{0,62}$"))] tenant: Path<String>,
+        body: Json<LoginRequest>,
+    ) -> Result<TokenIssued, ApiError> {
+        let state = state(&self.state)?;
+        let body = body.0;
+        let tokens =
+            auth::login(state, &tenant, &body.username, body.password, client_meta(req), chrono::Utc::now())
+                .await?;
+        Ok(TokenIssued::new(tokens))
+    }
+
+    /// Refresh tokens
+    ///
+    /// Exchanges a refresh token for new tokens. The presented token stops working; presenting
+    /// it again revokes the whole session.
+    #[oai(path = "/t/:tenant/auth/refresh", method = "post", operation_id = "refresh")]
+    async fn refresh(
+        &self,
+        #[oai(name = "tenant", validator(pattern = r"^[a-z0-9][a-z0-9-]{0,62}$"))] tenant: Path<String>,
+        body: Json<RefreshRequest>,
+    ) -> Result<TokenIssued, ApiError> {
+        let state = state(&self.state)?;
+        let tokens = auth::refresh(state, &tenant, &body.0.refresh_token, chrono::Utc::now()).await?;
+        Ok(TokenIssued::new(tokens))
+    }
+
+    /// Log out
+    ///
+    /// The body is optional. Revokes this access token and its session's refresh tokens; with `everywhere`, every
+    /// session of the user. Takes effect on every instance at once.
+    #[oai(path = "/t/:tenant/auth/logout", method = "post", operation_id = "logout")]
+    async fn logout(
+        &self,
+        auth: BearerAuth,
+        #[oai(name = "tenant", validator(pattern = r"^[a-z0-9][a-z0-9-]{0,62}$"))] tenant: Path<String>,
+        body: Json<Option<LogoutRequest>>,
+    ) -> Result<LogoutResponse, ApiError> {
+        let _ = tenant;
+        let state = state(&self.state)?;
+        let everywhere = body.0.is_some_and(|b| b.everywhere);
+        auth::logout(state, &auth.0, everywhere, chrono::Utc::now()).await?;
+        Ok(LogoutResponse::NoContent)
+    }
+}

@@ -1,0 +1,157 @@
+//! Wiring: pools, the token store, the tenant directory and the routes. Tests build the same
+//! `App` with port 0.
+use std::{sync::Arc, time::Duration};
+
+use poem::{
+    Endpoint, EndpointExt, IntoResponse, Request, Response, Route, Server,
+    http::StatusCode,
+    listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
+    middleware::Tracing,
+};
+use sea_orm::DatabaseConnection;
+use sea_orm_migration::MigratorTrait as _;
+
+use crate::{
+    api::{api_service, security::accept_jwt_scheme},
+    auth::password::PasswordHasher,
+    config::Settings,
+    crypto::MasterKey,
+    error::problem_for_poem_error,
+    kv::Kv,
+    store,
+    tenancy::{self, TenantDirectory, TenantSettings},
+    tokens::revocation::RevocationList,
+};
+
+/// Everything a request handler may need; shared by all requests.
+pub struct AppState {
+    pub settings: Settings,
+    pub db: DatabaseConnection,
+    pub kv: Arc<Kv>,
+    pub master_key: Arc<MasterKey>,
+    pub tenants: TenantDirectory,
+    pub revocations: RevocationList,
+    pub hasher: PasswordHasher,
+}
+
+pub struct App {
+    acceptor: TcpAcceptor,
+    port: u16,
+    state: Arc<AppState>,
+}
+
+/// The tenant that exists after the first start.
+pub const DEFAULT_TENANT: &str = "default";
+
+impl App {
+    /// Connects to the database and token store, migrates when configured, creates the
+    /// `default` tenant if needed, and binds the listener.
+    ///
+    /// # Errors
+    /// Invalid configuration, an unreachable database, or a port that cannot be bound.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        settings.validate()?;
+        let master_key = Arc::new(MasterKey::load(&settings.secrets)?);
+        let db = store::connect(&settings.database)
+            .await
+            .map_err(|e| anyhow::anyhow!("GATEHOUSE__DATABASE__URL: cannot connect: {e}"))?;
+        if settings.database.auto_migrate {
+            migration::Migrator::up(&db, None).await?;
+        }
+        let kv = Arc::new(
+            Kv::connect(&settings.redis).await.map_err(|e| anyhow::anyhow!("GATEHOUSE__REDIS__URL: {e}"))?,
+        );
+        tenancy::ensure_tenant(
+            &db,
+            &master_key,
+            DEFAULT_TENANT,
+            "Default",
+            TenantSettings::from_config(&settings),
+            chrono::Utc::now(),
+        )
+        .await?;
+        let horizon =
+            Duration::from_secs(settings.tokens.max_access_ttl_secs + settings.tokens.leeway_secs + 60);
+        let state = Arc::new(AppState {
+            tenants: TenantDirectory::new(db.clone(), master_key.clone(), &settings),
+            revocations: RevocationList::new(kv.clone(), horizon),
+            hasher: PasswordHasher::new(&settings.passwords)?,
+            master_key,
+            kv,
+            db,
+            settings,
+        });
+        let acceptor = TcpListener::bind(state.settings.server.bind).into_acceptor().await?;
+        let port = acceptor
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr().map(std::net::SocketAddr::port))
+            .unwrap_or_default();
+        Ok(Self { acceptor, port, state })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> Arc<AppState> {
+        self.state.clone()
+    }
+
+    /// Serves until `shutdown` resolves, then lets in-flight requests finish.
+    ///
+    /// # Errors
+    /// The server failed.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
+        let grace = Duration::from_secs(self.state.settings.server.shutdown_grace_secs);
+        tracing::info!(port = self.port, public_url = %self.state.settings.public_url(), "gatehouse listening");
+        Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(routes(self.state), shutdown, Some(grace))
+            .await
+    }
+}
+
+/// All routes with their middleware.
+pub fn routes(state: Arc<AppState>) -> impl Endpoint {
+    let public_url = state.settings.public_url();
+    let max_body = state.settings.server.max_body_bytes;
+    let api = api_service(Some(state.clone()), &public_url);
+    let spec_json = api.spec_endpoint();
+    let spec_yaml = api.spec_endpoint_yaml();
+    let docs = api.swagger_ui();
+    Route::new()
+        .nest("/", api)
+        .at("/openapi.json", spec_json)
+        .at("/openapi.yaml", spec_yaml)
+        .nest("/docs", docs)
+        .around(accept_jwt_scheme)
+        .around(move |ep, req| limit_body(ep, req, max_body))
+        .data(state)
+        .catch_all_error(problem_for_poem_error)
+        .with(Tracing)
+}
+
+/// Buffers the body up to `max` bytes; larger bodies get 413 whether or not they announce a
+/// Content-Length, before any handler or JSON parser sees them.
+async fn limit_body<E: Endpoint>(ep: Arc<E>, mut req: Request, max: usize) -> poem::Result<Response> {
+    let announced = req
+        .headers()
+        .get(poem::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > max as u64) {
+        return Err(poem::Error::from_status(StatusCode::PAYLOAD_TOO_LARGE));
+    }
+    let body = req.take_body();
+    let bytes = body.into_bytes_limit(max).await.map_err(poem::Error::from)?;
+    // A body-less POST (`curl -X POST`) is read as an empty JSON body, so endpoints with an
+    // optional body accept it instead of answering 415.
+    if bytes.is_empty() && req.content_type().is_none() {
+        req.headers_mut().insert(
+            poem::http::header::CONTENT_TYPE,
+            poem::http::HeaderValue::from_static("application/json"),
+        );
+    }
+    req.set_body(bytes);
+    Ok(ep.call(req).await?.into_response())
+}

@@ -1,0 +1,78 @@
+//! Argon2id hashing on blocking threads, at most `max_concurrent_hashes` at once, so a login
+//! flood queues up instead of starving the async runtime or exhausting memory.
+use std::sync::Arc;
+
+use argon2::{Argon2, PasswordHasher as _, PasswordVerifier as _};
+use tokio::sync::Semaphore;
+
+use crate::config::PasswordSettings;
+
+pub struct PasswordHasher {
+    argon: Arc<Argon2<'static>>,
+    permits: Arc<Semaphore>,
+    /// Verified against when the user does not exist, so both paths cost one hash.
+    dummy_hash: Arc<str>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    #[error("invalid argon2 parameters: {0}")]
+    Params(String),
+    #[error("hashing failed: {0}")]
+    Hash(String),
+}
+
+impl PasswordHasher {
+    /// # Errors
+    /// The parameters are not valid for argon2.
+    pub fn new(settings: &PasswordSettings) -> Result<Self, HashError> {
+        let params = argon2::Params::new(
+            settings.argon2_memory_kib,
+            settings.argon2_iterations,
+            settings.argon2_parallelism,
+            None,
+        )
+        .map_err(|e| HashError::Params(e.to_string()))?;
+        let argon = Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+        let dummy = crate::crypto::random_token("");
+        let dummy_hash =
+            argon.hash_password(dummy.as_bytes()).map_err(|e| HashError::Hash(e.to_string()))?.to_string();
+        let permits = match settings.max_concurrent_hashes {
+            0 => std::thread::available_parallelism().map(usize::from).unwrap_or(2),
+            n => n,
+        };
+        Ok(Self {
+            argon: Arc::new(argon),
+            permits: Arc::new(Semaphore::new(permits)),
+            dummy_hash: dummy_hash.into(),
+        })
+    }
+
+    /// # Errors
+    /// Hashing failed (should not happen with valid parameters).
+    pub async fn hash(&self, password: String) -> Result<String, HashError> {
+        let argon = self.argon.clone();
+        self.run(move || argon.hash_password(password.as_bytes()).map(|h| h.to_string()))
+            .await?
+            .map_err(|e| HashError::Hash(e.to_string()))
+    }
+
+    /// True when `password` matches `stored`; with no stored hash it verifies against a dummy
+    /// hash and returns false, taking the same time.
+    ///
+    /// # Errors
+    /// The blocking pool failed.
+    pub async fn verify(&self, password: String, stored: Option<String>) -> Result<bool, HashError> {
+        let argon = self.argon.clone();
+        let known = stored.is_some();
+        let hash: Arc<str> = stored.map_or_else(|| self.dummy_hash.clone(), Arc::from);
+        let ok = self.run(move || argon.verify_password(password.as_bytes(), &*hash).is_ok()).await?;
+        Ok(ok && known)
+    }
+
+    async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T, HashError> {
+        let _permit =
+            self.permits.clone().acquire_owned().await.map_err(|e| HashError::Hash(e.to_string()))?;
+        tokio::task::spawn_blocking(f).await.map_err(|e| HashError::Hash(e.to_string()))
+    }
+}

@@ -1,0 +1,272 @@
+//! Settings: `config/base.yaml`, then `config/{GATEHOUSE_ENV}.yaml`, then `GATEHOUSE__SECTION__KEY`
+//! environment variables. Every field has a default, so the binary also runs with no files at all.
+use std::{fmt, net::SocketAddr, path::PathBuf};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Serialized, Yaml},
+};
+use serde::{Deserialize, Serialize};
+
+/// A string that never shows up in `Debug` output or logs.
+#[derive(Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub redis: RedisSettings,
+    pub secrets: SecretSettings,
+    pub tokens: TokenSettings,
+    pub passwords: PasswordSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    pub bind: SocketAddr,
+    /// Base URL clients reach us at; token issuers are `{public_url}/t/{tenant}`.
+    /// Empty means `http://{bind}`.
+    pub public_url: String,
+    pub max_body_bytes: usize,
+    pub shutdown_grace_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `sqlite://path?mode=rwc` or `postgres://user@host/db`.
+    pub url: Secret,
+    pub auto_migrate: bool,
+    pub max_connections: u32,
+    pub connect_timeout_secs: u64,
+    /// PostgreSQL only: `search_path`, so several deployments (or tests) can share one database.
+    pub schema: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedisSettings {
+    /// Unset: an in-process store, correct for a single instance only.
+    pub url: Option<Secret>,
+    pub key_prefix: String,
+    pub command_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecretSettings {
+    /// Base64 of 32 random bytes; encrypts signing keys at rest.
+    pub master_key: Option<Secret>,
+    /// Where the embedded default keeps a generated master key when `master_key` is unset.
+    pub master_key_file: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TokenSettings {
+    pub access_ttl_secs: u64,
+    pub refresh_ttl_secs: u64,
+    /// Upper bound for any access-token lifetime; revocation entries for sessions live this long.
+    pub max_access_ttl_secs: u64,
+    pub leeway_secs: u64,
+    /// Default algorithm for new tenants: `ES256`, `RS256` or `EdDSA`.
+    pub default_algorithm: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PasswordSettings {
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+    /// Hashes computed at once; 0 means one per CPU.
+    pub max_concurrent_hashes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    /// `pretty` or `json`.
+    pub format: String,
+    /// A tracing filter, e.g. `info` or `gatehouse=debug,info`.
+    pub level: String,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: String::new(),
+            max_body_bytes: 64 * 1024,
+            shutdown_grace_secs: 20,
+        }
+    }
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: Secret::new("sqlite://data/gatehouse.db?mode=rwc"),
+            auto_migrate: true,
+            max_connections: 16,
+            connect_timeout_secs: 5,
+            schema: None,
+        }
+    }
+}
+
+impl Default for RedisSettings {
+    fn default() -> Self {
+        Self { url: None, key_prefix: "gh:".into(), command_timeout_ms: 500 }
+    }
+}
+
+impl Default for SecretSettings {
+    fn default() -> Self {
+        Self { master_key: None, master_key_file: PathBuf::from("data/master.key") }
+    }
+}
+
+impl Default for TokenSettings {
+    fn default() -> Self {
+        Self {
+            access_ttl_secs: 600,
+            refresh_ttl_secs: 30 * 24 * 3600,
+            max_access_ttl_secs: 3600,
+            leeway_secs: 30,
+            default_algorithm: "ES256".into(),
+        }
+    }
+}
+
+impl Default for PasswordSettings {
+    fn default() -> Self {
+        Self {
+            argon2_memory_kib: 19_456,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+            max_concurrent_hashes: 0,
+        }
+    }
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self { format: "pretty".into(), level: "info".into() }
+    }
+}
+
+/// A configuration problem, naming the key so the operator knows what to fix.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(String);
+
+impl ConfigError {
+    pub fn key(env_key: &str, problem: impl fmt::Display) -> Self {
+        Self(format!("{env_key}: {problem}"))
+    }
+}
+
+impl Settings {
+    /// Loads the layered configuration from `config_dir` and the process environment.
+    ///
+    /// # Errors
+    /// A value of the wrong type, an unknown key or a value that fails validation.
+    pub fn load(config_dir: &std::path::Path) -> Result<Self, ConfigError> {
+        let environment = std::env::var("GATEHOUSE_ENV").unwrap_or_else(|_| "local".into());
+        let figment = Figment::from(Serialized::defaults(Settings::default()))
+            .merge(Yaml::file(config_dir.join("base.yaml")))
+            .merge(Yaml::file(config_dir.join(format!("{environment}.yaml"))))
+            .merge(Env::prefixed("GATEHOUSE__").split("__"));
+        let settings: Settings = figment.extract().map_err(|e| {
+            let key = e.path.join("__").to_uppercase();
+            let name = if key.is_empty() { "configuration".into() } else { format!("GATEHOUSE__{key}") };
+            ConfigError::key(&name, e.kind)
+        })?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// # Errors
+    /// The first setting whose value cannot work.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let url = self.database.url.expose();
+        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            return Err(ConfigError::key(
+                "GATEHOUSE__DATABASE__URL",
+                "must start with sqlite: or postgres://",
+            ));
+        }
+        if let Some(redis) = &self.redis.url {
+            let r = redis.expose();
+            if !(r.starts_with("redis://") || r.starts_with("rediss://") || r.starts_with("unix://")) {
+                return Err(ConfigError::key(
+                    "GATEHOUSE__REDIS__URL",
+                    "must start with redis://, rediss:// or unix://",
+                ));
+            }
+        }
+        let public_url = &self.server.public_url;
+        if !(public_url.is_empty() || public_url.starts_with("http://") || public_url.starts_with("https://"))
+        {
+            return Err(ConfigError::key("GATEHOUSE__SERVER__PUBLIC_URL", "must be an http(s) URL"));
+        }
+        if self.tokens.access_ttl_secs == 0 || self.tokens.access_ttl_secs > self.tokens.max_access_ttl_secs {
+            return Err(ConfigError::key(
+                "GATEHOUSE__TOKENS__ACCESS_TTL_SECS",
+                "must be between 1 and tokens.max_access_ttl_secs",
+            ));
+        }
+        if self.tokens.leeway_secs > 30 {
+            return Err(ConfigError::key("GATEHOUSE__TOKENS__LEEWAY_SECS", "must be at most 30"));
+        }
+        if crate::tokens::Algorithm::parse(&self.tokens.default_algorithm).is_none() {
+            return Err(ConfigError::key(
+                "GATEHOUSE__TOKENS__DEFAULT_ALGORITHM",
+                "must be ES256, RS256 or EdDSA",
+            ));
+        }
+        let p = &self.passwords;
+        if p.argon2_memory_kib < 19_456 || p.argon2_iterations < 2 || p.argon2_parallelism != 1 {
+            return Err(ConfigError::key(
+                "GATEHOUSE__PASSWORDS__ARGON2_MEMORY_KIB",
+                "argon2 parameters below m=19456 KiB, t=2, p=1 are refused",
+            ));
+        }
+        if !matches!(self.log.format.as_str(), "pretty" | "json") {
+            return Err(ConfigError::key("GATEHOUSE__LOG__FORMAT", "must be pretty or json"));
+        }
+        Ok(())
+    }
+
+    /// The public base URL without a trailing slash.
+    pub fn public_url(&self) -> String {
+        if self.server.public_url.is_empty() {
+            format!("http://{}", self.server.bind)
+        } else {
+            self.server.public_url.trim_end_matches('/').to_string()
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! The one place where failures become HTTP responses.
+//!
+//! Layers below the API return their own `thiserror` enums that separate expected failures
+//! (bad credentials, a revoked token) from unexpected ones (`anyhow::Error`, a database error).
+//! `ApiError` maps each of them to a status and an RFC 9457 `application/problem+json` body with
+//! a stable machine-readable `code`. Unexpected errors are logged with their cause chain and
+//! answered with a body that reveals nothing. Errors raised by poem itself (malformed JSON, 404,
+//! 405, 413, 415) are reshaped by [`problem_for_poem_error`] so every error has the same form.
+use poem::{Response, http::StatusCode};
+use poem_openapi::{ApiResponse, Object, payload::Json};
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Clone, Object, PartialEq)]
+#[oai(example)]
+pub struct Problem {
+    /// A URI naming the problem type.
+    #[oai(rename = "type")]
+    pub type_: String,
+    /// A short summary of the problem type.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// A human-readable explanation of this occurrence.
+    pub detail: String,
+    /// A stable, machine-readable error code.
+    pub code: String,
+    /// The request field the problem is about, for validation errors.
+    #[oai(skip_serializing_if_is_none)]
+    pub field: Option<String>,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, code: &str, detail: impl Into<String>) -> Self {
+        Self {
+            type_: format!("urn:gatehouse:problem:{code}"),
+            title: status.canonical_reason().unwrap_or("Error").to_string(),
+            status: status.as_u16(),
+            detail: detail.into(),
+            code: code.to_string(),
+            field: None,
+        }
+    }
+}
+
+impl poem_openapi::types::Example for Problem {
+    fn example() -> Self {
+        let mut p = Self::new(StatusCode::BAD_REQUEST, "validation_failed", "username: must not be empty");
+        p.field = Some("username".into());
+        p
+    }
+}
+
+const BEARER_INVALID: &str = "Bearer error=\"invalid_token\"";
+
+/// Every error response of the API.
+#[derive(Debug, ApiResponse)]
+pub enum ApiError {
+    /// The request is malformed or fails validation.
+    #[oai(status = 400, content_type = "application/problem+json")]
+    BadRequest(Json<Problem>),
+    /// Missing, invalid, expired or revoked credentials.
+    #[oai(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
+    /// Authenticated but not allowed.
+    #[oai(status = 403, content_type = "application/problem+json")]
+    Forbidden(Json<Problem>),
+    /// The resource does not exist (or belongs to another tenant).
+    #[oai(status = 404, content_type = "application/problem+json")]
+    NotFound(Json<Problem>),
+    /// The request conflicts with existing data.
+    #[oai(status = 409, content_type = "application/problem+json")]
+    Conflict(Json<Problem>),
+    /// A dependency (database, Redis) is unavailable; retry later.
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
+    /// An unexpected server error.
+    #[oai(status = 500, content_type = "application/problem+json")]
+    Internal(Json<Problem>),
+}
+
+impl ApiError {
+    pub fn bad_request(code: &str, detail: impl Into<String>) -> Self {
+        Self::BadRequest(Json(Problem::new(StatusCode::BAD_REQUEST, code, detail)))
+    }
+
+    /// A validation failure that names the offending field.
+    pub fn validation(field: &str, detail: impl Into<String>) -> Self {
+        let mut p =
+            Problem::new(StatusCode::BAD_REQUEST, "validation_failed", format!("{field}: {}", detail.into()));
+        p.field = Some(field.to_string());
+        Self::BadRequest(Json(p))
+    }
+
+    /// 401 for a presented token that failed verification (RFC 6750 `invalid_token`).
+    pub fn invalid_token(detail: impl Into<String>) -> Self {
+        Self::Unauthorized(
+            Json(Problem::new(StatusCode::UNAUTHORIZED, "invalid_token", detail)),
+            BEARER_INVALID.to_string(),
+        )
+    }
+
+    /// 401 for credentials in a request body (password, refresh token).
+    pub fn unauthorized(code: &str, detail: impl Into<String>) -> Self {
+        Self::Unauthorized(Json(Problem::new(StatusCode::UNAUTHORIZED, code, detail)), "Bearer".to_string())
+    }
+
+    pub fn forbidden(code: &str, detail: impl Into<String>) -> Self {
+        Self::Forbidden(Json(Problem::new(StatusCode::FORBIDDEN, code, detail)))
+    }
+
+    pub fn not_found(code: &str, detail: impl Into<String>) -> Self {
+        Self::NotFound(Json(Problem::new(StatusCode::NOT_FOUND, code, detail)))
+    }
+
+    pub fn conflict(code: &str, detail: impl Into<String>) -> Self {
+        Self::Conflict(Json(Problem::new(StatusCode::CONFLICT, code, detail)))
+    }
+
+    pub fn unavailable(what: &str) -> Self {
+        Self::Unavailable(
+            Json(Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "service_unavailable",
+                format!("{what} is unavailable; retry shortly"),
+            )),
+            2,
+        )
+    }
+
+    /// Logs the cause chain and hides it from the client.
+    pub fn internal(err: impl Into<anyhow::Error>) -> Self {
+        let err = err.into();
+        tracing::error!(error = ?err, "unexpected error");
+        Self::Internal(Json(Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "an unexpected error occurred",
+        )))
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(err: crate::store::StoreError) -> Self {
+        match err {
+            crate::store::StoreError::Unavailable(e) => {
+                tracing::warn!(error = %e, "database unavailable");
+                Self::unavailable("the database")
+            }
+            crate::store::StoreError::Other(e) => Self::internal(e),
+        }
+    }
+}
+
+impl From<crate::kv::KvError> for ApiError {
+    fn from(err: crate::kv::KvError) -> Self {
+        tracing::warn!(error = %err, "token store unavailable");
+        Self::unavailable("the token store")
+    }
+}
+
+fn problem_response(status: StatusCode, code: &str, detail: String) -> Response {
+    let body = Problem::new(status, code, detail);
+    let json = serde_json::to_vec(&ProblemBody::from(&body)).unwrap_or_default();
+    let mut resp = Response::builder().status(status).content_type("application/problem+json").body(json);
+    if status == StatusCode::UNAUTHORIZED {
+        resp.headers_mut().insert("WWW-Authenticate", poem::http::HeaderValue::from_static(BEARER_INVALID));
+    }
+    resp
+}
+
+#[derive(serde::Serialize)]
+struct ProblemBody<'a> {
+    #[serde(rename = "type")]
+    type_: &'a str,
+    title: &'a str,
+    status: u16,
+    detail: &'a str,
+    code: &'a str,
+}
+
+impl<'a> From<&'a Problem> for ProblemBody<'a> {
+    fn from(p: &'a Problem) -> Self {
+        Self { type_: &p.type_, title: &p.title, status: p.status, detail: &p.detail, code: &p.code }
+    }
+}
+
+/// Turns an error raised outside our handlers (routing, extraction, size limits) into a problem
+/// document; responses our handlers built already are passed through unchanged.
+pub async fn problem_for_poem_error(err: poem::Error) -> Response {
+    if err.is_from_response() {
+        return err.into_response();
+    }
+    let status = err.status();
+    let (code, detail) = match status {
+        StatusCode::NOT_FOUND => ("not_found", "no such resource".to_string()),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            ("method_not_allowed", "method not allowed for this resource".into())
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "request body is too large".into()),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", err.to_string()),
+        StatusCode::UNAUTHORIZED => ("invalid_token", "a bearer token is required".into()),
+        s if s.is_client_error() => ("invalid_request", err.to_string()),
+        _ => {
+            tracing::error!(error = %err, "unhandled server error");
+            ("internal_error", "an unexpected error occurred".into())
+        }
+    };
+    problem_response(status, code, detail)
+}

@@ -1,0 +1,130 @@
+//! Short-lived shared state (revocations now; sessions and rate limits later): Redis when
+//! configured, otherwise an in-process map, the way express-session ships a MemoryStore.
+//! Every Redis command has a response timeout, so an outage is an error, never a hang.
+use std::{
+    collections::HashMap,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+use redis::{AsyncCommands, aio::ConnectionManager};
+
+use crate::config::RedisSettings;
+
+#[derive(Debug, thiserror::Error)]
+#[error("token store: {0}")]
+pub struct KvError(String);
+
+impl From<redis::RedisError> for KvError {
+    fn from(e: redis::RedisError) -> Self {
+        Self(e.to_string())
+    }
+}
+
+pub enum Kv {
+    Redis { conn: ConnectionManager, prefix: String },
+    Memory { map: Mutex<HashMap<String, (String, Instant)>>, prefix: String },
+}
+
+impl Kv {
+    /// # Errors
+    /// The Redis URL is invalid. An unreachable server is not an error here: the connection
+    /// is established lazily and retried, so the service starts and recovers on its own.
+    pub async fn connect(settings: &RedisSettings) -> Result<Self, KvError> {
+        let Some(url) = &settings.url else {
+            tracing::warn!("no GATEHOUSE__REDIS__URL: using the in-process store (single instance only)");
+            return Ok(Self::Memory { map: Mutex::new(HashMap::new()), prefix: settings.key_prefix.clone() });
+        };
+        let client = redis::Client::open(url.expose())?;
+        let timeout = Duration::from_millis(settings.command_timeout_ms);
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_response_timeout(Some(timeout))
+            .set_connection_timeout(Some(timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_secs(2));
+        let conn = ConnectionManager::new_lazy_with_config(client, config)?;
+        Ok(Self::Redis { conn, prefix: settings.key_prefix.clone() })
+    }
+
+    pub fn is_shared(&self) -> bool {
+        matches!(self, Self::Redis { .. })
+    }
+
+    fn key(&self, key: &str) -> String {
+        let prefix = match self {
+            Self::Redis { prefix, .. } | Self::Memory { prefix, .. } => prefix,
+        };
+        format!("{prefix}{key}")
+    }
+
+    /// # Errors
+    /// Redis is unreachable or too slow.
+    pub async fn ping(&self) -> Result<(), KvError> {
+        match self {
+            Self::Redis { conn, .. } => {
+                let mut conn = conn.clone();
+                let _: String = redis::cmd("PING").query_async(&mut conn).await?;
+                Ok(())
+            }
+            Self::Memory { .. } => Ok(()),
+        }
+    }
+
+    /// Sets several keys, each with its own expiry, in one round trip.
+    ///
+    /// # Errors
+    /// Redis is unreachable or too slow.
+    pub async fn set_many_ex(&self, entries: &[(String, String, Duration)]) -> Result<(), KvError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        match self {
+            Self::Redis { conn, .. } => {
+                let mut pipe = redis::pipe();
+                for (k, v, ttl) in entries {
+                    pipe.set_ex(self.key(k), v, ttl.as_secs().max(1)).ignore();
+                }
+                let mut conn = conn.clone();
+                let () = pipe.query_async(&mut conn).await?;
+                Ok(())
+            }
+            Self::Memory { map, .. } => {
+                let now = Instant::now();
+                let mut map = lock(map);
+                if map.len() > 10_000 {
+                    map.retain(|_, (_, exp)| *exp > now);
+                }
+                for (k, v, ttl) in entries {
+                    map.insert(self.key(k), (v.clone(), now + *ttl));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Reads several keys in one round trip.
+    ///
+    /// # Errors
+    /// Redis is unreachable or too slow.
+    pub async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<String>>, KvError> {
+        match self {
+            Self::Redis { conn, .. } => {
+                let full: Vec<String> = keys.iter().map(|k| self.key(k)).collect();
+                let mut conn = conn.clone();
+                Ok(conn.mget(full).await?)
+            }
+            Self::Memory { map, .. } => {
+                let now = Instant::now();
+                let map = lock(map);
+                Ok(keys
+                    .iter()
+                    .map(|k| map.get(&self.key(k)).filter(|(_, exp)| *exp > now).map(|(v, _)| v.clone()))
+                    .collect())
+            }
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}

@@ -1,0 +1,13 @@
+//! Gatehouse: a multi-tenant identity service.
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod crypto;
+pub mod domain;
+pub mod error;
+pub mod kv;
+pub mod store;
+pub mod telemetry;
+pub mod tenancy;
+pub mod tokens;

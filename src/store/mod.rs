@@ -1,0 +1,76 @@
+//! Everything that touches SeaORM. Every function takes the connection first and, for
+//! tenant-owned rows, the tenant id right after it, and filters on it.
+use std::time::Duration;
+
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, SqlErr};
+
+use crate::config::DatabaseSettings;
+
+pub mod entities;
+pub mod refresh_tokens;
+pub mod sessions;
+pub mod signing_keys;
+pub mod tenants;
+pub mod users;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached or the pool is exhausted: worth a retry.
+    #[error("database unavailable: {0}")]
+    Unavailable(DbErr),
+    #[error(transparent)]
+    Other(DbErr),
+}
+
+impl From<DbErr> for StoreError {
+    fn from(e: DbErr) -> Self {
+        match e {
+            DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => Self::Unavailable(e),
+            other => Self::Other(other),
+        }
+    }
+}
+
+/// True when the error is a unique-index violation (a lost race or a taken name).
+pub fn is_unique_violation(e: &DbErr) -> bool {
+    matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+}
+
+/// Opens the pool. SQLite gets WAL and a busy timeout so concurrent writers wait instead of
+/// failing; its file and directory are created on first run.
+///
+/// # Errors
+/// The database cannot be reached.
+pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, DbErr> {
+    let url = settings.url.expose();
+    if let Some(path) = sqlite_path(url)
+        && let Some(dir) = std::path::Path::new(&path).parent().filter(|d| !d.as_os_str().is_empty())
+    {
+        {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| DbErr::Custom(format!("creating {}: {e}", dir.display())))?;
+        }
+    }
+    let mut opts = ConnectOptions::new(url.to_string());
+    opts.max_connections(settings.max_connections)
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(settings.connect_timeout_secs))
+        .acquire_timeout(Duration::from_secs(settings.connect_timeout_secs))
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .busy_timeout(Duration::from_secs(5))
+                .foreign_keys(true)
+                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+        });
+    if let Some(schema) = &settings.schema {
+        opts.set_schema_search_path(schema.clone());
+    }
+    Database::connect(opts).await
+}
+
+fn sqlite_path(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && !path.starts_with(":memory:")).then(|| path.to_string())
+}

@@ -1,0 +1,92 @@
+//! Refresh-token rotation with reuse detection (RFC 9700 section 4.14).
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
+    TransactionSession, TransactionTrait, sea_query::Expr,
+};
+use uuid::Uuid;
+
+use super::{
+    StoreError,
+    entities::{refresh_tokens, sessions},
+};
+
+pub enum Rotation {
+    /// The presented token was consumed and `new_hash` now belongs to `session`.
+    Rotated { session: sessions::Model },
+    /// The presented token had already been rotated: its family must be revoked.
+    Reused { session_id: Uuid },
+    /// Unknown, expired, or its session has ended.
+    Invalid,
+}
+
+/// Consumes `presented_hash` and stores `new_hash` in its place, atomically.
+///
+/// The conditional `UPDATE ... WHERE used_at IS NULL` is the first statement of the
+/// transaction: of several concurrent rotations of one token exactly one sees a row change,
+/// and on SQLite the write lock is taken up front, so no transaction has to upgrade.
+///
+/// # Errors
+/// Database failure.
+pub async fn rotate(
+    db: &(impl TransactionTrait + ConnectionTrait),
+    tenant_id: Uuid,
+    presented_hash: &str,
+    new_hash: String,
+    now: DateTime<Utc>,
+) -> Result<Rotation, StoreError> {
+    let txn = db.begin().await?;
+    let consumed = refresh_tokens::Entity::update_many()
+        .col_expr(refresh_tokens::Column::UsedAt, Expr::value(now))
+        .filter(refresh_tokens::Column::TenantId.eq(tenant_id))
+        .filter(refresh_tokens::Column::TokenHash.eq(presented_hash))
+        .filter(refresh_tokens::Column::UsedAt.is_null())
+        .exec(&txn)
+        .await?;
+    if consumed.rows_affected != 1 {
+        txn.rollback().await?;
+        let existing = refresh_tokens::Entity::find()
+            .filter(refresh_tokens::Column::TenantId.eq(tenant_id))
+            .filter(refresh_tokens::Column::TokenHash.eq(presented_hash))
+            .one(db)
+            .await?;
+        return Ok(match existing {
+            Some(t) if t.used_at.is_some() => Rotation::Reused { session_id: t.session_id },
+            _ => Rotation::Invalid,
+        });
+    }
+    let token = refresh_tokens::Entity::find()
+        .filter(refresh_tokens::Column::TenantId.eq(tenant_id))
+        .filter(refresh_tokens::Column::TokenHash.eq(presented_hash))
+        .one(&txn)
+        .await?;
+    let session = match token {
+        Some(t) if t.expires_at > now => super::sessions::find(&txn, tenant_id, t.session_id).await?,
+        _ => None,
+    };
+    let Some(session) = session.filter(|s| s.revoked_at.is_none() && s.expires_at > now) else {
+        txn.rollback().await?;
+        return Ok(Rotation::Invalid);
+    };
+    refresh_tokens::Model {
+        id: Uuid::now_v7(),
+        tenant_id,
+        session_id: session.id,
+        token_hash: new_hash,
+        created_at: now,
+        expires_at: session.expires_at,
+        used_at: None,
+    }
+    .into_active_model()
+    .reset_all()
+    .insert(&txn)
+    .await?;
+    sessions::Entity::update_many()
+        .col_expr(sessions::Column::LastSeenAt, Expr::value(now))
+        .filter(sessions::Column::TenantId.eq(tenant_id))
+        .filter(sessions::Column::Id.eq(session.id))
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(Rotation::Rotated { session })
+}

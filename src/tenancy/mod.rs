@@ -1,0 +1,264 @@
+//! Tenants as the rest of the service sees them: settings plus ready-to-use signer and
+//! verifiers, cached in-process and reloaded after a bounded time or on an unknown `kid`.
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+    time::{Duration, Instant},
+};
+
+use chrono::{DateTime, Utc};
+use sea_orm::DatabaseConnection;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::{
+    config::Settings,
+    crypto::MasterKey,
+    store::{self, StoreError, entities},
+    tokens::{
+        Algorithm, TokenError,
+        keys::{self, Signer, Verifier},
+    },
+};
+
+/// Per-tenant settings, stored as JSON on the tenant row.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct TenantSettings {
+    pub access_token_ttl_secs: u64,
+    pub refresh_token_ttl_secs: u64,
+    pub signing_algorithm: String,
+    pub registration_open: bool,
+}
+
+impl TenantSettings {
+    pub fn from_config(settings: &Settings) -> Self {
+        Self {
+            access_token_ttl_secs: settings.tokens.access_ttl_secs,
+            refresh_token_ttl_secs: settings.tokens.refresh_ttl_secs,
+            signing_algorithm: settings.tokens.default_algorithm.clone(),
+            registration_open: true,
+        }
+    }
+}
+
+impl Default for TenantSettings {
+    fn default() -> Self {
+        Self::from_config(&Settings::default())
+    }
+}
+
+pub struct TenantContext {
+    pub id: Uuid,
+    pub slug: String,
+    pub display_name: String,
+    pub active: bool,
+    pub settings: TenantSettings,
+    /// `{public_url}/t/{slug}`: the `iss` of every token of this tenant.
+    pub issuer: String,
+    /// The `aud` of first-party access tokens (the tenant's own API).
+    pub audience: String,
+    pub signer: Signer,
+    verifiers: HashMap<String, Verifier>,
+    /// The JWKS document, rendered once.
+    pub jwks: Arc<String>,
+    loaded_at: Instant,
+}
+
+impl TenantContext {
+    pub fn verifier(&self, kid: &str) -> Option<&Verifier> {
+        self.verifiers.get(kid)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TenantError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("tenant {0} has unusable signing keys: {1}")]
+    Keys(String, String),
+}
+
+impl From<TenantError> for crate::error::ApiError {
+    fn from(e: TenantError) -> Self {
+        match e {
+            TenantError::Store(s) => s.into(),
+            other => Self::internal(anyhow::anyhow!(other.to_string())),
+        }
+    }
+}
+
+/// Looks tenants up by slug and keeps them ready in memory.
+pub struct TenantDirectory {
+    db: DatabaseConnection,
+    master_key: Arc<MasterKey>,
+    public_url: String,
+    leeway: u64,
+    ttl: Duration,
+    cache: RwLock<HashMap<String, Arc<TenantContext>>>,
+}
+
+impl TenantDirectory {
+    pub fn new(db: DatabaseConnection, master_key: Arc<MasterKey>, settings: &Settings) -> Self {
+        Self {
+            db,
+            master_key,
+            public_url: settings.public_url(),
+            leeway: settings.tokens.leeway_secs,
+            ttl: Duration::from_secs(30),
+            cache: RwLock::new(HashMap::new()),
+        }
+    }
+
+    pub fn issuer(&self, slug: &str) -> String {
+        format!("{}/t/{slug}", self.public_url)
+    }
+
+    /// The tenant, from memory when fresh.
+    ///
+    /// # Errors
+    /// Database failure or unusable keys.
+    pub async fn get(&self, slug: &str) -> Result<Option<Arc<TenantContext>>, TenantError> {
+        if let Some(t) = self.cached(slug).filter(|t| t.loaded_at.elapsed() < self.ttl) {
+            return Ok(Some(t));
+        }
+        self.load(slug).await
+    }
+
+    /// Reloads a tenant whose token named a `kid` we do not know (a key rotated by another
+    /// instance), at most once per second per tenant so forged `kid`s cannot flood the database.
+    ///
+    /// # Errors
+    /// Database failure or unusable keys.
+    pub async fn refresh_for_unknown_kid(
+        &self,
+        tenant: &TenantContext,
+    ) -> Result<Option<Arc<TenantContext>>, TenantError> {
+        if tenant.loaded_at.elapsed() < Duration::from_secs(1) {
+            return Ok(None);
+        }
+        self.load(&tenant.slug).await
+    }
+
+    pub fn invalidate(&self, slug: &str) {
+        self.cache.write().unwrap_or_else(std::sync::PoisonError::into_inner).remove(slug);
+    }
+
+    fn cached(&self, slug: &str) -> Option<Arc<TenantContext>> {
+        self.cache.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(slug).cloned()
+    }
+
+    async fn load(&self, slug: &str) -> Result<Option<Arc<TenantContext>>, TenantError> {
+        let Some(row) = store::tenants::find_by_slug(&self.db, slug).await? else {
+            self.invalidate(slug);
+            return Ok(None);
+        };
+        let keys = store::signing_keys::list(&self.db, row.id).await?;
+        let ctx = Arc::new(self.build(row, keys)?);
+        self.cache
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(slug.to_string(), ctx.clone());
+        Ok(Some(ctx))
+    }
+
+    fn build(
+        &self,
+        row: entities::tenants::Model,
+        keys: Vec<entities::signing_keys::Model>,
+    ) -> Result<TenantContext, TenantError> {
+        let key_err = |m: &str| TenantError::Keys(row.slug.clone(), m.to_string());
+        let settings: TenantSettings = serde_json::from_value(row.settings.clone()).unwrap_or_default();
+        let issuer = self.issuer(&row.slug);
+        let audience = issuer.clone();
+        let active = keys.iter().find(|k| k.status == "active").ok_or_else(|| key_err("no active key"))?;
+        let alg = Algorithm::parse(&active.algorithm).ok_or_else(|| key_err("unknown algorithm"))?;
+        let der = self
+            .master_key
+            .decrypt(&active.private_key, active.kid.as_bytes())
+            .map_err(|e| key_err(&e.to_string()))?;
+        let signer = Signer::new(active.kid.clone(), alg, &der);
+        let mut verifiers = HashMap::new();
+        for k in &keys {
+            let v = Verifier::new(&k.public_jwk, &issuer, &audience, self.leeway)
+                .map_err(|e: TokenError| key_err(&e.to_string()))?;
+            verifiers.insert(k.kid.clone(), v);
+        }
+        let jwks =
+            serde_json::json!({ "keys": keys.iter().map(|k| k.public_jwk.clone()).collect::<Vec<_>>() });
+        Ok(TenantContext {
+            id: row.id,
+            slug: row.slug,
+            display_name: row.display_name,
+            active: row.status == "active",
+            settings,
+            issuer,
+            audience,
+            signer,
+            verifiers,
+            jwks: Arc::new(jwks.to_string()),
+            loaded_at: Instant::now(),
+        })
+    }
+}
+
+/// A signing-key row for `tenant_id`, its private part sealed with the master key.
+///
+/// # Errors
+/// Key generation failed.
+pub fn new_signing_key(
+    master_key: &MasterKey,
+    tenant_id: Uuid,
+    algorithm: Algorithm,
+    now: DateTime<Utc>,
+) -> Result<entities::signing_keys::Model, keys::KeyGenError> {
+    let generated = keys::generate(algorithm)?;
+    Ok(entities::signing_keys::Model {
+        id: Uuid::now_v7(),
+        tenant_id,
+        private_key: master_key.encrypt(&generated.private_der, generated.kid.as_bytes()),
+        kid: generated.kid,
+        algorithm: algorithm.as_str().to_string(),
+        public_jwk: generated.public_jwk,
+        status: "active".into(),
+        created_at: now,
+        retired_at: None,
+    })
+}
+
+/// Creates `slug` unless it exists; safe when several instances start at once.
+///
+/// # Errors
+/// Database failure or key generation failure.
+pub async fn ensure_tenant(
+    db: &DatabaseConnection,
+    master_key: &MasterKey,
+    slug: &str,
+    display_name: &str,
+    settings: TenantSettings,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    if store::tenants::find_by_slug(db, slug).await?.is_some() {
+        return Ok(());
+    }
+    let algorithm = Algorithm::parse(&settings.signing_algorithm).unwrap_or(Algorithm::Es256);
+    let id = Uuid::now_v7();
+    let tenant = entities::tenants::Model {
+        id,
+        slug: slug.to_string(),
+        display_name: display_name.to_string(),
+        status: "active".into(),
+        settings: serde_json::to_value(&settings)?,
+        created_at: now,
+        updated_at: now,
+    };
+    let key = new_signing_key(master_key, id, algorithm, now)?;
+    match store::tenants::create(db, tenant, key).await {
+        Ok(_) => {
+            tracing::info!(tenant = slug, "created tenant");
+            Ok(())
+        }
+        Err(store::tenants::CreateTenantError::SlugTaken) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,229 @@
+//! Signing keys: generation, sealing at rest, and the in-memory signer and verifiers built
+//! once per key (never per request).
+use aws_lc_rs::{
+    encoding::AsDer,
+    rsa::{KeyPair as RsaKeyPair, KeySize},
+    signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair},
+};
+use jsonwebtoken::{DecodingKey, EncodingKey, Header, Validation, jwk::Jwk};
+use serde_json::json;
+
+use super::{ACCESS_TOKEN_TYP, AccessClaims, Algorithm, TokenError};
+use crate::crypto::b64url;
+
+/// Tokens longer than this are refused before any parsing.
+pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
+
+/// A freshly generated key: private part as DER for sealing, public part as a JWK.
+pub struct GeneratedKey {
+    pub kid: String,
+    pub algorithm: Algorithm,
+    /// PKCS#8 for EC and Ed25519, PKCS#1 for RSA: what jsonwebtoken's aws-lc backend expects.
+    pub private_der: Vec<u8>,
+    pub public_jwk: serde_json::Value,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("key generation failed")]
+pub struct KeyGenError;
+
+/// # Errors
+/// The crypto library failed (should not happen).
+pub fn generate(algorithm: Algorithm) -> Result<GeneratedKey, KeyGenError> {
+    let kid = crate::crypto::random_id();
+    let (private_der, mut jwk) = match algorithm {
+        Algorithm::Es256 => {
+            let kp = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).map_err(|_| KeyGenError)?;
+            let der = kp.to_pkcs8v1().map_err(|_| KeyGenError)?.as_ref().to_vec();
+            // Uncompressed point: 0x04 || x || y.
+            let point = kp.public_key().as_ref();
+            let (x, y) = point.get(1..33).zip(point.get(33..65)).ok_or(KeyGenError)?;
+            (der, json!({"kty": "EC", "crv": "P-256", "x": b64url(x), "y": b64url(y)}))
+        }
+        Algorithm::EdDsa => {
+            let kp = Ed25519KeyPair::generate().map_err(|_| KeyGenError)?;
+            let der = kp.to_pkcs8().map_err(|_| KeyGenError)?.as_ref().to_vec();
+            (der, json!({"kty": "OKP", "crv": "Ed25519", "x": b64url(kp.public_key().as_ref())}))
+        }
+        Algorithm::Rs256 => {
+            let kp = RsaKeyPair::generate(KeySize::Rsa2048).map_err(|_| KeyGenError)?;
+            let pkcs8 = kp.as_der().map_err(|_| KeyGenError)?;
+            let pkcs1 = pkcs1_from_pkcs8(pkcs8.as_ref()).ok_or(KeyGenError)?.to_vec();
+            let public = kp.public_key();
+            let n = b64url(public.modulus().big_endian_without_leading_zero());
+            let e = b64url(public.exponent().big_endian_without_leading_zero());
+            (pkcs1, json!({"kty": "RSA", "n": n, "e": e}))
+        }
+    };
+    jwk["kid"] = json!(kid);
+    jwk["alg"] = json!(algorithm.as_str());
+    jwk["use"] = json!("sig");
+    Ok(GeneratedKey { kid, algorithm, private_der, public_jwk: jwk })
+}
+
+/// Reads one DER TLV: returns (tag, content, rest).
+fn der_tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = input.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (usize::from(first), rest)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 4 || rest.len() < n {
+            return None;
+        }
+        let len = rest[..n].iter().fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+        (len, &rest[n..])
+    };
+    (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
+}
+
+/// PrivateKeyInfo ::= SEQUENCE { version, AlgorithmIdentifier, privateKey OCTET STRING }.
+fn pkcs1_from_pkcs8(pkcs8: &[u8]) -> Option<&[u8]> {
+    let (0x30, body, _) = der_tlv(pkcs8)? else { return None };
+    let (0x02, _, rest) = der_tlv(body)? else { return None };
+    let (0x30, _, rest) = der_tlv(rest)? else { return None };
+    let (0x04, key, _) = der_tlv(rest)? else { return None };
+    Some(key)
+}
+
+/// The key a tenant currently signs with.
+pub struct Signer {
+    pub kid: String,
+    pub algorithm: Algorithm,
+    key: EncodingKey,
+}
+
+impl Signer {
+    pub fn new(kid: String, algorithm: Algorithm, private_der: &[u8]) -> Self {
+        let key = match algorithm {
+            Algorithm::Es256 => EncodingKey::from_ec_der(private_der),
+            Algorithm::EdDsa => EncodingKey::from_ed_der(private_der),
+            Algorithm::Rs256 => EncodingKey::from_rsa_der(private_der),
+        };
+        Self { kid, algorithm, key }
+    }
+
+    /// # Errors
+    /// The key is unusable (a corrupted row).
+    pub fn sign(&self, claims: &AccessClaims) -> Result<String, jsonwebtoken::errors::Error> {
+        let mut header = Header::new(self.algorithm.jwt());
+        header.kid = Some(self.kid.clone());
+        header.typ = Some(ACCESS_TOKEN_TYP.into());
+        jsonwebtoken::encode(&header, claims, &self.key)
+    }
+}
+
+/// One public key with its validation rules (issuer, audience, algorithm) prepared.
+pub struct Verifier {
+    key: DecodingKey,
+    validation: Validation,
+}
+
+impl Verifier {
+    /// # Errors
+    /// The stored JWK is not a key we can use.
+    pub fn new(
+        jwk: &serde_json::Value,
+        issuer: &str,
+        audience: &str,
+        leeway: u64,
+    ) -> Result<Self, TokenError> {
+        let parsed: Jwk = serde_json::from_value(jwk.clone()).map_err(|_| TokenError::UnknownKey)?;
+        let alg = jwk
+            .get("alg")
+            .and_then(|a| a.as_str())
+            .and_then(Algorithm::parse)
+            .ok_or(TokenError::UnknownKey)?;
+        let key = DecodingKey::from_jwk(&parsed).map_err(|_| TokenError::UnknownKey)?;
+        let mut validation = Validation::new(alg.jwt());
+        validation.leeway = leeway;
+        validation.validate_nbf = true;
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[audience]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+        Ok(Self { key, validation })
+    }
+
+    /// Checks signature, algorithm, `exp`, `nbf`, `iss` and `aud`.
+    ///
+    /// # Errors
+    /// Why the token is not acceptable.
+    pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
+        use jsonwebtoken::errors::ErrorKind as K;
+        jsonwebtoken::decode::<AccessClaims>(token, &self.key, &self.validation).map(|d| d.claims).map_err(
+            |e| match e.kind() {
+                K::ExpiredSignature => TokenError::Expired,
+                K::ImmatureSignature => TokenError::NotYetValid,
+                K::InvalidIssuer | K::InvalidAudience => TokenError::WrongIssuerOrAudience,
+                K::InvalidSignature | K::InvalidAlgorithm | K::InvalidAlgorithmName | K::InvalidKeyFormat => {
+                    TokenError::BadSignature
+                }
+                _ => TokenError::Malformed,
+            },
+        )
+    }
+}
+
+/// The parts of the header we route on, read before any signature work.
+pub struct UnverifiedHeader {
+    pub kid: String,
+}
+
+/// # Errors
+/// Oversized, malformed, of another type, or without a `kid`.
+pub fn peek_header(token: &str) -> Result<UnverifiedHeader, TokenError> {
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(TokenError::TooLarge);
+    }
+    let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
+    if header.typ.as_deref().is_some_and(|t| !t.eq_ignore_ascii_case(ACCESS_TOKEN_TYP))
+        || header.typ.is_none()
+    {
+        return Err(TokenError::Malformed);
+    }
+    let kid = header.kid.ok_or(TokenError::UnknownKey)?;
+    Ok(UnverifiedHeader { kid })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(iss: &str, aud: &str) -> AccessClaims {
+        let now = chrono::Utc::now().timestamp();
+        AccessClaims {
+            iss: iss.into(),
+            sub: "u".into(),
+            aud: aud.into(),
+            exp: now + 60,
+            nbf: now,
+            iat: now,
+            jti: "j".into(),
+            sid: "s".into(),
+            scope: String::new(),
+        }
+    }
+
+    #[test]
+    fn every_algorithm_signs_and_verifies_with_its_generated_key() {
+        for alg in [Algorithm::Es256, Algorithm::EdDsa, Algorithm::Rs256] {
+            let k = generate(alg).unwrap();
+            let token = Signer::new(k.kid.clone(), alg, &k.private_der).sign(&claims("i", "a")).unwrap();
+            assert_eq!(peek_header(&token).unwrap().kid, k.kid);
+            let v = Verifier::new(&k.public_jwk, "i", "a", 0).unwrap();
+            assert_eq!(v.verify(&token).unwrap().sub, "u", "{alg:?}");
+            let other = Verifier::new(&k.public_jwk, "other", "a", 0).unwrap();
+            assert_eq!(other.verify(&token), Err(TokenError::WrongIssuerOrAudience));
+        }
+    }
+
+    #[test]
+    fn a_token_signed_by_another_key_of_the_same_algorithm_is_refused() {
+        let a = generate(Algorithm::Es256).unwrap();
+        let b = generate(Algorithm::Es256).unwrap();
+        let token = Signer::new(a.kid, Algorithm::Es256, &a.private_der).sign(&claims("i", "a")).unwrap();
+        let v = Verifier::new(&b.public_jwk, "i", "a", 0).unwrap();
+        assert_eq!(v.verify(&token), Err(TokenError::BadSignature));
+    }
+}

@@ -1,0 +1,85 @@
+//! Access tokens (JWT, per-tenant keys), refresh tokens (opaque, hashed) and revocation.
+use serde::{Deserialize, Serialize};
+
+pub mod keys;
+pub mod refresh;
+pub mod revocation;
+
+/// The algorithms a tenant may sign with. The key pins the algorithm; HS* and `none` never
+/// verify because no key of ours has those algorithms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Algorithm {
+    Es256,
+    Rs256,
+    EdDsa,
+}
+
+impl Algorithm {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "ES256" => Some(Self::Es256),
+            "RS256" => Some(Self::Rs256),
+            "EdDSA" => Some(Self::EdDsa),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Es256 => "ES256",
+            Self::Rs256 => "RS256",
+            Self::EdDsa => "EdDSA",
+        }
+    }
+
+    pub fn jwt(self) -> jsonwebtoken::Algorithm {
+        match self {
+            Self::Es256 => jsonwebtoken::Algorithm::ES256,
+            Self::Rs256 => jsonwebtoken::Algorithm::RS256,
+            Self::EdDsa => jsonwebtoken::Algorithm::EdDSA,
+        }
+    }
+}
+
+/// RFC 9068 media type of our access tokens; tokens of another type are refused.
+pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: String,
+    pub exp: i64,
+    pub nbf: i64,
+    pub iat: i64,
+    pub jti: String,
+    pub sid: String,
+    pub scope: String,
+}
+
+/// Why a presented access token was refused. Every variant becomes a 401.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TokenError {
+    #[error("the token is malformed")]
+    Malformed,
+    #[error("the token is too large")]
+    TooLarge,
+    #[error("the token was not signed by a key of this tenant")]
+    UnknownKey,
+    #[error("the token signature or algorithm is invalid")]
+    BadSignature,
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token is not valid yet")]
+    NotYetValid,
+    #[error("the token was issued for another tenant or audience")]
+    WrongIssuerOrAudience,
+    #[error("the token has been revoked")]
+    Revoked,
+}
+
+impl From<TokenError> for crate::error::ApiError {
+    fn from(e: TokenError) -> Self {
+        Self::invalid_token(e.to_string())
+    }
+}
