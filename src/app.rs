@@ -49,8 +49,18 @@ impl App {
     ///
     /// # Errors
     /// Invalid configuration, an unreachable database, or a port that cannot be bound.
-    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+    pub async fn build(mut settings: Settings) -> anyhow::Result<Self> {
         settings.validate()?;
+        let acceptor = TcpListener::bind(settings.server.bind).into_acceptor().await?;
+        let port = acceptor
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr().map(std::net::SocketAddr::port))
+            .unwrap_or_default();
+        if settings.server.public_url.is_empty() {
+            // With port 0 (tests) the issuer must name the port actually bound.
+            settings.server.public_url = format!("http://{}:{port}", settings.server.bind.ip());
+        }
         let master_key = Arc::new(MasterKey::load(&settings.secrets)?);
         let db = store::connect(&settings.database)
             .await
@@ -81,12 +91,6 @@ impl App {
             db,
             settings,
         });
-        let acceptor = TcpListener::bind(state.settings.server.bind).into_acceptor().await?;
-        let port = acceptor
-            .local_addr()
-            .first()
-            .and_then(|a| a.as_socket_addr().map(std::net::SocketAddr::port))
-            .unwrap_or_default();
         Ok(Self { acceptor, port, state })
     }
 

@@ -46,10 +46,8 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
     if let Some(path) = sqlite_path(url)
         && let Some(dir) = std::path::Path::new(&path).parent().filter(|d| !d.as_os_str().is_empty())
     {
-        {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| DbErr::Custom(format!("creating {}: {e}", dir.display())))?;
-        }
+        std::fs::create_dir_all(dir)
+            .map_err(|e| DbErr::Custom(format!("creating {}: {e}", dir.display())))?;
     }
     let mut opts = ConnectOptions::new(url.to_string());
     opts.max_connections(settings.max_connections)

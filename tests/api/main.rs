@@ -1,1 +1,11 @@
+//! The single integration-test binary. Each module covers one area; every test in a
+//! `backend_tests!` block runs against PostgreSQL + Redis and against SQLite + the in-process
+//! store.
+mod helpers;
 
+mod errors;
+mod login;
+mod logout;
+mod openapi;
+mod refresh;
+mod tokens;

@@ -1,0 +1,44 @@
+//! Client mistakes get problem documents with a stable code, never a 500, and store nothing.
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{backend_tests, problem};
+
+backend_tests! {
+    async fn malformed_requests_get_problem_documents_and_store_nothing(app: TestApp) {
+        app.user("alice").await;
+        let before = app.stored_state().await;
+        let url = app.url("/t/default/auth/register");
+        let post = |body: &'static str, ct: &'static str| app.client.post(&url).header("content-type", ct).body(body).send();
+
+        problem(post("{not json", "application/json").await.unwrap(), StatusCode::BAD_REQUEST).await;
+        problem(post(r#"{"username": 5, "password": "x"}"#, "application/json").await.unwrap(), StatusCode::BAD_REQUEST).await;
+        problem(post(r#"{"username":"a","password":"correct horse battery","admin":true}"#, "application/json").await.unwrap(), StatusCode::BAD_REQUEST).await;
+        problem(post("[]", "application/json").await.unwrap(), StatusCode::BAD_REQUEST).await;
+        problem(post("username=a", "application/x-www-form-urlencoded").await.unwrap(), StatusCode::UNSUPPORTED_MEDIA_TYPE).await;
+
+        let big = json!({"username": "bob", "password": "y".repeat(70_000)});
+        problem(app.post_json("/t/default/auth/register", &big).await, StatusCode::PAYLOAD_TOO_LARGE).await;
+        // Without Content-Length (chunked) the limit still holds.
+        let stream = futures::stream::iter(vec![Ok::<_, std::io::Error>(vec![b' '; 70_000])]);
+        let resp = app.client.post(&url).header("content-type", "application/json")
+            .body(reqwest::Body::wrap_stream(stream)).send().await.unwrap();
+        problem(resp, StatusCode::PAYLOAD_TOO_LARGE).await;
+
+        problem(app.client.delete(&url).send().await.unwrap(), StatusCode::METHOD_NOT_ALLOWED).await;
+        problem(app.client.get(app.url("/no/such/route")).send().await.unwrap(), StatusCode::NOT_FOUND).await;
+        problem(app.client.get(app.url("/t/Not_A_Slug/.well-known/jwks.json")).send().await.unwrap(), StatusCode::BAD_REQUEST).await;
+        assert_eq!(app.stored_state().await, before);
+    }
+
+    async fn health_and_docs_are_served(app: TestApp) {
+        let live = app.client.get(app.url("/health/live")).send().await.unwrap();
+        assert_eq!(live.status(), StatusCode::OK);
+        let ready: Value = app.client.get(app.url("/health/ready")).send().await.unwrap().json().await.unwrap();
+        assert_eq!(ready, json!({"status": "ok", "database": "ok", "token_store": "ok"}));
+        let docs = app.client.get(app.url("/docs")).send().await.unwrap();
+        assert_eq!(docs.status(), StatusCode::OK);
+        let spec: Value = app.client.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
+        assert!(spec["paths"]["/t/{tenant}/me"]["get"].is_object());
+    }
+}

@@ -1,0 +1,315 @@
+//! The shared harness: boots the real app on a random port against a real backend.
+//!
+//! `backend_tests!` turns each `async fn name(app: TestApp)` into two tests,
+//! `name::postgres_redis` and `name::sqlite_memory`, so `cargo test` covers both storage
+//! backends. PostgreSQL and Redis must answer; a missing service fails the test loudly.
+use std::{path::PathBuf, sync::Arc};
+
+use gatehouse::{
+    app::{App, AppState},
+    config::{Secret, Settings},
+    store::entities::{refresh_tokens, sessions, users},
+    tokens::AccessClaims,
+};
+use reqwest::{Response, StatusCode};
+use sea_orm::{ConnectionTrait, Database, EntityTrait, QueryOrder};
+use serde_json::{Value, json};
+use tokio::sync::OnceCell;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    PostgresRedis,
+    SqliteMemory,
+}
+
+macro_rules! backend_tests {
+    ($( $(#[$meta:meta])* async fn $name:ident($app:ident : TestApp) $body:block )*) => {
+        $(
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+
+                $(#[$meta])*
+                async fn run($app: $crate::helpers::TestApp) $body
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres_redis() {
+                    run($crate::helpers::TestApp::spawn($crate::helpers::Backend::PostgresRedis).await).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite_memory() {
+                    run($crate::helpers::TestApp::spawn($crate::helpers::Backend::SqliteMemory).await).await
+                }
+            }
+        )*
+    };
+}
+pub(crate) use backend_tests;
+
+fn pg_base() -> String {
+    std::env::var("GATEHOUSE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+fn redis_url() -> String {
+    std::env::var("GATEHOUSE_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+const TEST_DB: &str = "gatehouse_test";
+
+/// Creates the shared test database once per run and drops schemas left by runs over an
+/// hour old (each test works in its own schema, named by creation time).
+async fn prepare_postgres() {
+    static READY: OnceCell<()> = OnceCell::const_new();
+    READY
+        .get_or_init(|| async {
+            let admin = Database::connect(format!("{}/postgres", pg_base()))
+                .await
+                .unwrap_or_else(|e| panic!("PostgreSQL must be running for the tests ({}): {e}", pg_base()));
+            let exists = admin
+                .query_one_raw(sea_orm::Statement::from_string(
+                    admin.get_database_backend(),
+                    format!("SELECT 1 FROM pg_database WHERE datname = '{TEST_DB}'"),
+                ))
+                .await
+                .unwrap()
+                .is_some();
+            if !exists {
+                // Another test binary may win the race; that is fine.
+                let _ = admin.execute_unprepared(&format!("CREATE DATABASE {TEST_DB}")).await;
+            }
+            let db = Database::connect(format!("{}/{TEST_DB}", pg_base())).await.unwrap();
+            let cutoff = chrono::Utc::now().timestamp() - 3600;
+            let rows = db
+                .query_all_raw(sea_orm::Statement::from_string(
+                    db.get_database_backend(),
+                    "SELECT nspname FROM pg_namespace WHERE nspname LIKE 't\\_%'".to_string(),
+                ))
+                .await
+                .unwrap();
+            for row in rows {
+                let name: String = row.try_get("", "nspname").unwrap();
+                let created = name.split('_').nth(1).and_then(|t| t.parse::<i64>().ok()).unwrap_or(0);
+                if created < cutoff {
+                    let _ = db.execute_unprepared(&format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE")).await;
+                }
+            }
+        })
+        .await;
+}
+
+pub struct TestApp {
+    pub backend: Backend,
+    pub address: String,
+    pub client: reqwest::Client,
+    pub state: Arc<AppState>,
+    pub settings: Settings,
+    sqlite_file: Option<PathBuf>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(f) = &self.sqlite_file {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", f.display()));
+            }
+        }
+    }
+}
+
+pub struct Tokens {
+    pub access: String,
+    pub refresh: String,
+}
+
+impl TestApp {
+    pub fn test_settings(backend: Backend) -> (Settings, Option<PathBuf>) {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let mut s = Settings::default();
+        s.server.bind = "127.0.0.1:0".parse().unwrap();
+        s.secrets.master_key = Some(Secret::new(base64_key()));
+        s.database.max_connections = 5;
+        let mut file = None;
+        match backend {
+            Backend::PostgresRedis => {
+                s.database.url = Secret::new(format!("{}/{TEST_DB}", pg_base()));
+                s.database.schema = Some(format!("t_{}_{}", chrono::Utc::now().timestamp(), &id[..12]));
+                s.redis.url = Some(Secret::new(redis_url()));
+                s.redis.key_prefix = format!("ghtest:{id}:");
+            }
+            Backend::SqliteMemory => {
+                let path = std::env::temp_dir().join(format!("gatehouse-test-{id}.db"));
+                s.database.url = Secret::new(format!("sqlite://{}?mode=rwc", path.display()));
+                file = Some(path);
+            }
+        }
+        if std::env::var("TEST_LOG").is_ok() {
+            gatehouse::telemetry::init(&s.log);
+        }
+        (s, file)
+    }
+
+    pub async fn spawn(backend: Backend) -> Self {
+        let (settings, file) = Self::test_settings(backend);
+        if backend == Backend::PostgresRedis {
+            prepare_postgres().await;
+            create_schema(settings.database.schema.as_deref().unwrap()).await;
+        }
+        Self::spawn_with(backend, settings, file).await
+    }
+
+    /// Another instance on the same database and Redis prefix, as in a scaled-out deployment.
+    pub async fn spawn_sibling(&self) -> Self {
+        let mut settings = self.settings.clone();
+        settings.server.public_url = self.settings.public_url();
+        Self::spawn_with(self.backend, settings, None).await
+    }
+
+    async fn spawn_with(backend: Backend, settings: Settings, sqlite_file: Option<PathBuf>) -> Self {
+        let app = App::build(settings.clone()).await.expect("the app must start");
+        let state = app.state();
+        if backend == Backend::PostgresRedis {
+            state.kv.ping().await.unwrap_or_else(|e| panic!("Redis must be running for the tests: {e}"));
+        }
+        let address = format!("http://127.0.0.1:{}", app.port());
+        let settings = state.settings.clone();
+        tokio::spawn(app.run_until(std::future::pending()));
+        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        Self { backend, address, client, state, settings, sqlite_file }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.client.post(self.url(path)).json(body).send().await.unwrap()
+    }
+
+    pub async fn register(&self, tenant: &str, username: &str) -> Response {
+        self.post_json(
+            &format!("/t/{tenant}/auth/register"),
+            &json!({"username": username, "password": PASSWORD}),
+        )
+        .await
+    }
+
+    pub async fn login_raw(&self, tenant: &str, username: &str, password: &str) -> Response {
+        self.post_json(
+            &format!("/t/{tenant}/auth/login"),
+            &json!({"username": username, "password": password}),
+        )
+        .await
+    }
+
+    pub async fn login(&self, tenant: &str, username: &str) -> Tokens {
+        let resp = self.login_raw(tenant, username, PASSWORD).await;
+        assert_eq!(resp.status(), StatusCode::OK, "login of {username} failed");
+        let body: Value = resp.json().await.unwrap();
+        Tokens {
+            access: body["access_token"].as_str().unwrap().to_string(),
+            refresh: body["refresh_token"].as_str().unwrap().to_string(),
+        }
+    }
+
+    /// Registers and logs in a user of `default`.
+    pub async fn user(&self, username: &str) -> Tokens {
+        assert_eq!(self.register("default", username).await.status(), StatusCode::CREATED);
+        self.login("default", username).await
+    }
+
+    pub async fn me(&self, tenant: &str, access: &str) -> Response {
+        self.client.get(self.url(&format!("/t/{tenant}/me"))).bearer_auth(access).send().await.unwrap()
+    }
+
+    pub async fn refresh(&self, tenant: &str, refresh: &str) -> Response {
+        self.post_json(&format!("/t/{tenant}/auth/refresh"), &json!({ "refresh_token": refresh })).await
+    }
+
+    pub async fn logout(&self, tenant: &str, access: &str, everywhere: bool) -> Response {
+        self.client
+            .post(self.url(&format!("/t/{tenant}/auth/logout")))
+            .bearer_auth(access)
+            .json(&json!({ "everywhere": everywhere }))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Creates another tenant directly (the admin API belongs to a later milestone).
+    pub async fn create_tenant(&self, slug: &str) {
+        gatehouse::tenancy::ensure_tenant(
+            &self.state.db,
+            &self.state.master_key,
+            slug,
+            slug,
+            gatehouse::tenancy::TenantSettings::from_config(&self.settings),
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    }
+
+    /// Signs arbitrary claims with the tenant's real key, to forge expired or misdirected
+    /// tokens that only the checks after the signature can reject.
+    pub async fn sign_as_tenant(&self, tenant: &str, claims: &AccessClaims) -> String {
+        let t = self.state.tenants.get(tenant).await.unwrap().unwrap();
+        t.signer.sign(claims).unwrap()
+    }
+
+    /// Claims a genuine token of `access` carries.
+    pub fn claims_of(access: &str) -> AccessClaims {
+        let payload = access.split('.').nth(1).unwrap();
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    /// Every stored user, session and refresh token, to prove a rejected request changed nothing.
+    pub async fn stored_state(&self) -> String {
+        let db = &self.state.db;
+        let u = users::Entity::find().order_by_asc(users::Column::Id).all(db).await.unwrap();
+        let s = sessions::Entity::find().order_by_asc(sessions::Column::Id).all(db).await.unwrap();
+        let r =
+            refresh_tokens::Entity::find().order_by_asc(refresh_tokens::Column::Id).all(db).await.unwrap();
+        format!("{u:?}\n{s:?}\n{r:?}")
+    }
+}
+
+async fn create_schema(schema: &str) {
+    let db = Database::connect(format!("{}/{TEST_DB}", pg_base())).await.unwrap();
+    db.execute_unprepared(&format!("CREATE SCHEMA \"{schema}\"")).await.unwrap();
+}
+
+fn base64_key() -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(gatehouse::crypto::random_bytes::<32>())
+}
+
+pub async fn assert_invalid_token(resp: Response) {
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    let www = resp
+        .headers()
+        .get("www-authenticate")
+        .expect("WWW-Authenticate header")
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(www.starts_with("Bearer") && www.contains("invalid_token"), "{www}");
+    assert_eq!(resp.headers()["content-type"], "application/problem+json");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["code"], "invalid_token");
+}
+
+pub async fn problem(resp: Response, status: StatusCode) -> Value {
+    assert_eq!(resp.status(), status);
+    assert_eq!(resp.headers()["content-type"], "application/problem+json");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["status"], status.as_u16());
+    assert!(body["code"].as_str().is_some_and(|c| !c.is_empty()), "{body}");
+    assert!(body["detail"].as_str().is_some_and(|c| !c.is_empty()), "{body}");
+    body
+}

@@ -1,0 +1,132 @@
+//! Attacks on access-token verification, each with a real request against the real server.
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
+use gatehouse::tokens::{
+    AccessClaims, Algorithm,
+    keys::{Signer, generate},
+};
+use jsonwebtoken::{EncodingKey, Header};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, assert_invalid_token, backend_tests};
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+fn header_of(token: &str) -> Value {
+    serde_json::from_slice(&B64.decode(token.split('.').next().unwrap()).unwrap()).unwrap()
+}
+
+backend_tests! {
+    async fn a_token_with_alg_none_is_refused(app: TestApp) {
+        let t = app.user("alice").await;
+        let mut header = header_of(&t.access);
+        header["alg"] = json!("none");
+        let payload = t.access.split('.').nth(1).unwrap();
+        for forged in [
+            format!("{}.{payload}.", B64.encode(header.to_string())),
+            format!("{}.{payload}", B64.encode(header.to_string())),
+        ] {
+            assert_invalid_token(app.me("default", &forged).await).await;
+        }
+    }
+
+    async fn a_token_signed_with_hs256_using_the_public_key_is_refused(app: TestApp) {
+        let t = app.user("bob").await;
+        let claims = TestApp::claims_of(&t.access);
+        let kid = header_of(&t.access)["kid"].as_str().unwrap().to_string();
+        let jwks = app.client.get(app.url("/t/default/.well-known/jwks.json")).send().await.unwrap().text().await.unwrap();
+        let jwk: Value = serde_json::from_str::<Value>(&jwks).unwrap()["keys"][0].clone();
+        let mut point = vec![4u8];
+        point.extend(B64.decode(jwk["x"].as_str().unwrap()).unwrap());
+        point.extend(B64.decode(jwk["y"].as_str().unwrap()).unwrap());
+        for secret in [jwks.as_bytes().to_vec(), jwk.to_string().into_bytes(), point] {
+            let mut header = Header::new(jsonwebtoken::Algorithm::HS256);
+            header.kid = Some(kid.clone());
+            header.typ = Some("at+jwt".into());
+            let forged = jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(&secret)).unwrap();
+            assert_invalid_token(app.me("default", &forged).await).await;
+        }
+    }
+
+    async fn a_token_from_an_unknown_key_is_refused(app: TestApp) {
+        let t = app.user("carol").await;
+        let claims = TestApp::claims_of(&t.access);
+        let foreign = generate(Algorithm::Es256).unwrap();
+        let forged = Signer::new(foreign.kid, Algorithm::Es256, &foreign.private_der).sign(&claims).unwrap();
+        assert_invalid_token(app.me("default", &forged).await).await;
+        // Same foreign key, but claiming the tenant's kid: the signature does not verify.
+        let real_kid = header_of(&t.access)["kid"].as_str().unwrap().to_string();
+        let forged = Signer::new(real_kid, Algorithm::Es256, &foreign.private_der).sign(&claims).unwrap();
+        assert_invalid_token(app.me("default", &forged).await).await;
+    }
+
+    async fn expired_and_not_yet_valid_tokens_are_refused_beyond_the_leeway(app: TestApp) {
+        let t = app.user("dave").await;
+        let base = TestApp::claims_of(&t.access);
+        let n = now();
+        let expired = AccessClaims { iat: n - 700, nbf: n - 700, exp: n - 31, ..base.clone() };
+        assert_invalid_token(app.me("default", &app.sign_as_tenant("default", &expired).await).await).await;
+        let future = AccessClaims { iat: n, nbf: n + 120, exp: n + 600, ..base.clone() };
+        assert_invalid_token(app.me("default", &app.sign_as_tenant("default", &future).await).await).await;
+        // Within the 30 s leeway a token still works: the checks above are about time, not forgery.
+        let recent = AccessClaims { iat: n - 620, nbf: n - 620, exp: n - 5, ..base };
+        assert_eq!(app.me("default", &app.sign_as_tenant("default", &recent).await).await.status(), StatusCode::OK);
+    }
+
+    async fn tokens_for_another_issuer_or_audience_are_refused(app: TestApp) {
+        let t = app.user("erin").await;
+        let base = TestApp::claims_of(&t.access);
+        let wrong_iss = AccessClaims { iss: format!("{}/t/other", app.settings.public_url()), ..base.clone() };
+        let wrong_aud = AccessClaims { aud: "https://api.example.com".into(), ..base };
+        for claims in [wrong_iss, wrong_aud] {
+            assert_invalid_token(app.me("default", &app.sign_as_tenant("default", &claims).await).await).await;
+        }
+    }
+
+    async fn a_token_of_tenant_a_is_refused_at_tenant_b(app: TestApp) {
+        app.create_tenant("acme").await;
+        let t = app.user("frank").await;
+        assert_invalid_token(app.me("acme", &t.access).await).await;
+        assert_eq!(app.register("acme", "frank").await.status(), StatusCode::CREATED);
+        let acme = app.login("acme", "frank").await;
+        assert_invalid_token(app.me("default", &acme.access).await).await;
+        assert_eq!(app.me("acme", &acme.access).await.status(), StatusCode::OK);
+    }
+
+    async fn a_tampered_payload_is_refused(app: TestApp) {
+        let t = app.user("gina").await;
+        app.user("hugo").await;
+        let mut claims = TestApp::claims_of(&t.access);
+        claims.sub = uuid::Uuid::now_v7().to_string();
+        let parts: Vec<&str> = t.access.split('.').collect();
+        let forged = format!("{}.{}.{}", parts[0], B64.encode(serde_json::to_vec(&claims).unwrap()), parts[2]);
+        assert_invalid_token(app.me("default", &forged).await).await;
+        let mut sig = parts[2].to_string();
+        sig.replace_range(0..1, if sig.starts_with('A') { "B" } else { "A" });
+        assert_invalid_token(app.me("default", &format!("{}.{}.{sig}", parts[0], parts[1])).await).await;
+    }
+
+    async fn missing_garbage_and_oversized_tokens_are_refused(app: TestApp) {
+        assert_invalid_token(app.client.get(app.url("/t/default/me")).send().await.unwrap()).await;
+        assert_invalid_token(app.me("default", "not.a.token").await).await;
+        assert_invalid_token(app.me("default", &"a".repeat(10_000)).await).await;
+        let resp = app.client.get(app.url("/t/default/me")).header("Authorization", "Basic YTpi").send().await.unwrap();
+        assert_invalid_token(resp).await;
+    }
+
+    async fn the_passport_jwt_scheme_is_accepted(app: TestApp) {
+        let t = app.user("ivan").await;
+        for scheme in ["JWT", "jwt", "Bearer", "bearer"] {
+            let resp = app
+                .client
+                .get(app.url("/t/default/me"))
+                .header("Authorization", format!("{scheme} {}", t.access))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), StatusCode::OK, "{scheme}");
+        }
+    }
+}
