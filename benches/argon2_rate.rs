@@ -24,7 +24,7 @@ fn main() {
             let (argon, hash, done, count) = (argon.clone(), hash.clone(), done.clone(), count.clone());
             std::thread::spawn(move || {
                 while !done.load(Ordering::Relaxed) {
-                    assert!(argon.verify_password(b"correct horse battery staple", &hash).is_ok());
+                    assert!(argon.verify_password(b"correct horse battery staple", &*hash).is_ok());
                     count.fetch_add(1, Ordering::Relaxed);
                 }
             })
