@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Raw Argon2id verification rate with the service's parameters, on every core: the ceiling
 //! for password logins per second. `cargo bench --bench argon2_rate [-- SECONDS]`.
 use std::{

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The single integration-test binary. Each module covers one area; every test in a
 //! `backend_tests!` block runs against PostgreSQL + Redis and against SQLite + the in-process
 //! store.
