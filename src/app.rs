@@ -42,6 +42,8 @@ pub struct App {
 
 /// The tenant that exists after the first start.
 pub const DEFAULT_TENANT: &str = "default";
+/// The reserved tenant of operators.
+pub const SYSTEM_TENANT: &str = "system";
 
 impl App {
     /// Connects to the database and token store, migrates when configured, creates the
@@ -71,15 +73,19 @@ impl App {
         let kv = Arc::new(
             Kv::connect(&settings.redis).await.map_err(|e| anyhow::anyhow!("GATEHOUSE__REDIS__URL: {e}"))?,
         );
+        let now = chrono::Utc::now();
         tenancy::ensure_tenant(
             &db,
             &master_key,
             DEFAULT_TENANT,
             "Default",
             TenantSettings::from_config(&settings),
-            chrono::Utc::now(),
+            now,
         )
         .await?;
+        let system_settings =
+            TenantSettings { registration_open: false, ..TenantSettings::from_config(&settings) };
+        tenancy::ensure_tenant(&db, &master_key, SYSTEM_TENANT, "System", system_settings, now).await?;
         let horizon =
             Duration::from_secs(settings.tokens.max_access_ttl_secs + settings.tokens.leeway_secs + 60);
         let state = Arc::new(AppState {
@@ -90,6 +96,22 @@ impl App {
             kv,
             db,
             settings,
+        });
+        let system = state
+            .tenants
+            .get(SYSTEM_TENANT)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("the system tenant is missing"))?;
+        crate::auth::bootstrap_operator(&state, &system, now).await?;
+        let listener = state.clone();
+        tokio::spawn(async move {
+            let s = &listener;
+            s.kv.listen(
+                tenancy::INVALIDATION_CHANNEL,
+                |slug| s.tenants.invalidate(&slug),
+                || s.tenants.invalidate_all(),
+            )
+            .await;
         });
         Ok(Self { acceptor, port, state })
     }

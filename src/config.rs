@@ -39,6 +39,15 @@ pub struct Settings {
     pub tokens: TokenSettings,
     pub passwords: PasswordSettings,
     pub log: LogSettings,
+    pub bootstrap: BootstrapSettings,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BootstrapSettings {
+    /// Password of the operator `admin` in tenant `system`, used only when it is first created.
+    /// Unset: generated and logged once.
+    pub admin_password: Option<Secret>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -70,6 +70,9 @@ pub enum ApiError {
     /// The request conflicts with existing data.
     #[oai(status = 409, content_type = "application/problem+json")]
     Conflict(Json<Problem>),
+    /// The request is well-formed but cannot be applied.
+    #[oai(status = 422, content_type = "application/problem+json")]
+    Unprocessable(Json<Problem>),
     /// A dependency (database, Redis) is unavailable; retry later.
     #[oai(status = 503, content_type = "application/problem+json")]
     Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
@@ -114,6 +117,10 @@ impl ApiError {
 
     pub fn conflict(code: &str, detail: impl Into<String>) -> Self {
         Self::Conflict(Json(Problem::new(StatusCode::CONFLICT, code, detail)))
+    }
+
+    pub fn unprocessable(code: &str, detail: impl Into<String>) -> Self {
+        Self::Unprocessable(Json(Problem::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail)))
     }
 
     pub fn unavailable(what: &str) -> Self {

@@ -22,7 +22,7 @@ impl From<redis::RedisError> for KvError {
 }
 
 pub enum Kv {
-    Redis { conn: ConnectionManager, prefix: String },
+    Redis { conn: ConnectionManager, client: redis::Client, prefix: String },
     Memory { map: Mutex<HashMap<String, (String, Instant)>>, prefix: String },
 }
 
@@ -42,8 +42,8 @@ impl Kv {
             .set_connection_timeout(Some(timeout))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_secs(2));
-        let conn = ConnectionManager::new_lazy_with_config(client, config)?;
-        Ok(Self::Redis { conn, prefix: settings.key_prefix.clone() })
+        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
+        Ok(Self::Redis { conn, client, prefix: settings.key_prefix.clone() })
     }
 
     pub fn is_shared(&self) -> bool {
@@ -127,4 +127,52 @@ impl Kv {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Kv {
+    /// Publishes `message` to every instance listening on `channel`. In-process: a no-op.
+    ///
+    /// # Errors
+    /// Redis is unreachable or too slow.
+    pub async fn publish(&self, channel: &str, message: &str) -> Result<(), KvError> {
+        if let Self::Redis { conn, .. } = self {
+            let mut conn = conn.clone();
+            let _: i64 = conn.publish(self.key(channel), message).await?;
+        }
+        Ok(())
+    }
+
+    /// Calls `on_message` for every message on `channel` until the process ends, reconnecting
+    /// after failures; `on_reconnect` runs after each (re)subscription, since messages sent
+    /// while disconnected are lost. Returns at once for the in-process store.
+    pub async fn listen(
+        &self,
+        channel: &str,
+        on_message: impl Fn(String) + Send + Sync,
+        on_reconnect: impl Fn() + Send + Sync,
+    ) {
+        use futures_util::StreamExt;
+        let Self::Redis { client, .. } = self else { return };
+        let channel = self.key(channel);
+        let mut delay = Duration::from_millis(200);
+        loop {
+            match client.get_async_pubsub().await {
+                Ok(mut pubsub) => {
+                    if pubsub.subscribe(&channel).await.is_ok() {
+                        delay = Duration::from_millis(200);
+                        on_reconnect();
+                        let mut messages = pubsub.on_message();
+                        while let Some(msg) = messages.next().await {
+                            if let Ok(payload) = msg.get_payload::<String>() {
+                                on_message(payload);
+                            }
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "invalidation channel unavailable; retrying"),
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(5));
+        }
+    }
 }

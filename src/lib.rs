@@ -1,6 +1,8 @@
 //! Gatehouse: a multi-tenant identity service.
+pub mod admin;
 pub mod api;
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod crypto;

@@ -4,10 +4,10 @@ use std::sync::Arc;
 use poem::Request;
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json, types::Example};
 
-use super::{ApiTags, me::UserView, security::BearerAuth, state};
+use super::{ApiTags, client_meta, me::UserView, security::BearerAuth, state};
 use crate::{
     app::AppState,
-    auth::{self, ClientMeta, IssuedTokens},
+    auth::{self, IssuedTokens},
     error::ApiError,
 };
 
@@ -130,17 +130,6 @@ pub enum LogoutResponse {
     /// Logged out; the token and its session no longer work anywhere.
     #[oai(status = 204)]
     NoContent,
-}
-
-fn client_meta(req: &Request) -> ClientMeta {
-    ClientMeta {
-        ip: req.remote_addr().as_socket_addr().map(|a| a.ip().to_string()),
-        user_agent: req
-            .headers()
-            .get(poem::http::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|s| s.chars().take(512).collect()),
-    }
 }
 
 #[OpenApi(tag = "ApiTags::Auth")]

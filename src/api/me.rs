@@ -11,7 +11,7 @@ pub struct MeApi {
 }
 
 /// A user as shown to the user and to admins. Never carries the password hash.
-#[derive(Object)]
+#[derive(Object, serde::Serialize, serde::Deserialize)]
 pub struct UserView {
     pub id: uuid::Uuid,
     /// The normalised username.
@@ -20,16 +20,19 @@ pub struct UserView {
     pub email_verified: bool,
     /// `active` or `disabled`.
     pub status: String,
+    pub roles: Vec<String>,
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
 impl From<users::Model> for UserView {
     fn from(u: users::Model) -> Self {
+        let roles = crate::auth::roles_of(&u);
         Self {
             id: u.id,
             username: u.username,
             email: u.email,
             email_verified: u.email_verified,
+            roles,
             status: u.status,
             created_at: u.created_at,
         }

@@ -1,10 +1,12 @@
 //! The poem-openapi layer: parse, call one service function, map the result.
 use std::sync::Arc;
 
+use poem::Request;
 use poem_openapi::{OpenApiService, Tags};
 
-use crate::app::AppState;
+use crate::{app::AppState, auth::ClientMeta};
 
+pub mod admin;
 pub mod auth;
 pub mod health;
 pub mod me;
@@ -21,9 +23,24 @@ pub enum ApiTags {
     WellKnown,
     /// Liveness and readiness probes.
     Health,
+    /// Admin: tenants and their settings.
+    AdminTenants,
+    /// Admin: users, roles and sessions of a tenant.
+    AdminUsers,
+    /// Admin: a tenant's signing keys.
+    AdminKeys,
+    /// Admin: a tenant's audit log.
+    AdminAudit,
 }
 
-pub type Apis = (auth::AuthApi, me::MeApi, well_known::WellKnownApi, health::HealthApi);
+pub type Apis = (
+    auth::AuthApi,
+    me::MeApi,
+    well_known::WellKnownApi,
+    health::HealthApi,
+    admin::tenants::AdminTenantsApi,
+    admin::users::AdminUsersApi,
+);
 
 /// The whole API; `state` is `None` only when the spec is exported without a running service.
 pub fn api_service(state: Option<Arc<AppState>>, server_url: &str) -> OpenApiService<Apis, ()> {
@@ -32,7 +49,9 @@ pub fn api_service(state: Option<Arc<AppState>>, server_url: &str) -> OpenApiSer
             auth::AuthApi { state: state.clone() },
             me::MeApi { state: state.clone() },
             well_known::WellKnownApi { state: state.clone() },
-            health::HealthApi { state },
+            health::HealthApi { state: state.clone() },
+            admin::tenants::AdminTenantsApi { state: state.clone() },
+            admin::users::AdminUsersApi { state },
         ),
         "Gatehouse",
         env!("CARGO_PKG_VERSION"),
@@ -49,4 +68,16 @@ pub fn api_service(state: Option<Arc<AppState>>, server_url: &str) -> OpenApiSer
 /// never calls a handler.
 pub(crate) fn state(state: &Option<Arc<AppState>>) -> Result<&AppState, crate::error::ApiError> {
     state.as_deref().ok_or_else(|| crate::error::ApiError::internal(anyhow::anyhow!("no application state")))
+}
+
+/// Where a request came from, for sessions and the audit log.
+pub(crate) fn client_meta(req: &Request) -> ClientMeta {
+    ClientMeta {
+        ip: req.remote_addr().as_socket_addr().map(|a| a.ip().to_string()),
+        user_agent: req
+            .headers()
+            .get(poem::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(512).collect()),
+    }
 }

@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use crate::{
     app::AppState,
+    audit::{self, Event},
     domain::{Email, Password, Username, ValidationError},
     error::ApiError,
     kv::KvError,
@@ -35,6 +36,8 @@ pub enum AuthError {
     UsernameTaken,
     #[error("no such tenant")]
     TenantNotFound,
+    #[error("{0}")]
+    Forbidden(&'static str),
     #[error(transparent)]
     Validation(#[from] ValidationError),
     #[error(transparent)]
@@ -64,6 +67,7 @@ impl From<AuthError> for ApiError {
             AuthError::RegistrationClosed => Self::forbidden("registration_closed", e.to_string()),
             AuthError::UsernameTaken => Self::conflict("username_taken", e.to_string()),
             AuthError::TenantNotFound => Self::not_found("tenant_not_found", e.to_string()),
+            AuthError::Forbidden(why) => Self::forbidden("forbidden", why),
             AuthError::Validation(v) => v.into(),
             AuthError::Token(t) => t.into(),
             AuthError::Store(s) => s.into(),
@@ -118,7 +122,7 @@ pub async fn register(
     }
     let username = Username::parse(username)?;
     let email = email.map(Email::parse).transpose()?;
-    let password = Password::parse(password)?;
+    let password = Password::parse(password, &tenant.settings.password_policy)?;
     let hash = state.hasher.hash(password.expose().to_string()).await.map_err(anyhow::Error::from)?;
     let new = NewUser {
         username: username.as_str().to_string(),
@@ -155,17 +159,52 @@ pub async fn login(
     };
     let stored_hash = user.as_ref().and_then(|u| u.password_hash.clone());
     let matches = state.hasher.verify(password, stored_hash).await.map_err(anyhow::Error::from)?;
-    let user = match user {
-        Some(u) if matches && u.status == "active" => u,
-        _ => return Err(AuthError::InvalidCredentials),
+    let accepted = matches && user.as_ref().is_some_and(|u| u.status == "active");
+    let event = Event {
+        tenant_id: tenant.id,
+        event_type: if accepted { "login.succeeded" } else { "login.failed" },
+        actor: None,
+        user_id: user.as_ref().map(|u| u.id),
+        target: Username::parse(username).ok().map(|u| u.as_str().to_string()),
+        success: accepted,
+        meta: &meta,
+        details: serde_json::json!({ "strategy": "local" }),
     };
-    open_session(state, &tenant, user.id, meta, now).await
+    audit::record(&state.db, event, now).await;
+    match user {
+        Some(u) if accepted => {
+            let audience = if is_admin(&u) { Audience::Admin } else { Audience::Tenant };
+            open_session(state, &tenant, u.id, audience, meta, now).await
+        }
+        _ => Err(AuthError::InvalidCredentials),
+    }
+}
+
+/// Roles that open the admin API: `admin` (in `system`: every tenant) and `tenant-admin`
+/// (its own tenant).
+pub const ROLE_ADMIN: &str = "admin";
+pub const ROLE_TENANT_ADMIN: &str = "tenant-admin";
+
+pub fn roles_of(user: &users::Model) -> Vec<String> {
+    serde_json::from_value(user.roles.clone()).unwrap_or_default()
+}
+
+fn is_admin(user: &users::Model) -> bool {
+    roles_of(user).iter().any(|r| r == ROLE_ADMIN || r == ROLE_TENANT_ADMIN)
+}
+
+/// Which API a token is for. Admin tokens are never accepted by tenant routes and vice versa.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    Tenant,
+    Admin,
 }
 
 async fn open_session(
     state: &AppState,
     tenant: &TenantContext,
     user_id: Uuid,
+    audience: Audience,
     meta: ClientMeta,
     now: DateTime<Utc>,
 ) -> Result<IssuedTokens, AuthError> {
@@ -180,7 +219,7 @@ async fn open_session(
     };
     let session =
         store::sessions::create_with_refresh_token(&state.db, tenant.id, new, refresh.hash, now).await?;
-    let (access_token, expires_in) = issue_access_token(tenant, user_id, session.id, now)?;
+    let (access_token, expires_in) = issue_access_token(tenant, user_id, session.id, audience, now)?;
     Ok(IssuedTokens { access_token, expires_in, refresh_token: refresh.token })
 }
 
@@ -188,20 +227,25 @@ fn issue_access_token(
     tenant: &TenantContext,
     user_id: Uuid,
     session_id: Uuid,
+    audience: Audience,
     now: DateTime<Utc>,
 ) -> Result<(String, u64), AuthError> {
     let ttl = tenant.settings.access_token_ttl_secs;
     let iat = now.timestamp();
+    let (aud, scope) = match audience {
+        Audience::Tenant => (tenant.audience.clone(), FIRST_PARTY_SCOPE),
+        Audience::Admin => (tenant.admin_audience.clone(), "admin"),
+    };
     let claims = AccessClaims {
         iss: tenant.issuer.clone(),
         sub: user_id.to_string(),
-        aud: tenant.audience.clone(),
+        aud,
         exp: iat + i64::try_from(ttl).unwrap_or(600),
         nbf: iat,
         iat,
         jti: crate::crypto::random_id(),
         sid: session_id.to_string(),
-        scope: FIRST_PARTY_SCOPE.to_string(),
+        scope: scope.to_string(),
     };
     let token = tenant.signer.sign(&claims).map_err(|e| anyhow::anyhow!("signing failed: {e}"))?;
     Ok((token, ttl))
@@ -223,13 +267,13 @@ pub async fn refresh(
     let next = refresh::generate();
     match store::refresh_tokens::rotate(&state.db, tenant.id, &presented_hash, next.hash, now).await? {
         Rotation::Rotated { session } => {
-            let user_active = store::users::find_by_id(&state.db, tenant.id, session.user_id)
+            let user = store::users::find_by_id(&state.db, tenant.id, session.user_id)
                 .await?
-                .is_some_and(|u| u.status == "active");
-            if !user_active {
-                return Err(AuthError::InvalidRefreshToken);
-            }
-            let (access_token, expires_in) = issue_access_token(&tenant, session.user_id, session.id, now)?;
+                .filter(|u| u.status == "active")
+                .ok_or(AuthError::InvalidRefreshToken)?;
+            let audience = if is_admin(&user) { Audience::Admin } else { Audience::Tenant };
+            let (access_token, expires_in) =
+                issue_access_token(&tenant, session.user_id, session.id, audience, now)?;
             Ok(IssuedTokens { access_token, expires_in, refresh_token: next.token })
         }
         Rotation::Reused { session_id } => {
@@ -261,38 +305,107 @@ pub async fn logout(
         state.revocations.revoke_sessions(tenant, &[sid]).await?;
     }
     if everywhere {
-        state.revocations.revoke_user_before(tenant, principal.user_id, now.timestamp()).await?;
-        let ids = store::sessions::revoke_all_for_user(&state.db, tenant, principal.user_id, now).await?;
-        state.revocations.revoke_sessions(tenant, &ids).await?;
+        end_all_sessions(state, tenant, principal.user_id, now).await?;
     } else if let Some(sid) = sid {
         store::sessions::revoke(&state.db, tenant, sid, now).await?;
     }
     Ok(())
 }
 
+/// Ends every session of a user: refresh families in the database, access tokens in the
+/// revocation list (the "revoked before" time, plus each session for tokens of this second).
+///
+/// # Errors
+/// Infrastructure failures; a retry completes the job.
+pub async fn end_all_sessions(
+    state: &AppState,
+    tenant: Uuid,
+    user: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), AuthError> {
+    state.revocations.revoke_user_before(tenant, user, now.timestamp()).await?;
+    let ids = store::sessions::revoke_all_for_user(&state.db, tenant, user, now).await?;
+    state.revocations.revoke_sessions(tenant, &ids).await?;
+    Ok(())
+}
+
 /// Verifies a bearer token presented at `tenant_slug`: size, type, `kid`, signature with the
-/// tenant's key, `iss`, `aud`, `exp`/`nbf`, then the revocation list in one round trip.
+/// tenant's key, `iss`, `aud` (this tenant's API, never an admin token), `exp`/`nbf`, then the
+/// revocation list in one round trip.
 ///
 /// # Errors
 /// `Token(..)` for a token that is not acceptable; `Kv` when revocation cannot be checked
 /// (the caller answers 503: an unchecked token is never accepted).
 pub async fn authenticate(state: &AppState, tenant_slug: &str, token: &str) -> Result<Principal, AuthError> {
-    let header = peek_header(token)?;
-    let mut tenant = state
+    let tenant = state
         .tenants
         .get(tenant_slug)
         .await?
         .filter(|t| t.active)
         .ok_or(TokenError::WrongIssuerOrAudience)?;
+    let (tenant, claims) = verify(state, tenant, token).await?;
+    if claims.aud != tenant.audience {
+        return Err(TokenError::WrongIssuerOrAudience.into());
+    }
+    principal(state, tenant, claims).await
+}
+
+/// Verifies a token presented to the admin API. The issuer names the tenant whose keys sign
+/// it; a valid token for a tenant's own API (not the admin audience) is a 403, not a 401.
+///
+/// # Errors
+/// As [`authenticate`], plus `Forbidden` for a user token or a user without an admin role.
+pub async fn authenticate_admin(
+    state: &AppState,
+    token: &str,
+) -> Result<(Principal, users::Model), AuthError> {
+    if token.len() > crate::tokens::keys::MAX_TOKEN_BYTES {
+        return Err(TokenError::TooLarge.into());
+    }
+    let unverified = jsonwebtoken::dangerous::insecure_decode::<AccessClaims>(token)
+        .map_err(|_| TokenError::Malformed)?
+        .claims;
+    let slug = state.tenants.slug_of_issuer(&unverified.iss).ok_or(TokenError::WrongIssuerOrAudience)?;
+    let tenant =
+        state.tenants.get(slug).await?.filter(|t| t.active).ok_or(TokenError::WrongIssuerOrAudience)?;
+    let (tenant, claims) = verify(state, tenant, token).await?;
+    let admin_token = claims.aud == tenant.admin_audience;
+    let principal = principal(state, tenant, claims).await?;
+    if !admin_token {
+        return Err(AuthError::Forbidden("this token is not for the admin API; log in as an administrator"));
+    }
+    let user = store::users::find_by_id(&state.db, principal.tenant.id, principal.user_id)
+        .await?
+        .filter(|u| u.status == "active" && is_admin(u))
+        .ok_or(AuthError::Forbidden("this user has no admin role"))?;
+    Ok((principal, user))
+}
+
+async fn verify(
+    state: &AppState,
+    mut tenant: Arc<TenantContext>,
+    token: &str,
+) -> Result<(Arc<TenantContext>, AccessClaims), AuthError> {
+    let header = peek_header(token)?;
     if tenant.verifier(&header.kid).is_none() {
         tenant = state.tenants.refresh_for_unknown_kid(&tenant).await?.unwrap_or(tenant);
     }
     let claims = tenant.verifier(&header.kid).ok_or(TokenError::UnknownKey)?.verify(token)?;
+    Ok((tenant, claims))
+}
+
+async fn principal(
+    state: &AppState,
+    tenant: Arc<TenantContext>,
+    claims: AccessClaims,
+) -> Result<Principal, AuthError> {
     let user_id = Uuid::parse_str(&claims.sub).map_err(|_| TokenError::Malformed)?;
     #[cfg(not(feature = "bench-no-revocation"))]
     if state.revocations.is_revoked(tenant.id, &claims).await? {
         return Err(TokenError::Revoked.into());
     }
+    #[cfg(feature = "bench-no-revocation")]
+    let _ = state;
     Ok(Principal { tenant, claims, user_id })
 }
 
@@ -305,4 +418,41 @@ pub async fn current_user(state: &AppState, principal: &Principal) -> Result<use
         .await?
         .filter(|u| u.status == "active")
         .ok_or(AuthError::Token(TokenError::Revoked))
+}
+
+/// Creates the operator account `admin` in the `system` tenant on first start. Its password
+/// comes from `GATEHOUSE__BOOTSTRAP__ADMIN_PASSWORD` or is generated and logged once.
+///
+/// # Errors
+/// Database or hashing failure.
+pub async fn bootstrap_operator(
+    state: &AppState,
+    system: &TenantContext,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    if store::users::find_by_username(&state.db, system.id, "admin").await?.is_some() {
+        return Ok(());
+    }
+    let (password, generated) = match &state.settings.bootstrap.admin_password {
+        Some(p) => (p.expose().to_string(), false),
+        None => (crate::crypto::random_token(""), true),
+    };
+    let hash = state.hasher.hash(password.clone()).await?;
+    let new = NewUser {
+        username: "admin".into(),
+        email: None,
+        password_hash: Some(hash),
+        roles: vec![ROLE_ADMIN.to_string()],
+    };
+    match store::users::insert(&state.db, system.id, new, now).await {
+        Ok(_) if generated => tracing::warn!(
+            "created operator admin in tenant system with generated password {password} \
+             (shown once; set GATEHOUSE__BOOTSTRAP__ADMIN_PASSWORD to choose it)"
+        ),
+        Ok(_) => tracing::info!("created operator admin in tenant system"),
+        // Another instance created it first.
+        Err(InsertUserError::UsernameTaken) => {}
+        Err(InsertUserError::Store(e)) => return Err(e.into()),
+    }
+    Ok(())
 }

@@ -20,7 +20,9 @@ impl Email {
         if domain.starts_with('.') || domain.ends_with('.') {
             return Err(err());
         }
-        Ok(Self(format!("{local}@{}", domain.to_lowercase())))
+        // Lower-cased whole: mailbox names are case-insensitive in practice, and one form makes
+        // lookups and prefix searches behave the same on every database.
+        Ok(Self(s.to_lowercase()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -33,8 +35,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn accepts_addresses_and_lowercases_the_domain() {
-        assert_eq!(Email::parse("Ann@Example.COM").unwrap().as_str(), "Ann@example.com");
+    fn accepts_addresses_and_lowercases_them() {
+        assert_eq!(Email::parse("Ann@Example.COM").unwrap().as_str(), "ann@example.com");
     }
 
     #[test]

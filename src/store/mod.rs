@@ -6,7 +6,10 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, SqlErr};
 
 use crate::config::DatabaseSettings;
 
+pub mod audit;
 pub mod entities;
+pub mod idempotency;
+pub mod providers;
 pub mod refresh_tokens;
 pub mod sessions;
 pub mod signing_keys;
@@ -71,4 +74,26 @@ fn sqlite_path(url: &str) -> Option<String> {
     let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next().unwrap_or_default();
     (!path.is_empty() && !path.starts_with(":memory:")).then(|| path.to_string())
+}
+
+/// The smallest UUIDv7 of a millisecond: time bounds as id bounds.
+pub fn time_floor_uuid(t: chrono::DateTime<chrono::Utc>) -> uuid::Uuid {
+    let ms = u64::try_from(t.timestamp_millis()).unwrap_or(0);
+    let mut bytes = [0u8; 16];
+    bytes[..6].copy_from_slice(&ms.to_be_bytes()[2..]);
+    bytes[6] = 0x70;
+    bytes[8] = 0x80;
+    uuid::Uuid::from_bytes(bytes)
+}
+
+/// A LIKE pattern matching values that start with `prefix`, with `\`, `%` and `_` escaped.
+pub fn prefix_pattern(prefix: &str) -> sea_orm::sea_query::LikeExpr {
+    let escaped: String = prefix
+        .chars()
+        .flat_map(|c| match c {
+            '\\' | '%' | '_' => vec!['\\', c],
+            c => vec![c],
+        })
+        .collect();
+    sea_orm::sea_query::LikeExpr::new(format!("{escaped}%")).escape('\\')
 }

@@ -128,3 +128,21 @@ pub async fn revoke_all_for_user(
     txn.commit().await?;
     Ok(ids)
 }
+
+/// A user's sessions, newest first.
+///
+/// # Errors
+/// Database failure.
+pub async fn list_for_user(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    user_id: Uuid,
+) -> Result<Vec<sessions::Model>, StoreError> {
+    use sea_orm::QueryOrder;
+    Ok(sessions::Entity::find()
+        .filter(sessions::Column::TenantId.eq(tenant_id))
+        .filter(sessions::Column::UserId.eq(user_id))
+        .order_by_desc(sessions::Column::Id)
+        .all(db)
+        .await?)
+}

@@ -18,3 +18,27 @@ pub async fn list(
         .all(db)
         .await?)
 }
+
+/// Retires the active key and makes `new_key` the one that signs, atomically.
+///
+/// # Errors
+/// Database failure.
+pub async fn rotate(
+    db: &impl sea_orm::TransactionTrait,
+    tenant_id: Uuid,
+    new_key: signing_keys::Model,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), StoreError> {
+    use sea_orm::{ActiveModelTrait, IntoActiveModel, TransactionSession, sea_query::Expr};
+    let txn = db.begin().await?;
+    signing_keys::Entity::update_many()
+        .col_expr(signing_keys::Column::Status, Expr::value("retired"))
+        .col_expr(signing_keys::Column::RetiredAt, Expr::value(now))
+        .filter(signing_keys::Column::TenantId.eq(tenant_id))
+        .filter(signing_keys::Column::Status.eq("active"))
+        .exec(&txn)
+        .await?;
+    new_key.into_active_model().reset_all().insert(&txn).await?;
+    txn.commit().await?;
+    Ok(())
+}

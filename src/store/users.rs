@@ -75,3 +75,67 @@ pub async fn find_by_id(
         .one(db)
         .await?)
 }
+
+#[derive(Debug, Default)]
+pub struct UserFilter {
+    /// Username prefix (normalised).
+    pub username_prefix: Option<String>,
+    /// Email prefix (lower-case).
+    pub email_prefix: Option<String>,
+    pub status: Option<String>,
+}
+
+/// Ordered by id (creation time); `after` is the last id of the previous page.
+///
+/// # Errors
+/// Database failure.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    filter: &UserFilter,
+    after: Option<Uuid>,
+    limit: u64,
+) -> Result<Vec<users::Model>, StoreError> {
+    use sea_orm::{QueryOrder, QuerySelect};
+    let mut q = users::Entity::find().filter(users::Column::TenantId.eq(tenant_id));
+    if let Some(p) = &filter.username_prefix {
+        q = q.filter(users::Column::Username.like(super::prefix_pattern(p)));
+    }
+    if let Some(p) = &filter.email_prefix {
+        q = q.filter(users::Column::Email.like(super::prefix_pattern(p)));
+    }
+    if let Some(s) = &filter.status {
+        q = q.filter(users::Column::Status.eq(s.as_str()));
+    }
+    if let Some(a) = after {
+        q = q.filter(users::Column::Id.gt(a));
+    }
+    Ok(q.order_by_asc(users::Column::Id).limit(limit).all(db).await?)
+}
+
+/// Writes the mutable fields of `user` (email, verification, status, password hash, roles).
+///
+/// # Errors
+/// Database failure.
+pub async fn update(db: &impl ConnectionTrait, user: users::Model) -> Result<users::Model, StoreError> {
+    use sea_orm::ActiveValue::Set;
+    let mut active = user.clone().into_active_model();
+    active.email = Set(user.email);
+    active.email_verified = Set(user.email_verified);
+    active.status = Set(user.status);
+    active.password_hash = Set(user.password_hash);
+    active.roles = Set(user.roles);
+    active.updated_at = Set(user.updated_at);
+    Ok(active.update(db).await?)
+}
+
+/// # Errors
+/// Database failure.
+pub async fn delete(db: &impl ConnectionTrait, tenant_id: Uuid, id: Uuid) -> Result<bool, StoreError> {
+    let res = users::Entity::delete_many()
+        .filter(users::Column::TenantId.eq(tenant_id))
+        .filter(users::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
+}

@@ -14,6 +14,7 @@ use uuid::Uuid;
 use crate::{
     config::Settings,
     crypto::MasterKey,
+    domain::{ValidationError, password::PasswordPolicy},
     store::{self, StoreError, entities},
     tokens::{
         Algorithm, TokenError,
@@ -29,6 +30,21 @@ pub struct TenantSettings {
     pub refresh_token_ttl_secs: u64,
     pub signing_algorithm: String,
     pub registration_open: bool,
+    pub password_policy: PasswordPolicy,
+    /// `explicit_only` (link only from a logged-in session) or `verified_email` (also link
+    /// automatically when the upstream marks the email verified).
+    pub account_linking: String,
+    pub branding: Branding,
+}
+
+/// How the hosted pages present the tenant.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct Branding {
+    pub name: Option<String>,
+    pub logo_url: Option<String>,
+    /// `#rrggbb`.
+    pub primary_color: Option<String>,
 }
 
 impl TenantSettings {
@@ -38,7 +54,51 @@ impl TenantSettings {
             refresh_token_ttl_secs: settings.tokens.refresh_ttl_secs,
             signing_algorithm: settings.tokens.default_algorithm.clone(),
             registration_open: true,
+            password_policy: PasswordPolicy::default(),
+            account_linking: "explicit_only".into(),
+            branding: Branding::default(),
         }
+    }
+
+    /// # Errors
+    /// The first setting that cannot work, named by its field.
+    pub fn validate(&self, max_access_ttl_secs: u64) -> Result<(), ValidationError> {
+        if self.access_token_ttl_secs < 60 || self.access_token_ttl_secs > max_access_ttl_secs {
+            return Err(ValidationError::new(
+                "settings.access_token_ttl_secs",
+                format!("must be between 60 and {max_access_ttl_secs}"),
+            ));
+        }
+        if self.refresh_token_ttl_secs < 300 || self.refresh_token_ttl_secs > 366 * 24 * 3600 {
+            return Err(ValidationError::new(
+                "settings.refresh_token_ttl_secs",
+                "must be between 300 and 31622400 (366 days)",
+            ));
+        }
+        if Algorithm::parse(&self.signing_algorithm).is_none() {
+            return Err(ValidationError::new("settings.signing_algorithm", "must be ES256, RS256 or EdDSA"));
+        }
+        self.password_policy.validate()?;
+        if !matches!(self.account_linking.as_str(), "explicit_only" | "verified_email") {
+            return Err(ValidationError::new(
+                "settings.account_linking",
+                "must be explicit_only or verified_email",
+            ));
+        }
+        let b = &self.branding;
+        if b.name.as_ref().is_some_and(|n| n.chars().count() > 100) {
+            return Err(ValidationError::new("settings.branding.name", "must be at most 100 characters"));
+        }
+        if b.logo_url.as_ref().is_some_and(|u| !u.starts_with("https://") || u.len() > 2048) {
+            return Err(ValidationError::new("settings.branding.logo_url", "must be an https URL"));
+        }
+        let is_colour = |c: &String| {
+            c.len() == 7 && c.starts_with('#') && c[1..].chars().all(|ch| ch.is_ascii_hexdigit())
+        };
+        if b.primary_color.as_ref().is_some_and(|c| !is_colour(c)) {
+            return Err(ValidationError::new("settings.branding.primary_color", "must look like #1a2b3c"));
+        }
+        Ok(())
     }
 }
 
@@ -58,6 +118,8 @@ pub struct TenantContext {
     pub issuer: String,
     /// The `aud` of first-party access tokens (the tenant's own API).
     pub audience: String,
+    /// The `aud` of tokens for the admin API, issued to users holding an admin role.
+    pub admin_audience: String,
     pub signer: Signer,
     verifiers: HashMap<String, Verifier>,
     /// The JWKS document, rendered once.
@@ -88,12 +150,18 @@ impl From<TenantError> for crate::error::ApiError {
     }
 }
 
+/// The Redis channel carrying slugs of changed tenants.
+pub const INVALIDATION_CHANNEL: &str = "tenant-changed";
+
 /// Looks tenants up by slug and keeps them ready in memory.
 pub struct TenantDirectory {
     db: DatabaseConnection,
     master_key: Arc<MasterKey>,
     public_url: String,
     leeway: u64,
+    /// How long a retired key keeps verifying (and stays in the JWKS): the longest an access
+    /// token it signed can still be valid.
+    retired_key_horizon: chrono::Duration,
     ttl: Duration,
     cache: RwLock<HashMap<String, Arc<TenantContext>>>,
 }
@@ -105,6 +173,10 @@ impl TenantDirectory {
             master_key,
             public_url: settings.public_url(),
             leeway: settings.tokens.leeway_secs,
+            retired_key_horizon: chrono::Duration::seconds(
+                i64::try_from(settings.tokens.max_access_ttl_secs + settings.tokens.leeway_secs)
+                    .unwrap_or(3630),
+            ),
             ttl: Duration::from_secs(30),
             cache: RwLock::new(HashMap::new()),
         }
@@ -112,6 +184,15 @@ impl TenantDirectory {
 
     pub fn issuer(&self, slug: &str) -> String {
         format!("{}/t/{slug}", self.public_url)
+    }
+
+    /// The slug of a tenant issuer URL of this deployment.
+    pub fn slug_of_issuer<'a>(&self, iss: &'a str) -> Option<&'a str> {
+        iss.strip_prefix(self.public_url.as_str())?.strip_prefix("/t/").filter(|s| !s.contains('/'))
+    }
+
+    pub fn admin_audience(&self) -> String {
+        format!("{}/admin", self.public_url)
     }
 
     /// The tenant, from memory when fresh.
@@ -140,8 +221,22 @@ impl TenantDirectory {
         self.load(&tenant.slug).await
     }
 
+    /// Forgets a tenant on this instance only; see [`TenantDirectory::changed`].
     pub fn invalidate(&self, slug: &str) {
         self.cache.write().unwrap_or_else(std::sync::PoisonError::into_inner).remove(slug);
+    }
+
+    pub fn invalidate_all(&self) {
+        self.cache.write().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+    }
+
+    /// A tenant's configuration or keys changed: forget it here and tell every other instance.
+    /// If the message is lost, the others reload within the cache lifetime anyway.
+    pub async fn changed(&self, kv: &crate::kv::Kv, slug: &str) {
+        self.invalidate(slug);
+        if let Err(e) = kv.publish(INVALIDATION_CHANNEL, slug).await {
+            tracing::warn!(error = %e, tenant = slug, "could not publish a tenant invalidation");
+        }
     }
 
     fn cached(&self, slug: &str) -> Option<Arc<TenantContext>> {
@@ -171,6 +266,12 @@ impl TenantDirectory {
         let settings: TenantSettings = serde_json::from_value(row.settings.clone()).unwrap_or_default();
         let issuer = self.issuer(&row.slug);
         let audience = issuer.clone();
+        let admin_audience = self.admin_audience();
+        let now = Utc::now();
+        let keys: Vec<_> = keys
+            .into_iter()
+            .filter(|k| k.retired_at.is_none_or(|r| r + self.retired_key_horizon > now))
+            .collect();
         let active = keys.iter().find(|k| k.status == "active").ok_or_else(|| key_err("no active key"))?;
         let alg = Algorithm::parse(&active.algorithm).ok_or_else(|| key_err("unknown algorithm"))?;
         let der = self
@@ -180,8 +281,13 @@ impl TenantDirectory {
         let signer = Signer::new(active.kid.clone(), alg, &der);
         let mut verifiers = HashMap::new();
         for k in &keys {
-            let v = Verifier::new(&k.public_jwk, &issuer, &audience, self.leeway)
-                .map_err(|e: TokenError| key_err(&e.to_string()))?;
+            let v = Verifier::new(
+                &k.public_jwk,
+                &issuer,
+                &[audience.as_str(), admin_audience.as_str()],
+                self.leeway,
+            )
+            .map_err(|e: TokenError| key_err(&e.to_string()))?;
             verifiers.insert(k.kid.clone(), v);
         }
         let jwks =
@@ -194,6 +300,7 @@ impl TenantDirectory {
             settings,
             issuer,
             audience,
+            admin_audience,
             signer,
             verifiers,
             jwks: Arc::new(jwks.to_string()),
@@ -253,7 +360,7 @@ pub async fn ensure_tenant(
         updated_at: now,
     };
     let key = new_signing_key(master_key, id, algorithm, now)?;
-    match store::tenants::create(db, tenant, key).await {
+    match store::tenants::create(db, tenant, key, store::providers::local_provider(id, now)).await {
         Ok(_) => {
             tracing::info!(tenant = slug, "created tenant");
             Ok(())

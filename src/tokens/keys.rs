@@ -121,12 +121,14 @@ pub struct Verifier {
 }
 
 impl Verifier {
+    /// `audiences` are all the audiences the tenant issues; callers check which one they need.
+    ///
     /// # Errors
     /// The stored JWK is not a key we can use.
     pub fn new(
         jwk: &serde_json::Value,
         issuer: &str,
-        audience: &str,
+        audiences: &[&str],
         leeway: u64,
     ) -> Result<Self, TokenError> {
         let parsed: Jwk = serde_json::from_value(jwk.clone()).map_err(|_| TokenError::UnknownKey)?;
@@ -140,7 +142,7 @@ impl Verifier {
         validation.leeway = leeway;
         validation.validate_nbf = true;
         validation.set_issuer(&[issuer]);
-        validation.set_audience(&[audience]);
+        validation.set_audience(audiences);
         validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
         Ok(Self { key, validation })
     }
@@ -211,9 +213,9 @@ mod tests {
             let k = generate(alg).unwrap();
             let token = Signer::new(k.kid.clone(), alg, &k.private_der).sign(&claims("i", "a")).unwrap();
             assert_eq!(peek_header(&token).unwrap().kid, k.kid);
-            let v = Verifier::new(&k.public_jwk, "i", "a", 0).unwrap();
+            let v = Verifier::new(&k.public_jwk, "i", &["a"], 0).unwrap();
             assert_eq!(v.verify(&token).unwrap().sub, "u", "{alg:?}");
-            let other = Verifier::new(&k.public_jwk, "other", "a", 0).unwrap();
+            let other = Verifier::new(&k.public_jwk, "other", &["a"], 0).unwrap();
             assert_eq!(other.verify(&token), Err(TokenError::WrongIssuerOrAudience));
         }
     }
@@ -223,7 +225,7 @@ mod tests {
         let a = generate(Algorithm::Es256).unwrap();
         let b = generate(Algorithm::Es256).unwrap();
         let token = Signer::new(a.kid, Algorithm::Es256, &a.private_der).sign(&claims("i", "a")).unwrap();
-        let v = Verifier::new(&b.public_jwk, "i", "a", 0).unwrap();
+        let v = Verifier::new(&b.public_jwk, "i", &["a"], 0).unwrap();
         assert_eq!(v.verify(&token), Err(TokenError::BadSignature));
     }
 }

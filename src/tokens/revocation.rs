@@ -1,5 +1,5 @@
 //! The revocation list checked on every verification: one round trip asks about the token's
-//! `jti`, its session (`sid`) and the user's "revoked before" time. Entries expire with the
+//! `jti`, its session (`sid`), the user's and the tenant's "revoked before" times. Entries expire with the
 //! tokens they cover, so nothing needs cleaning. Keys share a `{tenant}` hash tag so one MGET
 //! stays on one Redis Cluster slot.
 use std::{sync::Arc, time::Duration};
@@ -23,6 +23,9 @@ fn sid_key(tenant: Uuid, sid: &str) -> String {
 }
 fn user_key(tenant: Uuid, sub: &str) -> String {
     format!("rv:{{{tenant}}}:u:{sub}")
+}
+fn tenant_key(tenant: Uuid) -> String {
+    format!("rv:{{{tenant}}}:t")
 }
 
 impl RevocationList {
@@ -67,5 +70,15 @@ impl RevocationList {
     /// The store cannot be written.
     pub async fn revoke_user_before(&self, tenant: Uuid, user: Uuid, at: i64) -> Result<(), KvError> {
         self.kv.set_many_ex(&[(user_key(tenant, &user.to_string()), at.to_string(), self.horizon)]).await
+    }
+}
+
+impl RevocationList {
+    /// Revokes every access token of the tenant issued before `at` (disable, delete).
+    ///
+    /// # Errors
+    /// The store cannot be written.
+    pub async fn revoke_tenant_before(&self, tenant: Uuid, at: i64) -> Result<(), KvError> {
+        self.kv.set_many_ex(&[(tenant_key(tenant), at.to_string(), self.horizon)]).await
     }
 }

@@ -1,4 +1,8 @@
 //! SeaORM entities, one per table, mirroring `migration/`. Queries live in `store/*.rs`.
+pub mod audit_events;
+pub mod clients;
+pub mod idempotency_keys;
+pub mod providers;
 pub mod refresh_tokens;
 pub mod sessions;
 pub mod signing_keys;

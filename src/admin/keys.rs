@@ -1,0 +1,52 @@
+//! Signing-key administration: list and rotate.
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use super::Admin;
+use crate::{
+    app::AppState,
+    audit::{self, Event},
+    error::ApiError,
+    store::{self, entities::signing_keys},
+    tenancy::{self, TenantContext},
+    tokens::Algorithm,
+};
+
+/// # Errors
+/// Database failure.
+pub async fn list(state: &AppState, tenant: &TenantContext) -> Result<Vec<signing_keys::Model>, ApiError> {
+    Ok(store::signing_keys::list(&state.db, tenant.id).await?)
+}
+
+/// A new key of `algorithm` (default: the tenant's) starts signing; the old one keeps
+/// verifying, and stays in the JWKS, until every token it signed has expired.
+///
+/// # Errors
+/// Database failure.
+pub async fn rotate(
+    state: &AppState,
+    admin: &Admin,
+    tenant: &TenantContext,
+    algorithm: Option<Algorithm>,
+    now: DateTime<Utc>,
+) -> Result<signing_keys::Model, ApiError> {
+    let algorithm = algorithm
+        .or_else(|| Algorithm::parse(&tenant.settings.signing_algorithm))
+        .unwrap_or(Algorithm::Es256);
+    let key =
+        tenancy::new_signing_key(&state.master_key, tenant.id, algorithm, now).map_err(ApiError::internal)?;
+    store::signing_keys::rotate(&state.db, tenant.id, key.clone(), now).await?;
+    state.tenants.changed(&state.kv, &tenant.slug).await;
+    let event = Event {
+        tenant_id: tenant.id,
+        event_type: "signing_key.rotated",
+        actor: Some(&admin.actor),
+        user_id: None,
+        target: Some(format!("key:{}", key.kid)),
+        success: true,
+        meta: &admin.meta,
+        details: json!({ "algorithm": algorithm.as_str() }),
+    };
+    audit::record(&state.db, event, now).await;
+    Ok(key)
+}

@@ -1,0 +1,582 @@
+//! Tenants, signing keys and audit events.
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use poem_openapi::{
+    ApiResponse, Enum, Object, OpenApi,
+    param::{Header, Path, Query},
+    payload::Json,
+};
+use serde::{Deserialize, Serialize};
+
+use super::AdminAuth;
+use crate::{
+    admin::{self, tenants::TenantChanges},
+    api::{ApiTags, state},
+    app::AppState,
+    error::ApiError,
+    store::{
+        audit::AuditFilter,
+        entities::{audit_events, signing_keys, tenants},
+        tenants::TenantFilter,
+    },
+    tenancy::TenantSettings,
+    tokens::Algorithm,
+};
+
+pub struct AdminTenantsApi {
+    pub state: Option<Arc<AppState>>,
+}
+
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[oai(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
+pub enum TenantStatus {
+    Active,
+    Disabled,
+}
+
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SigningAlgorithm {
+    ES256,
+    RS256,
+    EdDSA,
+}
+
+impl SigningAlgorithm {
+    fn parse(s: &str) -> Self {
+        match s {
+            "RS256" => Self::RS256,
+            "EdDSA" => Self::EdDSA,
+            _ => Self::ES256,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::ES256 => "ES256",
+            Self::RS256 => "RS256",
+            Self::EdDSA => "EdDSA",
+        }
+    }
+}
+
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[oai(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum AccountLinking {
+    /// Link external identities only from a logged-in session.
+    ExplicitOnly,
+    /// Also link automatically when the upstream marks the email verified.
+    VerifiedEmail,
+}
+
+#[derive(Object, Clone, Serialize, Deserialize)]
+pub struct PasswordPolicyView {
+    pub min_length: u32,
+    pub max_length: u32,
+    /// Refuse passwords on the shipped list of common passwords.
+    pub refuse_common: bool,
+}
+
+#[derive(Object, Clone, Serialize, Deserialize)]
+pub struct BrandingView {
+    pub name: Option<String>,
+    pub logo_url: Option<String>,
+    /// `#rrggbb`
+    pub primary_color: Option<String>,
+}
+
+#[derive(Object, Clone, Serialize, Deserialize)]
+pub struct TenantSettingsView {
+    pub access_token_ttl_secs: u64,
+    pub refresh_token_ttl_secs: u64,
+    pub signing_algorithm: SigningAlgorithm,
+    pub registration_open: bool,
+    pub password_policy: PasswordPolicyView,
+    pub account_linking: AccountLinking,
+    pub branding: BrandingView,
+}
+
+impl From<TenantSettings> for TenantSettingsView {
+    fn from(s: TenantSettings) -> Self {
+        Self {
+            access_token_ttl_secs: s.access_token_ttl_secs,
+            refresh_token_ttl_secs: s.refresh_token_ttl_secs,
+            signing_algorithm: SigningAlgorithm::parse(&s.signing_algorithm),
+            registration_open: s.registration_open,
+            password_policy: PasswordPolicyView {
+                min_length: s.password_policy.min_length,
+                max_length: s.password_policy.max_length,
+                refuse_common: s.password_policy.refuse_common,
+            },
+            account_linking: if s.account_linking == "verified_email" {
+                AccountLinking::VerifiedEmail
+            } else {
+                AccountLinking::ExplicitOnly
+            },
+            branding: BrandingView {
+                name: s.branding.name,
+                logo_url: s.branding.logo_url,
+                primary_color: s.branding.primary_color,
+            },
+        }
+    }
+}
+
+#[derive(Object, Clone, Default, Serialize, Deserialize)]
+#[oai(deny_unknown_fields)]
+pub struct PasswordPolicyInput {
+    pub min_length: Option<u32>,
+    pub max_length: Option<u32>,
+    pub refuse_common: Option<bool>,
+}
+
+#[derive(Object, Clone, Default, Serialize, Deserialize)]
+#[oai(deny_unknown_fields)]
+pub struct BrandingInput {
+    /// Empty string clears it.
+    pub name: Option<String>,
+    /// An https URL; empty string clears it.
+    pub logo_url: Option<String>,
+    /// `#rrggbb`; empty string clears it.
+    pub primary_color: Option<String>,
+}
+
+/// Settings to change; absent fields keep their value.
+#[derive(Object, Clone, Default, Serialize, Deserialize)]
+#[oai(deny_unknown_fields)]
+pub struct TenantSettingsInput {
+    /// 60 to the deployment's maximum (default 3600).
+    pub access_token_ttl_secs: Option<u64>,
+    pub refresh_token_ttl_secs: Option<u64>,
+    /// Changing it rotates to a new key of that algorithm.
+    pub signing_algorithm: Option<SigningAlgorithm>,
+    pub registration_open: Option<bool>,
+    pub password_policy: Option<PasswordPolicyInput>,
+    pub account_linking: Option<AccountLinking>,
+    pub branding: Option<BrandingInput>,
+}
+
+fn clearable(v: String) -> Option<String> {
+    (!v.is_empty()).then_some(v)
+}
+
+impl TenantSettingsInput {
+    fn apply(self, s: &mut TenantSettings) {
+        if let Some(v) = self.access_token_ttl_secs {
+            s.access_token_ttl_secs = v;
+        }
+        if let Some(v) = self.refresh_token_ttl_secs {
+            s.refresh_token_ttl_secs = v;
+        }
+        if let Some(v) = self.signing_algorithm {
+            s.signing_algorithm = v.as_str().to_string();
+        }
+        if let Some(v) = self.registration_open {
+            s.registration_open = v;
+        }
+        if let Some(p) = self.password_policy {
+            s.password_policy.min_length = p.min_length.unwrap_or(s.password_policy.min_length);
+            s.password_policy.max_length = p.max_length.unwrap_or(s.password_policy.max_length);
+            s.password_policy.refuse_common = p.refuse_common.unwrap_or(s.password_policy.refuse_common);
+        }
+        if let Some(v) = self.account_linking {
+            s.account_linking =
+                if v == AccountLinking::VerifiedEmail { "verified_email" } else { "explicit_only" }
+                    .to_string();
+        }
+        if let Some(b) = self.branding {
+            if let Some(v) = b.name {
+                s.branding.name = clearable(v);
+            }
+            if let Some(v) = b.logo_url {
+                s.branding.logo_url = clearable(v);
+            }
+            if let Some(v) = b.primary_color {
+                s.branding.primary_color = clearable(v);
+            }
+        }
+    }
+}
+
+#[derive(Object, Clone, Serialize, Deserialize)]
+pub struct TenantView {
+    pub id: uuid::Uuid,
+    pub slug: String,
+    pub display_name: String,
+    pub status: TenantStatus,
+    /// `{public_url}/t/{slug}`: the issuer of the tenant's tokens.
+    pub issuer: String,
+    pub settings: TenantSettingsView,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+fn tenant_view(state: &AppState, t: tenants::Model) -> TenantView {
+    let settings: TenantSettings = serde_json::from_value(t.settings).unwrap_or_default();
+    TenantView {
+        id: t.id,
+        issuer: state.tenants.issuer(&t.slug),
+        slug: t.slug,
+        display_name: t.display_name,
+        status: if t.status == "active" { TenantStatus::Active } else { TenantStatus::Disabled },
+        settings: settings.into(),
+        created_at: t.created_at,
+        updated_at: t.updated_at,
+    }
+}
+
+#[derive(Object, Serialize)]
+#[oai(deny_unknown_fields)]
+pub struct CreateTenantRequest {
+    /// URL-safe identifier used in every path: 1-63 lower-case letters, digits, inner hyphens.
+    #[oai(validator(max_length = 63))]
+    pub slug: String,
+    #[oai(validator(max_length = 200))]
+    pub display_name: String,
+    /// Defaults come from the deployment configuration.
+    pub settings: Option<TenantSettingsInput>,
+}
+
+#[derive(Object)]
+#[oai(deny_unknown_fields)]
+pub struct UpdateTenantRequest {
+    #[oai(validator(max_length = 200))]
+    pub display_name: Option<String>,
+    /// `disabled` stops every token of the tenant at once and refuses logins (operators only).
+    pub status: Option<TenantStatus>,
+    pub settings: Option<TenantSettingsInput>,
+}
+
+#[derive(Object)]
+pub struct TenantList {
+    pub items: Vec<TenantView>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Object)]
+pub struct SigningKeyView {
+    pub kid: String,
+    pub algorithm: SigningAlgorithm,
+    /// `active` (signs new tokens) or `retired` (verifies until its tokens expire).
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub retired_at: Option<DateTime<Utc>>,
+}
+
+impl From<signing_keys::Model> for SigningKeyView {
+    fn from(k: signing_keys::Model) -> Self {
+        Self {
+            algorithm: SigningAlgorithm::parse(&k.algorithm),
+            kid: k.kid,
+            status: k.status,
+            created_at: k.created_at,
+            retired_at: k.retired_at,
+        }
+    }
+}
+
+#[derive(Object)]
+pub struct SigningKeyList {
+    pub items: Vec<SigningKeyView>,
+}
+
+#[derive(Object, Default)]
+#[oai(deny_unknown_fields)]
+pub struct RotateKeyRequest {
+    /// Defaults to the tenant's signing algorithm.
+    pub algorithm: Option<SigningAlgorithm>,
+}
+
+#[derive(Object)]
+pub struct AuditEventView {
+    pub id: uuid::Uuid,
+    /// `login.succeeded`, `login.failed`, `tenant.updated`, `user.created`, ...
+    pub event_type: String,
+    pub actor_id: Option<uuid::Uuid>,
+    /// Tenant of the actor (`system` for operators).
+    pub actor_tenant: Option<String>,
+    pub user_id: Option<uuid::Uuid>,
+    pub target: Option<String>,
+    /// `success` or `failure`.
+    pub outcome: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub details: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<audit_events::Model> for AuditEventView {
+    fn from(e: audit_events::Model) -> Self {
+        Self {
+            id: e.id,
+            event_type: e.event_type,
+            actor_id: e.actor_id,
+            actor_tenant: e.actor_tenant,
+            user_id: e.user_id,
+            target: e.target,
+            outcome: e.outcome,
+            ip: e.ip,
+            user_agent: e.user_agent,
+            details: e.details,
+            created_at: e.created_at,
+        }
+    }
+}
+
+#[derive(Object)]
+pub struct AuditEventList {
+    pub items: Vec<AuditEventView>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(ApiResponse)]
+pub enum TenantCreated {
+    /// The tenant, with its signing key and local provider.
+    #[oai(status = 201)]
+    Created(Json<TenantView>),
+}
+
+#[derive(ApiResponse)]
+pub enum TenantOk {
+    #[oai(status = 200)]
+    Ok(Json<TenantView>),
+}
+
+#[derive(ApiResponse)]
+pub enum TenantListOk {
+    #[oai(status = 200)]
+    Ok(Json<TenantList>),
+}
+
+#[derive(ApiResponse)]
+pub enum Deleted {
+    /// Deleted.
+    #[oai(status = 204)]
+    NoContent,
+}
+
+#[derive(ApiResponse)]
+pub enum KeysOk {
+    #[oai(status = 200)]
+    Ok(Json<SigningKeyList>),
+}
+
+#[derive(ApiResponse)]
+pub enum KeyRotated {
+    /// The new signing key.
+    #[oai(status = 201)]
+    Created(Json<SigningKeyView>),
+}
+
+#[derive(ApiResponse)]
+pub enum AuditOk {
+    #[oai(status = 200)]
+    Ok(Json<AuditEventList>),
+}
+
+#[OpenApi(tag = "ApiTags::AdminTenants")]
+impl AdminTenantsApi {
+    /// Create a tenant
+    ///
+    /// Creates a tenant with its own signing key and the local username/password provider.
+    /// Operators only. Send an `Idempotency-Key` to retry safely.
+    #[oai(path = "/admin/v1/tenants", method = "post", operation_id = "createTenant")]
+    async fn create_tenant(
+        &self,
+        auth: AdminAuth,
+        #[oai(name = "Idempotency-Key")] idempotency_key: Header<Option<String>>,
+        body: Json<CreateTenantRequest>,
+    ) -> Result<TenantCreated, ApiError> {
+        let state = state(&self.state)?;
+        let req = body.0;
+        let view = admin::idempotent(
+            state,
+            &auth.0,
+            "POST /admin/v1/tenants",
+            idempotency_key.as_deref(),
+            &req,
+            || async {
+                let mut settings = TenantSettings::from_config(&state.settings);
+                if let Some(input) = req.settings.clone() {
+                    input.apply(&mut settings);
+                }
+                let new = admin::tenants::NewTenant {
+                    slug: req.slug.clone(),
+                    display_name: req.display_name.clone(),
+                    settings,
+                };
+                let created = admin::tenants::create(state, &auth.0, new, Utc::now()).await?;
+                Ok(tenant_view(state, created))
+            },
+        )
+        .await?;
+        Ok(TenantCreated::Created(Json(view)))
+    }
+
+    /// List tenants
+    ///
+    /// Operators see every tenant, tenant admins their own. Ordered by creation.
+    #[oai(path = "/admin/v1/tenants", method = "get", operation_id = "listTenants")]
+    async fn list_tenants(
+        &self,
+        auth: AdminAuth,
+        /// Only tenants with this status.
+        status: Query<Option<TenantStatus>>,
+        /// Only tenants whose slug starts with this.
+        slug_prefix: Query<Option<String>>,
+        cursor: Query<Option<String>>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<Option<u32>>,
+    ) -> Result<TenantListOk, ApiError> {
+        let state = state(&self.state)?;
+        let filter = TenantFilter {
+            status: status
+                .0
+                .map(|s| if s == TenantStatus::Active { "active" } else { "disabled" }.to_string()),
+            slug_prefix: slug_prefix.0,
+        };
+        let page = admin::tenants::list(state, &auth.0, filter, cursor.as_deref(), limit.0).await?;
+        let items = page.items.into_iter().map(|t| tenant_view(state, t)).collect();
+        Ok(TenantListOk::Ok(Json(TenantList { items, next_cursor: page.next_cursor })))
+    }
+
+    /// Get a tenant
+    #[oai(path = "/admin/v1/tenants/:tenant", method = "get", operation_id = "getTenant")]
+    async fn get_tenant(
+        &self,
+        auth: AdminAuth,
+        #[oai(name = "tenant")] tenant: Path<String>,
+    ) -> Result<TenantOk, ApiError> {
+        let state = state(&self.state)?;
+        let t = admin::tenants::get(state, &auth.0, &tenant).await?;
+        Ok(TenantOk::Ok(Json(tenant_view(state, t))))
+    }
+
+    /// Update a tenant
+    ///
+    /// Changes the display name, settings or status. Disabling stops every token of the
+    /// tenant at once, on every instance. Returns the stored tenant.
+    #[oai(path = "/admin/v1/tenants/:tenant", method = "patch", operation_id = "updateTenant")]
+    async fn update_tenant(
+        &self,
+        auth: AdminAuth,
+        #[oai(name = "tenant")] tenant: Path<String>,
+        body: Json<UpdateTenantRequest>,
+    ) -> Result<TenantOk, ApiError> {
+        let state = state(&self.state)?;
+        let req = body.0;
+        let changes = TenantChanges {
+            display_name: req.display_name,
+            status: req
+                .status
+                .map(|s| if s == TenantStatus::Active { "active" } else { "disabled" }.to_string()),
+            settings: |s: &mut TenantSettings| {
+                if let Some(input) = req.settings {
+                    input.apply(s);
+                }
+            },
+        };
+        let t = admin::tenants::update(state, &auth.0, &tenant, changes, Utc::now()).await?;
+        Ok(TenantOk::Ok(Json(tenant_view(state, t))))
+    }
+
+    /// Delete a tenant
+    ///
+    /// Deletes the tenant and all its data; its tokens stop working at once. Operators only.
+    #[oai(path = "/admin/v1/tenants/:tenant", method = "delete", operation_id = "deleteTenant")]
+    async fn delete_tenant(
+        &self,
+        auth: AdminAuth,
+        #[oai(name = "tenant")] tenant: Path<String>,
+    ) -> Result<Deleted, ApiError> {
+        let state = state(&self.state)?;
+        admin::tenants::delete(state, &auth.0, &tenant, Utc::now()).await?;
+        Ok(Deleted::NoContent)
+    }
+
+    /// List signing keys
+    ///
+    /// The active key and retired keys that still verify tokens.
+    #[oai(
+        path = "/admin/v1/tenants/:tenant/keys",
+        method = "get",
+        operation_id = "listSigningKeys",
+        tag = "ApiTags::AdminKeys"
+    )]
+    async fn list_keys(
+        &self,
+        auth: AdminAuth,
+        #[oai(name = "tenant")] tenant: Path<String>,
+    ) -> Result<KeysOk, ApiError> {
+        let state = state(&self.state)?;
+        let t = admin::managed_tenant(state, &auth.0, &tenant).await?;
+        let items = admin::keys::list(state, &t).await?.into_iter().map(Into::into).collect();
+        Ok(KeysOk::Ok(Json(SigningKeyList { items })))
+    }
+
+    /// Rotate the signing key
+    ///
+    /// A new key signs from now on; the old one stays in the JWKS until every token it signed
+    /// has expired.
+    #[oai(
+        path = "/admin/v1/tenants/:tenant/keys/rotate",
+        method = "post",
+        operation_id = "rotateSigningKey",
+        tag = "ApiTags::AdminKeys"
+    )]
+    async fn rotate_key(
+        &self,
+        auth: AdminAuth,
+        #[oai(name = "tenant")] tenant: Path<String>,
+        body: Json<Option<RotateKeyRequest>>,
+    ) -> Result<KeyRotated, ApiError> {
+        let state = state(&self.state)?;
+        let t = admin::managed_tenant(state, &auth.0, &tenant).await?;
+        let algorithm = body.0.and_then(|b| b.algorithm).and_then(|a| Algorithm::parse(a.as_str()));
+        let key = admin::keys::rotate(state, &auth.0, &t, algorithm, Utc::now()).await?;
+        Ok(KeyRotated::Created(Json(key.into())))
+    }
+
+    /// Query the audit log
+    ///
+    /// Admin changes and login attempts, newest first.
+    #[oai(
+        path = "/admin/v1/tenants/:tenant/audit-events",
+        method = "get",
+        operation_id = "listAuditEvents",
+        tag = "ApiTags::AdminAudit"
+    )]
+    async fn list_audit_events(
+        &self,
+        auth: AdminAuth,
+        #[oai(name = "tenant")] tenant: Path<String>,
+        /// Event type, e.g. `login.failed`.
+        #[oai(name = "type")]
+        event_type: Query<Option<String>>,
+        /// Id of the acting user.
+        actor: Query<Option<uuid::Uuid>>,
+        /// Id of the user the event is about.
+        user: Query<Option<uuid::Uuid>>,
+        /// Only events at or after this time.
+        since: Query<Option<DateTime<Utc>>>,
+        /// Only events before this time.
+        until: Query<Option<DateTime<Utc>>>,
+        cursor: Query<Option<String>>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<Option<u32>>,
+    ) -> Result<AuditOk, ApiError> {
+        let state = state(&self.state)?;
+        let t = admin::managed_tenant(state, &auth.0, &tenant).await?;
+        let filter = AuditFilter {
+            event_type: event_type.0,
+            actor_id: actor.0,
+            user_id: user.0,
+            since: since.0,
+            until: until.0,
+        };
+        let page = admin::audit::list(state, &t, filter, cursor.as_deref(), limit.0).await?;
+        let items = page.items.into_iter().map(Into::into).collect();
+        Ok(AuditOk::Ok(Json(AuditEventList { items, next_cursor: page.next_cursor })))
+    }
+}

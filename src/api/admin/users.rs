@@ -1,0 +1,365 @@
+//! Users, roles and sessions of a tenant.
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use poem_openapi::{
+    ApiResponse, Object, OpenApi,
+    param::{Header, Path, Query},
+    payload::Json,
+};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::AdminAuth;
+use crate::{
+    admin::{
+        self,
+        users::{NewUserInput, UserChanges},
+    },
+    api::{ApiTags, me::UserView, state},
+    app::AppState,
+    error::ApiError,
+    store::{entities::sessions, users::UserFilter},
+};
+
+pub struct AdminUsersApi {
+    pub state: Option<Arc<AppState>>,
+}
+
+#[derive(Object, Serialize)]
+#[oai(deny_unknown_fields)]
+pub struct CreateUserRequest {
+    #[oai(validator(max_length = 256))]
+    pub username: String,
+    #[oai(validator(max_length = 254))]
+    pub email: Option<String>,
+    /// Mark the email as verified (the admin vouches for it).
+    #[oai(default)]
+    pub email_verified: bool,
+    /// Without a password the user can only log in through an external provider.
+    #[oai(validator(max_length = 1024))]
+    pub password: Option<String>,
+    /// E.g. `tenant-admin`, or application roles such as `billing:read`.
+    #[oai(default)]
+    pub roles: Vec<String>,
+}
+
+#[derive(Object)]
+#[oai(deny_unknown_fields)]
+pub struct UpdateUserRequest {
+    /// An empty string removes the email.
+    #[oai(validator(max_length = 254))]
+    pub email: Option<String>,
+    pub email_verified: Option<bool>,
+    /// `disabled` ends every session of the user at once.
+    pub status: Option<crate::api::admin::tenants::TenantStatus>,
+}
+
+#[derive(Object)]
+#[oai(deny_unknown_fields)]
+pub struct SetPasswordRequest {
+    #[oai(validator(max_length = 1024))]
+    pub password: String,
+}
+
+#[derive(Object)]
+#[oai(deny_unknown_fields)]
+pub struct SetRolesRequest {
+    pub roles: Vec<String>,
+}
+
+#[derive(Object)]
+pub struct UserList {
+    pub items: Vec<UserView>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Object)]
+pub struct SessionView {
+    /// Also the `sid` claim of the session's access tokens.
+    pub id: Uuid,
+    pub client_id: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// Neither revoked nor expired.
+    pub active: bool,
+}
+
+fn session_view(s: sessions::Model, now: DateTime<Utc>) -> SessionView {
+    SessionView {
+        active: s.revoked_at.is_none() && s.expires_at > now,
+        id: s.id,
+        client_id: s.client_id,
+        ip: s.ip,
+        user_agent: s.user_agent,
+        created_at: s.created_at,
+        last_seen_at: s.last_seen_at,
+        expires_at: s.expires_at,
+        revoked_at: s.revoked_at,
+    }
+}
+
+#[derive(Object)]
+pub struct SessionList {
+    pub items: Vec<SessionView>,
+}
+
+#[derive(ApiResponse)]
+pub enum UserCreated {
+    #[oai(status = 201)]
+    Created(Json<UserView>),
+}
+
+#[derive(ApiResponse)]
+pub enum UserOk {
+    #[oai(status = 200)]
+    Ok(Json<UserView>),
+}
+
+#[derive(ApiResponse)]
+pub enum UserListOk {
+    #[oai(status = 200)]
+    Ok(Json<UserList>),
+}
+
+#[derive(ApiResponse)]
+pub enum SessionsOk {
+    #[oai(status = 200)]
+    Ok(Json<SessionList>),
+}
+
+#[derive(ApiResponse)]
+pub enum Done {
+    /// Done.
+    #[oai(status = 204)]
+    NoContent,
+}
+
+#[OpenApi(tag = "ApiTags::AdminUsers")]
+impl AdminUsersApi {
+    /// Create a user
+    ///
+    /// The tenant's password policy applies. Send an `Idempotency-Key` to retry safely.
+    #[oai(path = "/admin/v1/tenants/:tenant/users", method = "post", operation_id = "createUser")]
+    async fn create_user(
+        &self,
+        auth: AdminAuth,
+        #[oai(name = "tenant")] tenant: Path<String>,
+        #[oai(name = "Idempotency-Key")] idempotency_key: Header<Option<String>>,
+        body: Json<CreateUserRequest>,
+    ) -> Result<UserCreated, ApiError> {
+        let state = state(&self.state)?;
+        let t = admin::managed_tenant(state, &auth.0, &tenant).await?;
+        let req = body.0;
+        let route = format!("POST /admin/v1/tenants/{}/users", t.slug);
+        let view = admin::idempotent(state, &auth.0, &route, idempotency_key.as_deref(), &req, || async {
+            let input = NewUserInput {
+                username: req.username.clone(),
+                email: req.email.clone(),
+                email_verified: req.email_verified,
+                password: req.password.clone(),
+                roles: req.roles.clone(),
+            };
+            Ok(UserView::from(admin::users::create(state, &auth.0, &t, input, Utc::now()).await?))
+        })
+        .await?;
+        Ok(UserCreated::Created(Json(view)))
+    }
+
+    /// Search users
+    ///
+    /// Filters combine; ordered by creation.
+    #[oai(path = "/admin/v1/tenants/:tenant/users", method = "get", operation_id = "listUsers")]
+    async fn list_users(
+        &self,
+        auth: AdminAuth,
+        #[oai(name = "tenant")] tenant: Path<String>,
+        /// Username prefix (compared in normalised form).
+        username: Query<Option<String>>,
+        /// Email prefix (case-insensitive).
+        email: Query<Option<String>>,
+        /// `active` or `disabled`.
+        status: Query<Option<crate::api::admin::tenants::TenantStatus>>,
+        cursor: Query<Option<String>>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<Option<u32>>,
+    ) -> Result<UserListOk, ApiError> {
+        let state = state(&self.state)?;
+        let t = admin::managed_tenant(state, &auth.0, &tenant).await?;
+        let filter = UserFilter {
+            username_prefix: username.0,
+            email_prefix: email.0,
+            status: status.0.map(|s| status_str(s).to_string()),
+        };
+        let page = admin::users::list(state, &t, filter, cursor.as_deref(), limit.0).await?;
+        let items = page.items.into_iter().map(Into::into).collect();
+        Ok(UserListOk::Ok(Json(UserList { items, next_cursor: page.next_cursor })))
+    }
+
+    /// Get a user
+    #[oai(path = "/admin/v1/tenants/:tenant/users/:user_id", method = "get", operation_id = "getUser")]
+    async fn get_user(
+        &self,
+        auth: AdminAuth,
+        #[oai(name = "tenant")] tenant: Path<String>,
+        user_id: Path<Uuid>,
+    ) -> Result<UserOk, ApiError> {
+        let state = state(&self.state)?;
+        let t = admin::managed_tenant(state, &auth.0, &tenant).await?;
+        Ok(UserOk::Ok(Json(admin::users::get(state, &t, user_id.0).await?.into())))
+    }
+
+    /// Update a user
+    ///
+    /// Disabling a user ends every session at once. Returns the stored user.
+    #[oai(path = "/admin/v1/tenants/:tenant/users/:user_id", method = "patch", operation_id = "updateUser")]
+    async fn update_user(
+        &self,
+        auth: AdminAuth,
+        #[oai(name = "tenant")] tenant: Path<String>,
+        user_id: Path<Uuid>,
+        body: Json<UpdateUserRequest>,
+    ) -> Result<UserOk, ApiError> {
+        let state = state(&self.state)?;
+        let t = admin::managed_tenant(state, &auth.0, &tenant).await?;
+        let req = body.0;
+        let changes = UserChanges {
+            email: req.email.map(|e| (!e.is_empty()).then_some(e)),
+            email_verified: req.email_verified,
+            status: req.status.map(|s| status_str(s).to_string()),
+        };
+        let user = admin::users::update(state, &auth.0, &t, user_id.0, changes, Utc::now()).await?;
+        Ok(UserOk::Ok(Json(user.into())))
+    }
+
+    /// Delete a user
+    ///
+    /// Ends every session first, so no token of the user outlives them.
+    #[oai(path = "/admin/v1/tenants/:tenant/users/:user_id", method = "delete", operation_id = "deleteUser")]
+    async fn delete_user(
+        &self,
+        auth: AdminAuth,
+        #[oai(name = "tenant")] tenant: Path<String>,
+        user_id: Path<Uuid>,
+    ) -> Result<Done, ApiError> {
+        let state = state(&self.state)?;
+        let t = admin::managed_tenant(state, &auth.0, &tenant).await?;
+        admin::users::delete(state, &auth.0, &t, user_id.0, Utc::now()).await?;
+        Ok(Done::NoContent)
+    }
+
+    /// Set a user's password
+    ///
+    /// The tenant's password policy applies; every session of the user ends.
+    #[oai(
+        path = "/admin/v1/tenants/:tenant/users/:user_id/password",
+        method = "put",
+        operation_id = "setUserPassword"
+    )]
+    async fn set_password(
+        &self,
+        auth: AdminAuth,
+        #[oai(name = "tenant")] tenant: Path<String>,
+        user_id: Path<Uuid>,
+        body: Json<SetPasswordRequest>,
+    ) -> Result<Done, ApiError> {
+        let state = state(&self.state)?;
+        let t = admin::managed_tenant(state, &auth.0, &tenant).await?;
+        admin::users::set_password(state, &auth.0, &t, user_id.0, body.0.password, Utc::now()).await?;
+        Ok(Done::NoContent)
+    }
+
+    /// Set a user's roles
+    ///
+    /// Replaces the roles. `tenant-admin` opens the admin API for this tenant; `admin` exists
+    /// only in tenant `system` and only operators grant it.
+    #[oai(
+        path = "/admin/v1/tenants/:tenant/users/:user_id/roles",
+        method = "put",
+        operation_id = "setUserRoles"
+    )]
+    async fn set_roles(
+        &self,
+        auth: AdminAuth,
+        #[oai(name = "tenant")] tenant: Path<String>,
+        user_id: Path<Uuid>,
+        body: Json<SetRolesRequest>,
+    ) -> Result<UserOk, ApiError> {
+        let state = state(&self.state)?;
+        let t = admin::managed_tenant(state, &auth.0, &tenant).await?;
+        let user = admin::users::set_roles(state, &auth.0, &t, user_id.0, &body.0.roles, Utc::now()).await?;
+        Ok(UserOk::Ok(Json(user.into())))
+    }
+
+    /// List a user's sessions
+    #[oai(
+        path = "/admin/v1/tenants/:tenant/users/:user_id/sessions",
+        method = "get",
+        operation_id = "listUserSessions"
+    )]
+    async fn list_sessions(
+        &self,
+        auth: AdminAuth,
+        #[oai(name = "tenant")] tenant: Path<String>,
+        user_id: Path<Uuid>,
+    ) -> Result<SessionsOk, ApiError> {
+        let state = state(&self.state)?;
+        let t = admin::managed_tenant(state, &auth.0, &tenant).await?;
+        let now = Utc::now();
+        let items = admin::users::sessions(state, &t, user_id.0)
+            .await?
+            .into_iter()
+            .map(|s| session_view(s, now))
+            .collect();
+        Ok(SessionsOk::Ok(Json(SessionList { items })))
+    }
+
+    /// Revoke every session of a user
+    #[oai(
+        path = "/admin/v1/tenants/:tenant/users/:user_id/sessions",
+        method = "delete",
+        operation_id = "revokeUserSessions"
+    )]
+    async fn revoke_all_sessions(
+        &self,
+        auth: AdminAuth,
+        #[oai(name = "tenant")] tenant: Path<String>,
+        user_id: Path<Uuid>,
+    ) -> Result<Done, ApiError> {
+        let state = state(&self.state)?;
+        let t = admin::managed_tenant(state, &auth.0, &tenant).await?;
+        admin::users::revoke_all_sessions(state, &auth.0, &t, user_id.0, Utc::now()).await?;
+        Ok(Done::NoContent)
+    }
+
+    /// Revoke one session
+    ///
+    /// Its refresh tokens and access tokens stop working at once.
+    #[oai(
+        path = "/admin/v1/tenants/:tenant/users/:user_id/sessions/:session_id",
+        method = "delete",
+        operation_id = "revokeUserSession"
+    )]
+    async fn revoke_session(
+        &self,
+        auth: AdminAuth,
+        #[oai(name = "tenant")] tenant: Path<String>,
+        user_id: Path<Uuid>,
+        session_id: Path<Uuid>,
+    ) -> Result<Done, ApiError> {
+        let state = state(&self.state)?;
+        let t = admin::managed_tenant(state, &auth.0, &tenant).await?;
+        admin::users::revoke_session(state, &auth.0, &t, user_id.0, session_id.0, Utc::now()).await?;
+        Ok(Done::NoContent)
+    }
+}
+
+fn status_str(s: crate::api::admin::tenants::TenantStatus) -> &'static str {
+    match s {
+        crate::api::admin::tenants::TenantStatus::Active => "active",
+        crate::api::admin::tenants::TenantStatus::Disabled => "disabled",
+    }
+}
