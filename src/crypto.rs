@@ -3,7 +3,7 @@
 //! keys at rest with AES-256-GCM.
 use aws_lc_rs::{
     aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey},
-    digest, rand,
+    digest, hmac, rand,
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64URL, prelude::BASE64_STANDARD};
 
@@ -39,6 +39,7 @@ pub fn b64url(bytes: &[u8]) -> String {
 /// Encrypts secrets at rest (signing keys now, provider secrets later).
 pub struct MasterKey {
     key: LessSafeKey,
+    raw: [u8; 32],
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -49,7 +50,22 @@ impl MasterKey {
     pub fn from_bytes(bytes: &[u8; 32]) -> Self {
         // A 32-byte key is always valid for AES-256-GCM.
         let unbound = UnboundKey::new(&AES_256_GCM, bytes).unwrap_or_else(|_| std::process::abort());
-        Self { key: LessSafeKey::new(unbound) }
+        Self { key: LessSafeKey::new(unbound), raw: *bytes }
+    }
+
+    /// A fast keyed hash (HMAC-SHA256 under a key derived from the master key for `purpose`),
+    /// for high-entropy secrets such as client secrets: a password hash would add latency and
+    /// no security, and a plain hash would let a database reader test guesses offline.
+    pub fn keyed_hash(&self, purpose: &str, value: &str) -> String {
+        let derived = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, &self.raw), purpose.as_bytes());
+        let key = hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref());
+        B64URL.encode(hmac::sign(&key, value.as_bytes()))
+    }
+
+    /// Compares `value` with a stored [`MasterKey::keyed_hash`] in constant time.
+    pub fn verify_keyed_hash(&self, purpose: &str, value: &str, stored: &str) -> bool {
+        let computed = self.keyed_hash(purpose, value);
+        aws_lc_rs::constant_time::verify_slices_are_equal(computed.as_bytes(), stored.as_bytes()).is_ok()
     }
 
     /// Output is `nonce || ciphertext || tag`. `aad` binds the ciphertext to its row.
@@ -141,6 +157,16 @@ mod tests {
         assert_eq!(key.decrypt(&sealed, b"row-1").unwrap(), b"secret");
         assert!(key.decrypt(&sealed, b"row-2").is_err());
         assert!(MasterKey::from_bytes(&[8u8; 32]).decrypt(&sealed, b"row-1").is_err());
+    }
+
+    #[test]
+    fn keyed_hashes_depend_on_key_purpose_and_value() {
+        let key = MasterKey::from_bytes(&[7u8; 32]);
+        let h = key.keyed_hash("client-secret", "s3cret");
+        assert!(key.verify_keyed_hash("client-secret", "s3cret", &h));
+        assert!(!key.verify_keyed_hash("client-secret", "s3cret!", &h));
+        assert!(!key.verify_keyed_hash("other", "s3cret", &h));
+        assert!(!MasterKey::from_bytes(&[8u8; 32]).verify_keyed_hash("client-secret", "s3cret", &h));
     }
 
     #[test]

@@ -17,6 +17,8 @@ use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 
 pub const PASSWORD: &str = "correct horse battery staple";
+/// The bootstrapped operator `admin` of tenant `system` logs in with this.
+pub const OPERATOR_PASSWORD: &str = "operator password for the tests";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -131,6 +133,7 @@ impl TestApp {
         let mut s = Settings::default();
         s.server.bind = "127.0.0.1:0".parse().unwrap();
         s.secrets.master_key = Some(Secret::new(base64_key()));
+        s.bootstrap.admin_password = Some(Secret::new(OPERATOR_PASSWORD));
         s.database.max_connections = 5;
         let mut file = None;
         match backend {
@@ -251,6 +254,56 @@ impl TestApp {
         )
         .await
         .unwrap();
+    }
+
+    /// An operator's admin token (user `admin` of tenant `system`).
+    pub async fn operator(&self) -> String {
+        let resp = self.login_raw("system", "admin", OPERATOR_PASSWORD).await;
+        assert_eq!(resp.status(), StatusCode::OK, "operator login failed");
+        resp.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string()
+    }
+
+    pub async fn admin_request(&self, method: reqwest::Method, token: &str, path: &str, body: Option<&Value>) -> Response {
+        let mut req = self.client.request(method, self.url(path)).bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        req.send().await.unwrap()
+    }
+
+    pub async fn admin_get(&self, token: &str, path: &str) -> Response {
+        self.admin_request(reqwest::Method::GET, token, path, None).await
+    }
+
+    pub async fn admin_post(&self, token: &str, path: &str, body: &Value) -> Response {
+        self.admin_request(reqwest::Method::POST, token, path, Some(body)).await
+    }
+
+    pub async fn admin_patch(&self, token: &str, path: &str, body: &Value) -> Response {
+        self.admin_request(reqwest::Method::PATCH, token, path, Some(body)).await
+    }
+
+    pub async fn admin_put(&self, token: &str, path: &str, body: &Value) -> Response {
+        self.admin_request(reqwest::Method::PUT, token, path, Some(body)).await
+    }
+
+    pub async fn admin_delete(&self, token: &str, path: &str) -> Response {
+        self.admin_request(reqwest::Method::DELETE, token, path, None).await
+    }
+
+    /// Creates a tenant through the admin API as an operator; returns the stored tenant.
+    pub async fn api_tenant(&self, operator: &str, slug: &str) -> Value {
+        let resp = self.admin_post(operator, "/admin/v1/tenants", &json!({"slug": slug, "display_name": slug})).await;
+        assert_eq!(resp.status(), StatusCode::CREATED, "creating tenant {slug}");
+        resp.json().await.unwrap()
+    }
+
+    /// Creates a `tenant-admin` of `tenant` and returns its admin token.
+    pub async fn tenant_admin(&self, operator: &str, tenant: &str, username: &str) -> String {
+        let body = json!({"username": username, "password": PASSWORD, "roles": ["tenant-admin"]});
+        let resp = self.admin_post(operator, &format!("/admin/v1/tenants/{tenant}/users"), &body).await;
+        assert_eq!(resp.status(), StatusCode::CREATED, "creating tenant admin {username}");
+        self.login(tenant, username).await.access
     }
 
     /// Signs arbitrary claims with the tenant's real key, to forge expired or misdirected
