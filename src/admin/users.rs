@@ -253,6 +253,7 @@ pub async fn revoke_session(
     session_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
+    get(state, tenant, user_id).await?;
     let session = store::sessions::find(&state.db, tenant.id, session_id)
         .await?
         .filter(|s| s.user_id == user_id)

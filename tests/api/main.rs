@@ -4,6 +4,7 @@
 //! store.
 mod helpers;
 
+mod admin;
 mod errors;
 mod login;
 mod logout;
