@@ -150,6 +150,15 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
         .at("/openapi.json", spec_json)
         .at("/openapi.yaml", spec_yaml)
         .nest("/docs", docs)
+        .at(
+            "/t/:tenant/oauth2/authorize",
+            poem::get(crate::web::authorize_endpoint).post(crate::web::authorize_endpoint),
+        )
+        .at("/t/:tenant/login", poem::post(crate::web::login_endpoint))
+        .at(
+            "/t/:tenant/oauth2/logout",
+            poem::get(crate::web::logout_endpoint).post(crate::web::logout_endpoint),
+        )
         .around(accept_jwt_scheme)
         .around(move |ep, req| limit_body(ep, req, max_body))
         .data(state)

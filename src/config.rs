@@ -40,6 +40,35 @@ pub struct Settings {
     pub passwords: PasswordSettings,
     pub log: LogSettings,
     pub bootstrap: BootstrapSettings,
+    pub oidc: OidcSettings,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OidcSettings {
+    /// A browser SSO session ends after this long without use...
+    pub sso_idle_secs: u64,
+    /// ...and after this long in any case.
+    pub sso_absolute_secs: u64,
+    /// Lifetime of an authorization code (single use).
+    pub code_ttl_secs: u64,
+    /// How long a user has to finish signing in.
+    pub authorization_ttl_secs: u64,
+    /// Plain-HTTP development on loopback only: drop the `__Host-` prefix and `Secure` from
+    /// the session cookie. Refused unless `public_url` is an http URL on a loopback host.
+    pub insecure_dev_cookies: bool,
+}
+
+impl Default for OidcSettings {
+    fn default() -> Self {
+        Self {
+            sso_idle_secs: 8 * 3600,
+            sso_absolute_secs: 7 * 24 * 3600,
+            code_ttl_secs: 60,
+            authorization_ttl_secs: 900,
+            insecure_dev_cookies: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -263,6 +292,21 @@ impl Settings {
                 "GATEHOUSE__PASSWORDS__ARGON2_MEMORY_KIB",
                 "argon2 parameters below m=19456 KiB, t=2, p=1 are refused",
             ));
+        }
+        if self.oidc.insecure_dev_cookies {
+            let url = self.public_url();
+            let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"].iter().any(|p| {
+                url.strip_prefix(p).is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/']))
+            });
+            if !loopback {
+                return Err(ConfigError::key(
+                    "GATEHOUSE__OIDC__INSECURE_DEV_COOKIES",
+                    "only allowed when server.public_url is an http URL on a loopback host",
+                ));
+            }
+        }
+        if self.oidc.code_ttl_secs == 0 || self.oidc.code_ttl_secs > 600 {
+            return Err(ConfigError::key("GATEHOUSE__OIDC__CODE_TTL_SECS", "must be between 1 and 600"));
         }
         if !matches!(self.log.format.as_str(), "pretty" | "json") {
             return Err(ConfigError::key("GATEHOUSE__LOG__FORMAT", "must be pretty or json"));

@@ -176,3 +176,60 @@ impl Kv {
         }
     }
 }
+
+impl Kv {
+    /// # Errors
+    /// Redis is unreachable or too slow.
+    pub async fn get(&self, key: &str) -> Result<Option<String>, KvError> {
+        Ok(self.get_many(&[key.to_string()]).await?.into_iter().next().flatten())
+    }
+
+    /// Replaces the value of an existing key and returns the old one, atomically; a missing
+    /// key stays missing and gives `None`. This is what makes a code single-use.
+    ///
+    /// # Errors
+    /// Redis is unreachable or too slow.
+    pub async fn replace(&self, key: &str, value: &str, ttl: Duration) -> Result<Option<String>, KvError> {
+        match self {
+            Self::Redis { conn, .. } => {
+                let mut conn = conn.clone();
+                Ok(redis::cmd("SET")
+                    .arg(self.key(key))
+                    .arg(value)
+                    .arg("XX")
+                    .arg("GET")
+                    .arg("EX")
+                    .arg(ttl.as_secs().max(1))
+                    .query_async(&mut conn)
+                    .await?)
+            }
+            Self::Memory { map, .. } => {
+                let now = Instant::now();
+                let mut map = lock(map);
+                let k = self.key(key);
+                match map.get_mut(&k) {
+                    Some(entry) if entry.1 > now => {
+                        let old = std::mem::replace(entry, (value.to_string(), now + ttl));
+                        Ok(Some(old.0))
+                    }
+                    _ => Ok(None),
+                }
+            }
+        }
+    }
+
+    /// # Errors
+    /// Redis is unreachable or too slow.
+    pub async fn delete(&self, key: &str) -> Result<(), KvError> {
+        match self {
+            Self::Redis { conn, .. } => {
+                let mut conn = conn.clone();
+                let _: i64 = conn.del(self.key(key)).await?;
+            }
+            Self::Memory { map, .. } => {
+                lock(map).remove(&self.key(key));
+            }
+        }
+        Ok(())
+    }
+}

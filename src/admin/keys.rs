@@ -18,7 +18,8 @@ pub async fn list(state: &AppState, tenant: &TenantContext) -> Result<Vec<signin
     Ok(store::signing_keys::list(&state.db, tenant.id).await?)
 }
 
-/// A new key of `algorithm` (default: the tenant's) starts signing; the old one keeps
+/// A new key of `algorithm` (default: the tenant's) starts signing access tokens, with a new
+/// RS256 key for ID tokens; the old ones keep
 /// verifying, and stays in the JWKS, until every token it signed has expired.
 ///
 /// # Errors
@@ -33,9 +34,10 @@ pub async fn rotate(
     let algorithm = algorithm
         .or_else(|| Algorithm::parse(&tenant.settings.signing_algorithm))
         .unwrap_or(Algorithm::Es256);
-    let key =
-        tenancy::new_signing_key(&state.master_key, tenant.id, algorithm, now).map_err(ApiError::internal)?;
-    store::signing_keys::rotate(&state.db, tenant.id, key.clone(), now).await?;
+    let keys = tenancy::new_signing_keys(&state.master_key, tenant.id, algorithm, now)
+        .map_err(ApiError::internal)?;
+    let key = keys.first().cloned().ok_or_else(|| ApiError::internal(anyhow::anyhow!("no key generated")))?;
+    store::signing_keys::rotate(&state.db, tenant.id, keys, now).await?;
     state.tenants.changed(&state.kv, &tenant.slug).await;
     let event = Event {
         tenant_id: tenant.id,

@@ -16,7 +16,9 @@ use crate::{
 };
 
 pub mod audit;
+pub mod clients;
 pub mod keys;
+pub mod providers;
 pub mod tenants;
 pub mod users;
 
@@ -125,7 +127,8 @@ where
     }
     let scope = format!("{}:{route}", admin.actor.id);
     let body = serde_json::to_string(request).map_err(ApiError::internal)?;
-    let fingerprint = crate::crypto::sha256_b64(&body);
+    // Keyed: the body may hold a password, and a plain hash would allow offline guessing.
+    let fingerprint = state.master_key.keyed_hash("idempotency", &body);
     let now = chrono::Utc::now();
     match idempotency::begin(&state.db, &scope, key, &fingerprint, now).await? {
         Begin::Fresh(id) => match run().await {

@@ -63,9 +63,10 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     };
-    let key = tenancy::new_signing_key(&state.master_key, id, algorithm, now).map_err(ApiError::internal)?;
+    let keys =
+        tenancy::new_signing_keys(&state.master_key, id, algorithm, now).map_err(ApiError::internal)?;
     let local = store::providers::local_provider(id, now);
-    let created = match store::tenants::create(&state.db, row, key, local).await {
+    let created = match store::tenants::create(&state.db, row, keys, local).await {
         Ok(t) => t,
         Err(store::tenants::CreateTenantError::SlugTaken) => {
             return Err(ApiError::conflict("tenant_exists", "a tenant with this slug already exists"));
@@ -160,9 +161,9 @@ pub async fn update<F: FnOnce(&mut TenantSettings)>(
     let updated = store::tenants::update(&state.db, row).await?;
     if rotate {
         let algorithm = Algorithm::parse(&settings.signing_algorithm).unwrap_or(Algorithm::Es256);
-        let key = tenancy::new_signing_key(&state.master_key, updated.id, algorithm, now)
+        let keys = tenancy::new_signing_keys(&state.master_key, updated.id, algorithm, now)
             .map_err(ApiError::internal)?;
-        store::signing_keys::rotate(&state.db, updated.id, key, now).await?;
+        store::signing_keys::rotate(&state.db, updated.id, keys, now).await?;
     }
     state.tenants.changed(&state.kv, slug).await;
     let details = json!({ "status": updated.status, "rotated_key": rotate });

@@ -241,7 +241,8 @@ pub async fn sessions(
     Ok(store::sessions::list_for_user(&state.db, tenant.id, id).await?)
 }
 
-/// Ends one session: its refresh family and its access tokens.
+/// Ends one session: its refresh family, its access tokens, and for a browser SSO session the
+/// client grants it opened.
 ///
 /// # Errors
 /// 404 when the session is not this user's (in this tenant).
@@ -258,8 +259,8 @@ pub async fn revoke_session(
         .await?
         .filter(|s| s.user_id == user_id)
         .ok_or_else(|| ApiError::not_found("session_not_found", "no such session for this user"))?;
-    state.revocations.revoke_sessions(tenant.id, &[session.id]).await?;
-    store::sessions::revoke(&state.db, tenant.id, session.id, now).await?;
+    // Ends the session and any client grants opened from it (for a browser SSO session).
+    crate::oidc::sso::end(state, tenant, session.id, now).await?;
     record(state, admin, tenant, "session.revoked", user_id, json!({ "session_id": session.id }), now).await;
     Ok(())
 }

@@ -10,6 +10,7 @@ pub mod admin;
 pub mod auth;
 pub mod health;
 pub mod me;
+pub mod oauth;
 pub mod security;
 pub mod well_known;
 
@@ -23,6 +24,8 @@ pub enum ApiTags {
     WellKnown,
     /// Liveness and readiness probes.
     Health,
+    /// OpenID Connect and OAuth 2 endpoints for client apps.
+    OAuth,
     /// Admin: tenants and their settings.
     AdminTenants,
     /// Admin: users, roles and sessions of a tenant.
@@ -31,15 +34,22 @@ pub enum ApiTags {
     AdminKeys,
     /// Admin: a tenant's audit log.
     AdminAudit,
+    /// Admin: a tenant's client apps (OAuth2 clients) and their secrets.
+    AdminClients,
+    /// Admin: a tenant's login providers, their order, configuration and write-only secrets.
+    AdminProviders,
 }
 
 pub type Apis = (
     auth::AuthApi,
     me::MeApi,
     well_known::WellKnownApi,
+    oauth::OAuthApi,
     health::HealthApi,
     admin::tenants::AdminTenantsApi,
     admin::users::AdminUsersApi,
+    admin::clients::AdminClientsApi,
+    admin::providers::AdminProvidersApi,
 );
 
 /// The whole API; `state` is `None` only when the spec is exported without a running service.
@@ -49,9 +59,12 @@ pub fn api_service(state: Option<Arc<AppState>>, server_url: &str) -> OpenApiSer
             auth::AuthApi { state: state.clone() },
             me::MeApi { state: state.clone() },
             well_known::WellKnownApi { state: state.clone() },
+            oauth::OAuthApi { state: state.clone() },
             health::HealthApi { state: state.clone() },
             admin::tenants::AdminTenantsApi { state: state.clone() },
-            admin::users::AdminUsersApi { state },
+            admin::users::AdminUsersApi { state: state.clone() },
+            admin::clients::AdminClientsApi { state: state.clone() },
+            admin::providers::AdminProvidersApi { state },
         ),
         "Gatehouse",
         env!("CARGO_PKG_VERSION"),

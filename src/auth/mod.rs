@@ -153,6 +153,25 @@ pub async fn login(
     now: DateTime<Utc>,
 ) -> Result<IssuedTokens, AuthError> {
     let tenant = tenant(state, tenant_slug).await?;
+    let user = check_password(state, &tenant, username, password, &meta, "json", now).await?;
+    let audience = if is_admin(&user) { Audience::Admin } else { Audience::Tenant };
+    open_session(state, &tenant, user.id, audience, meta, now).await
+}
+
+/// The local strategy's check, shared by every login path (JSON API, hosted form): one
+/// Argon2 verification whatever the outcome, an audit event, and one error for every failure.
+///
+/// # Errors
+/// `InvalidCredentials`, or infrastructure failures.
+pub async fn check_password(
+    state: &AppState,
+    tenant: &TenantContext,
+    username: &str,
+    password: String,
+    meta: &ClientMeta,
+    path: &str,
+    now: DateTime<Utc>,
+) -> Result<users::Model, AuthError> {
     let user = match Username::parse(username) {
         Ok(name) => store::users::find_by_username(&state.db, tenant.id, name.as_str()).await?,
         Err(_) => None,
@@ -167,15 +186,12 @@ pub async fn login(
         user_id: user.as_ref().map(|u| u.id),
         target: Username::parse(username).ok().map(|u| u.as_str().to_string()),
         success: accepted,
-        meta: &meta,
-        details: serde_json::json!({ "strategy": "local" }),
+        meta,
+        details: serde_json::json!({ "strategy": "local", "path": path }),
     };
     audit::record(&state.db, event, now).await;
     match user {
-        Some(u) if accepted => {
-            let audience = if is_admin(&u) { Audience::Admin } else { Audience::Tenant };
-            open_session(state, &tenant, u.id, audience, meta, now).await
-        }
+        Some(u) if accepted => Ok(u),
         _ => Err(AuthError::InvalidCredentials),
     }
 }
@@ -200,7 +216,7 @@ pub enum Audience {
     Admin,
 }
 
-async fn open_session(
+pub(crate) async fn open_session(
     state: &AppState,
     tenant: &TenantContext,
     user_id: Uuid,
@@ -211,8 +227,12 @@ async fn open_session(
     let refresh = refresh::generate();
     let ttl = i64::try_from(tenant.settings.refresh_token_ttl_secs).unwrap_or(i64::MAX);
     let new = NewSession {
+        id: None,
         user_id,
         client_id: None,
+        parent_id: None,
+        scope: None,
+        auth_time: None,
         ip: meta.ip,
         user_agent: meta.user_agent,
         expires_at: now + ChronoDuration::seconds(ttl),
@@ -223,36 +243,71 @@ async fn open_session(
     Ok(IssuedTokens { access_token, expires_in, refresh_token: refresh.token })
 }
 
-fn issue_access_token(
+pub(crate) fn issue_access_token(
     tenant: &TenantContext,
     user_id: Uuid,
     session_id: Uuid,
     audience: Audience,
     now: DateTime<Utc>,
 ) -> Result<(String, u64), AuthError> {
-    let ttl = tenant.settings.access_token_ttl_secs;
-    let iat = now.timestamp();
-    let (aud, scope) = match audience {
-        Audience::Tenant => (tenant.audience.clone(), FIRST_PARTY_SCOPE),
-        Audience::Admin => (tenant.admin_audience.clone(), "admin"),
+    let scope = match audience {
+        Audience::Tenant => FIRST_PARTY_SCOPE,
+        Audience::Admin => "admin",
     };
+    let grant = AccessGrant {
+        subject: user_id.to_string(),
+        session_id: session_id.to_string(),
+        audience,
+        scope,
+        client_id: None,
+        ttl_secs: None,
+    };
+    sign_access_token(tenant, &grant, now)
+}
+
+/// What an access token grants, for [`sign_access_token`].
+pub struct AccessGrant<'a> {
+    pub subject: String,
+    /// The `sid`; empty for client-credentials tokens, which have no session.
+    pub session_id: String,
+    pub audience: Audience,
+    pub scope: &'a str,
+    pub client_id: Option<&'a str>,
+    /// Overrides the tenant's access-token lifetime (a client setting).
+    pub ttl_secs: Option<u64>,
+}
+
+/// Signs an access token with the tenant's key; returns it with its lifetime in seconds.
+///
+/// # Errors
+/// The signing key is unusable.
+pub fn sign_access_token(
+    tenant: &TenantContext,
+    grant: &AccessGrant<'_>,
+    now: DateTime<Utc>,
+) -> Result<(String, u64), AuthError> {
+    let ttl = grant.ttl_secs.unwrap_or(tenant.settings.access_token_ttl_secs);
+    let iat = now.timestamp();
     let claims = AccessClaims {
         iss: tenant.issuer.clone(),
-        sub: user_id.to_string(),
-        aud,
+        sub: grant.subject.clone(),
+        aud: match grant.audience {
+            Audience::Tenant => tenant.audience.clone(),
+            Audience::Admin => tenant.admin_audience.clone(),
+        },
         exp: iat + i64::try_from(ttl).unwrap_or(600),
         nbf: iat,
         iat,
         jti: crate::crypto::random_id(),
-        sid: session_id.to_string(),
-        scope: scope.to_string(),
+        sid: grant.session_id.clone(),
+        scope: grant.scope.to_string(),
+        client_id: grant.client_id.map(str::to_string),
     };
     let token = tenant.signer.sign(&claims).map_err(|e| anyhow::anyhow!("signing failed: {e}"))?;
     Ok((token, ttl))
 }
 
-/// Rotates a refresh token. Presenting a token that was already rotated revokes its whole
-/// family and the access tokens of that session (RFC 9700 section 4.14).
+/// Rotates a first-party refresh token (JSON API sessions, not client grants).
 ///
 /// # Errors
 /// `InvalidRefreshToken`, or infrastructure failures.
@@ -263,18 +318,48 @@ pub async fn refresh(
     now: DateTime<Utc>,
 ) -> Result<IssuedTokens, AuthError> {
     let tenant = tenant(state, tenant_slug).await?;
+    let rotated = rotate_refresh(state, &tenant, presented, None, now).await?;
+    let audience = if is_admin(&rotated.user) { Audience::Admin } else { Audience::Tenant };
+    let (access_token, expires_in) =
+        issue_access_token(&tenant, rotated.user.id, rotated.session.id, audience, now)?;
+    Ok(IssuedTokens { access_token, expires_in, refresh_token: rotated.refresh_token })
+}
+
+pub struct Rotated {
+    pub session: store::entities::sessions::Model,
+    pub user: users::Model,
+    pub refresh_token: String,
+}
+
+/// Rotates a refresh token belonging to `client` (`None`: first-party sessions). Presenting a
+/// token that was already rotated revokes its whole family and the access tokens of that
+/// session (RFC 9700 section 4.14); a token of another client is refused and left unused.
+///
+/// # Errors
+/// `InvalidRefreshToken`, or infrastructure failures.
+pub async fn rotate_refresh(
+    state: &AppState,
+    tenant: &TenantContext,
+    presented: &str,
+    client: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Rotated, AuthError> {
     let presented_hash = refresh::hash_presented(presented).ok_or(AuthError::InvalidRefreshToken)?;
     let next = refresh::generate();
-    match store::refresh_tokens::rotate(&state.db, tenant.id, &presented_hash, next.hash, now).await? {
+    match store::refresh_tokens::rotate(&state.db, tenant.id, &presented_hash, next.hash, client, now).await?
+    {
         Rotation::Rotated { session } => {
+            // The shared revocation list is authoritative: a session revoked there (by a
+            // concurrent code replay, say) is dead even if its row has not caught up.
+            if state.revocations.is_session_revoked(tenant.id, session.id).await? {
+                store::sessions::revoke(&state.db, tenant.id, session.id, now).await?;
+                return Err(AuthError::InvalidRefreshToken);
+            }
             let user = store::users::find_by_id(&state.db, tenant.id, session.user_id)
                 .await?
                 .filter(|u| u.status == "active")
                 .ok_or(AuthError::InvalidRefreshToken)?;
-            let audience = if is_admin(&user) { Audience::Admin } else { Audience::Tenant };
-            let (access_token, expires_in) =
-                issue_access_token(&tenant, session.user_id, session.id, audience, now)?;
-            Ok(IssuedTokens { access_token, expires_in, refresh_token: next.token })
+            Ok(Rotated { session: *session, user, refresh_token: next.token })
         }
         Rotation::Reused { session_id } => {
             tracing::warn!(tenant = %tenant.slug, session = %session_id, "refresh token reuse: revoking the session");
@@ -325,6 +410,24 @@ pub async fn end_all_sessions(
 ) -> Result<(), AuthError> {
     state.revocations.revoke_user_before(tenant, user, now.timestamp()).await?;
     let ids = store::sessions::revoke_all_for_user(&state.db, tenant, user, now).await?;
+    state.revocations.revoke_sessions(tenant, &ids).await?;
+    Ok(())
+}
+
+/// Ends everything a client app holds: its sessions (refresh families) and, through a
+/// "revoked before" time, every access token issued to it, on every instance at once. For a
+/// client that is disabled or deleted.
+///
+/// # Errors
+/// Infrastructure failures; a retry completes the job.
+pub async fn end_client_sessions(
+    state: &AppState,
+    tenant: Uuid,
+    client_id: &str,
+    now: DateTime<Utc>,
+) -> Result<(), AuthError> {
+    state.revocations.revoke_client_before(tenant, client_id, now.timestamp() + 1).await?;
+    let ids = store::sessions::revoke_for_client(&state.db, tenant, client_id, now).await?;
     state.revocations.revoke_sessions(tenant, &ids).await?;
     Ok(())
 }

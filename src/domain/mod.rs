@@ -1,6 +1,7 @@
 //! Validated value types handed between layers. No I/O here.
 pub mod email;
 pub mod password;
+pub mod redirect_uri;
 pub mod username;
 
 pub use email::Email;

@@ -7,6 +7,7 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, SqlErr};
 use crate::config::DatabaseSettings;
 
 pub mod audit;
+pub mod clients;
 pub mod entities;
 pub mod idempotency;
 pub mod providers;

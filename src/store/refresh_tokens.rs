@@ -13,14 +13,15 @@ use super::{
 
 pub enum Rotation {
     /// The presented token was consumed and `new_hash` now belongs to `session`.
-    Rotated { session: sessions::Model },
+    Rotated { session: Box<sessions::Model> },
     /// The presented token had already been rotated: its family must be revoked.
     Reused { session_id: Uuid },
     /// Unknown, expired, or its session has ended.
     Invalid,
 }
 
-/// Consumes `presented_hash` and stores `new_hash` in its place, atomically.
+/// Consumes `presented_hash` and stores `new_hash` in its place, atomically, when the token's
+/// session belongs to `client` (`None`: a first-party session).
 ///
 /// The conditional `UPDATE ... WHERE used_at IS NULL` is the first statement of the
 /// transaction: of several concurrent rotations of one token exactly one sees a row change,
@@ -33,6 +34,7 @@ pub async fn rotate(
     tenant_id: Uuid,
     presented_hash: &str,
     new_hash: String,
+    client: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<Rotation, StoreError> {
     let txn = db.begin().await?;
@@ -64,7 +66,12 @@ pub async fn rotate(
         Some(t) if t.expires_at > now => super::sessions::find(&txn, tenant_id, t.session_id).await?,
         _ => None,
     };
-    let Some(session) = session.filter(|s| s.revoked_at.is_none() && s.expires_at > now) else {
+    // A token of another client (or a client's token at the first-party endpoint) is refused
+    // without being consumed: the rollback below undoes the UPDATE.
+    let usable = |s: &sessions::Model| {
+        s.revoked_at.is_none() && s.expires_at > now && s.client_id.as_deref() == client
+    };
+    let Some(session) = session.filter(usable) else {
         txn.rollback().await?;
         return Ok(Rotation::Invalid);
     };
@@ -88,5 +95,23 @@ pub async fn rotate(
         .exec(&txn)
         .await?;
     txn.commit().await?;
-    Ok(Rotation::Rotated { session })
+    Ok(Rotation::Rotated { session: Box::new(session) })
+}
+
+/// A refresh token with its session, for introspection and revocation.
+///
+/// # Errors
+/// Database failure.
+pub async fn find_with_session(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    hash: &str,
+) -> Result<Option<(refresh_tokens::Model, sessions::Model)>, StoreError> {
+    let token = refresh_tokens::Entity::find()
+        .filter(refresh_tokens::Column::TenantId.eq(tenant_id))
+        .filter(refresh_tokens::Column::TokenHash.eq(hash))
+        .one(db)
+        .await?;
+    let Some(token) = token else { return Ok(None) };
+    Ok(super::sessions::find(db, tenant_id, token.session_id).await?.map(|s| (token, s)))
 }

@@ -12,11 +12,47 @@ use super::{
 };
 
 pub struct NewSession {
+    /// Pre-allocated when the id must be known before the row exists.
+    pub id: Option<Uuid>,
     pub user_id: Uuid,
     pub client_id: Option<String>,
+    pub parent_id: Option<Uuid>,
+    pub scope: Option<String>,
+    pub auth_time: Option<DateTime<Utc>>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
     pub expires_at: DateTime<Utc>,
+}
+
+/// Creates a session without a refresh token (a browser SSO session).
+///
+/// # Errors
+/// Database failure.
+pub async fn create(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    new: NewSession,
+    now: DateTime<Utc>,
+) -> Result<sessions::Model, StoreError> {
+    Ok(session_row(tenant_id, new, now).into_active_model().reset_all().insert(db).await?)
+}
+
+fn session_row(tenant_id: Uuid, new: NewSession, now: DateTime<Utc>) -> sessions::Model {
+    sessions::Model {
+        id: new.id.unwrap_or_else(Uuid::now_v7),
+        tenant_id,
+        user_id: new.user_id,
+        client_id: new.client_id,
+        parent_id: new.parent_id,
+        scope: new.scope,
+        auth_time: new.auth_time,
+        ip: new.ip,
+        user_agent: new.user_agent,
+        created_at: now,
+        last_seen_at: now,
+        expires_at: new.expires_at,
+        revoked_at: None,
+    }
 }
 
 /// Creates a session and its first refresh token in one transaction.
@@ -31,22 +67,7 @@ pub async fn create_with_refresh_token(
     now: DateTime<Utc>,
 ) -> Result<sessions::Model, StoreError> {
     let txn = db.begin().await?;
-    let session = sessions::Model {
-        id: Uuid::now_v7(),
-        tenant_id,
-        user_id: new.user_id,
-        client_id: new.client_id,
-        ip: new.ip,
-        user_agent: new.user_agent,
-        created_at: now,
-        last_seen_at: now,
-        expires_at: new.expires_at,
-        revoked_at: None,
-    }
-    .into_active_model()
-    .reset_all()
-    .insert(&txn)
-    .await?;
+    let session = session_row(tenant_id, new, now).into_active_model().reset_all().insert(&txn).await?;
     refresh_tokens::Model {
         id: Uuid::now_v7(),
         tenant_id,
@@ -145,4 +166,65 @@ pub async fn list_for_user(
         .order_by_desc(sessions::Column::Id)
         .all(db)
         .await?)
+}
+
+/// Revokes the sessions opened from `parent` (client grants of a browser SSO session);
+/// returns their ids.
+///
+/// # Errors
+/// Database failure.
+pub async fn revoke_children(
+    db: &impl TransactionTrait,
+    tenant_id: Uuid,
+    parent: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Vec<Uuid>, StoreError> {
+    let txn = db.begin().await?;
+    let ids: Vec<Uuid> = sessions::Entity::find()
+        .select_only()
+        .column(sessions::Column::Id)
+        .filter(sessions::Column::TenantId.eq(tenant_id))
+        .filter(sessions::Column::ParentId.eq(parent))
+        .filter(sessions::Column::RevokedAt.is_null())
+        .into_tuple()
+        .all(&txn)
+        .await?;
+    sessions::Entity::update_many()
+        .col_expr(sessions::Column::RevokedAt, Expr::value(now))
+        .filter(sessions::Column::TenantId.eq(tenant_id))
+        .filter(sessions::Column::Id.is_in(ids.clone()))
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(ids)
+}
+
+/// Revokes every active session of a client app; returns their ids.
+///
+/// # Errors
+/// Database failure.
+pub async fn revoke_for_client(
+    db: &impl TransactionTrait,
+    tenant_id: Uuid,
+    client_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<Uuid>, StoreError> {
+    let txn = db.begin().await?;
+    let ids: Vec<Uuid> = sessions::Entity::find()
+        .select_only()
+        .column(sessions::Column::Id)
+        .filter(sessions::Column::TenantId.eq(tenant_id))
+        .filter(sessions::Column::ClientId.eq(client_id))
+        .filter(sessions::Column::RevokedAt.is_null())
+        .into_tuple()
+        .all(&txn)
+        .await?;
+    sessions::Entity::update_many()
+        .col_expr(sessions::Column::RevokedAt, Expr::value(now))
+        .filter(sessions::Column::TenantId.eq(tenant_id))
+        .filter(sessions::Column::Id.is_in(ids.clone()))
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(ids)
 }

@@ -19,14 +19,14 @@ pub async fn list(
         .await?)
 }
 
-/// Retires the active key and makes `new_key` the one that signs, atomically.
+/// Retires the active keys and makes `new_keys` the ones that sign, atomically.
 ///
 /// # Errors
 /// Database failure.
 pub async fn rotate(
     db: &impl sea_orm::TransactionTrait,
     tenant_id: Uuid,
-    new_key: signing_keys::Model,
+    new_keys: Vec<signing_keys::Model>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), StoreError> {
     use sea_orm::{ActiveModelTrait, IntoActiveModel, TransactionSession, sea_query::Expr};
@@ -38,7 +38,17 @@ pub async fn rotate(
         .filter(signing_keys::Column::Status.eq("active"))
         .exec(&txn)
         .await?;
-    new_key.into_active_model().reset_all().insert(&txn).await?;
+    for key in new_keys {
+        key.into_active_model().reset_all().insert(&txn).await?;
+    }
     txn.commit().await?;
+    Ok(())
+}
+
+/// # Errors
+/// Database failure.
+pub async fn insert(db: &impl ConnectionTrait, key: signing_keys::Model) -> Result<(), StoreError> {
+    use sea_orm::{ActiveModelTrait, IntoActiveModel};
+    key.into_active_model().reset_all().insert(db).await?;
     Ok(())
 }

@@ -27,14 +27,14 @@ pub enum CreateTenantError {
     Store(#[from] StoreError),
 }
 
-/// Inserts a tenant, its first signing key and its local provider in one transaction.
+/// Inserts a tenant, its first signing keys and its local provider in one transaction.
 ///
 /// # Errors
 /// The slug is taken, or a database failure.
 pub async fn create(
     db: &impl TransactionTrait,
     tenant: tenants::Model,
-    key: signing_keys::Model,
+    keys: Vec<signing_keys::Model>,
     local_provider: super::entities::providers::Model,
 ) -> Result<tenants::Model, CreateTenantError> {
     let txn = db.begin().await.map_err(StoreError::from)?;
@@ -43,7 +43,9 @@ pub async fn create(
         Err(e) if is_unique_violation(&e) => return Err(CreateTenantError::SlugTaken),
         Err(e) => return Err(StoreError::from(e).into()),
     };
-    key.into_active_model().reset_all().insert(&txn).await.map_err(StoreError::from)?;
+    for key in keys {
+        key.into_active_model().reset_all().insert(&txn).await.map_err(StoreError::from)?;
+    }
     local_provider.into_active_model().reset_all().insert(&txn).await.map_err(StoreError::from)?;
     txn.commit().await.map_err(StoreError::from)?;
     Ok(stored)

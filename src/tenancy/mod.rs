@@ -120,7 +120,10 @@ pub struct TenantContext {
     pub audience: String,
     /// The `aud` of tokens for the admin API, issued to users holding an admin role.
     pub admin_audience: String,
+    /// Signs access tokens, in the tenant's algorithm.
     pub signer: Signer,
+    /// Signs ID tokens: RS256, which every OpenID Connect client supports.
+    pub id_token_signer: Signer,
     verifiers: HashMap<String, Verifier>,
     /// The JWKS document, rendered once.
     pub jwks: Arc<String>,
@@ -248,13 +251,26 @@ impl TenantDirectory {
             self.invalidate(slug);
             return Ok(None);
         };
-        let keys = store::signing_keys::list(&self.db, row.id).await?;
+        let mut keys = store::signing_keys::list(&self.db, row.id).await?;
+        if !keys.iter().any(|k| k.status == "active" && k.algorithm == "RS256") {
+            // Tenants from before ID tokens existed get their RS256 key on first use.
+            let key = new_signing_key(&self.master_key, row.id, Algorithm::Rs256, Utc::now())
+                .map_err(|e| TenantError::Keys(row.slug.clone(), e.to_string()))?;
+            store::signing_keys::insert(&self.db, key).await?;
+            keys = store::signing_keys::list(&self.db, row.id).await?;
+        }
         let ctx = Arc::new(self.build(row, keys)?);
         self.cache
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(slug.to_string(), ctx.clone());
         Ok(Some(ctx))
+    }
+
+    fn signer(&self, row: &entities::signing_keys::Model) -> Result<Signer, String> {
+        let alg = Algorithm::parse(&row.algorithm).ok_or("unknown algorithm")?;
+        let der = self.master_key.decrypt(&row.private_key, row.kid.as_bytes()).map_err(|e| e.to_string())?;
+        Ok(Signer::new(row.kid.clone(), alg, &der))
     }
 
     fn build(
@@ -272,13 +288,14 @@ impl TenantDirectory {
             .into_iter()
             .filter(|k| k.retired_at.is_none_or(|r| r + self.retired_key_horizon > now))
             .collect();
-        let active = keys.iter().find(|k| k.status == "active").ok_or_else(|| key_err("no active key"))?;
-        let alg = Algorithm::parse(&active.algorithm).ok_or_else(|| key_err("unknown algorithm"))?;
-        let der = self
-            .master_key
-            .decrypt(&active.private_key, active.kid.as_bytes())
-            .map_err(|e| key_err(&e.to_string()))?;
-        let signer = Signer::new(active.kid.clone(), alg, &der);
+        // Keys are newest first: the newest active key of an algorithm signs.
+        let active = |alg: &str| keys.iter().find(|k| k.status == "active" && k.algorithm == alg);
+        let signer_row = active(&settings.signing_algorithm)
+            .or_else(|| keys.iter().find(|k| k.status == "active"))
+            .ok_or_else(|| key_err("no active key"))?;
+        let signer = self.signer(signer_row).map_err(|e| key_err(&e))?;
+        let id_token_row = active("RS256").ok_or_else(|| key_err("no active RS256 key"))?;
+        let id_token_signer = self.signer(id_token_row).map_err(|e| key_err(&e))?;
         let mut verifiers = HashMap::new();
         for k in &keys {
             let v = Verifier::new(
@@ -302,11 +319,30 @@ impl TenantDirectory {
             audience,
             admin_audience,
             signer,
+            id_token_signer,
             verifiers,
             jwks: Arc::new(jwks.to_string()),
             loaded_at: Instant::now(),
         })
     }
+}
+
+/// The keys a tenant signs with: one for access tokens in its algorithm, and an RS256 key for
+/// ID tokens, which OpenID Connect requires every provider to offer.
+///
+/// # Errors
+/// Key generation failed.
+pub fn new_signing_keys(
+    master_key: &MasterKey,
+    tenant_id: Uuid,
+    algorithm: Algorithm,
+    now: DateTime<Utc>,
+) -> Result<Vec<entities::signing_keys::Model>, keys::KeyGenError> {
+    let mut out = vec![new_signing_key(master_key, tenant_id, algorithm, now)?];
+    if algorithm != Algorithm::Rs256 {
+        out.push(new_signing_key(master_key, tenant_id, Algorithm::Rs256, now)?);
+    }
+    Ok(out)
 }
 
 /// A signing-key row for `tenant_id`, its private part sealed with the master key.
@@ -359,8 +395,8 @@ pub async fn ensure_tenant(
         created_at: now,
         updated_at: now,
     };
-    let key = new_signing_key(master_key, id, algorithm, now)?;
-    match store::tenants::create(db, tenant, key, store::providers::local_provider(id, now)).await {
+    let keys = new_signing_keys(master_key, id, algorithm, now)?;
+    match store::tenants::create(db, tenant, keys, store::providers::local_provider(id, now)).await {
         Ok(_) => {
             tracing::info!(tenant = slug, "created tenant");
             Ok(())

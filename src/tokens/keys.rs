@@ -107,9 +107,21 @@ impl Signer {
     /// # Errors
     /// The key is unusable (a corrupted row).
     pub fn sign(&self, claims: &AccessClaims) -> Result<String, jsonwebtoken::errors::Error> {
+        self.sign_typed(claims, ACCESS_TOKEN_TYP)
+    }
+
+    /// Signs any claims with the given `typ` header (`JWT` for ID tokens).
+    ///
+    /// # Errors
+    /// The key is unusable (a corrupted row).
+    pub fn sign_typed(
+        &self,
+        claims: &impl serde::Serialize,
+        typ: &str,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
         let mut header = Header::new(self.algorithm.jwt());
         header.kid = Some(self.kid.clone());
-        header.typ = Some(ACCESS_TOKEN_TYP.into());
+        header.typ = Some(typ.into());
         jsonwebtoken::encode(&header, claims, &self.key)
     }
 }
@@ -118,6 +130,8 @@ impl Signer {
 pub struct Verifier {
     key: DecodingKey,
     validation: Validation,
+    /// Signature and issuer only: for `id_token_hint`, which may have expired.
+    hint_validation: Validation,
 }
 
 impl Verifier {
@@ -144,7 +158,12 @@ impl Verifier {
         validation.set_issuer(&[issuer]);
         validation.set_audience(audiences);
         validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
-        Ok(Self { key, validation })
+        let mut hint_validation = Validation::new(alg.jwt());
+        hint_validation.validate_exp = false;
+        hint_validation.validate_aud = false;
+        hint_validation.set_issuer(&[issuer]);
+        hint_validation.set_required_spec_claims(&["iss", "sub", "aud"]);
+        Ok(Self { key, validation, hint_validation })
     }
 
     /// Checks signature, algorithm, `exp`, `nbf`, `iss` and `aud`.
@@ -165,6 +184,27 @@ impl Verifier {
             },
         )
     }
+}
+
+impl Verifier {
+    /// Checks an ID token we issued earlier (as `id_token_hint`): signature and issuer, not
+    /// expiry.
+    ///
+    /// # Errors
+    /// Not a token of this tenant.
+    pub fn verify_hint(&self, token: &str) -> Result<serde_json::Value, TokenError> {
+        jsonwebtoken::decode::<serde_json::Value>(token, &self.key, &self.hint_validation)
+            .map(|d| d.claims)
+            .map_err(|_| TokenError::BadSignature)
+    }
+}
+
+/// The `kid` of any JWT, without checks.
+pub fn kid_of(token: &str) -> Option<String> {
+    if token.len() > MAX_TOKEN_BYTES {
+        return None;
+    }
+    jsonwebtoken::decode_header(token).ok()?.kid
 }
 
 /// The parts of the header we route on, read before any signature work.
@@ -204,6 +244,7 @@ mod tests {
             jti: "j".into(),
             sid: "s".into(),
             scope: String::new(),
+            client_id: None,
         }
     }
 

@@ -55,6 +55,9 @@ pub struct AccessClaims {
     pub jti: String,
     pub sid: String,
     pub scope: String,
+    /// The client the token was issued to (RFC 9068); absent for first-party logins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
 }
 
 /// Why a presented access token was refused. Every variant becomes a 401.

@@ -1,5 +1,6 @@
 //! The revocation list checked on every verification: one round trip asks about the token's
-//! `jti`, its session (`sid`), the user's and the tenant's "revoked before" times. Entries expire with the
+//! `jti`, its session (`sid`), the "revoked before" times of its user, its tenant and (for
+//! tokens issued to a client app) its client. Entries expire with the
 //! tokens they cover, so nothing needs cleaning. Keys share a `{tenant}` hash tag so one MGET
 //! stays on one Redis Cluster slot.
 use std::{sync::Arc, time::Duration};
@@ -27,6 +28,9 @@ fn user_key(tenant: Uuid, sub: &str) -> String {
 fn tenant_key(tenant: Uuid) -> String {
     format!("rv:{{{tenant}}}:t")
 }
+fn client_key(tenant: Uuid, client_id: &str) -> String {
+    format!("rv:{{{tenant}}}:c:{client_id}")
+}
 
 impl RevocationList {
     pub fn new(kv: Arc<Kv>, horizon: Duration) -> Self {
@@ -36,13 +40,19 @@ impl RevocationList {
     /// # Errors
     /// The store cannot answer; callers must then refuse the token (fail closed).
     pub async fn is_revoked(&self, tenant: Uuid, claims: &AccessClaims) -> Result<bool, KvError> {
-        let keys =
-            [jti_key(tenant, &claims.jti), sid_key(tenant, &claims.sid), user_key(tenant, &claims.sub)];
+        let mut keys = vec![
+            jti_key(tenant, &claims.jti),
+            sid_key(tenant, &claims.sid),
+            user_key(tenant, &claims.sub),
+            tenant_key(tenant),
+        ];
+        if let Some(client) = &claims.client_id {
+            keys.push(client_key(tenant, client));
+        }
         let found = self.kv.get_many(&keys).await?;
-        let revoked_before = found.get(2).cloned().flatten().and_then(|v| v.parse::<i64>().ok());
-        Ok(found.first().is_some_and(Option::is_some)
-            || found.get(1).is_some_and(Option::is_some)
-            || revoked_before.is_some_and(|t| claims.iat < t))
+        let present = |i: usize| found.get(i).is_some_and(Option::is_some);
+        let before = |i: usize| found.get(i).cloned().flatten().and_then(|v| v.parse::<i64>().ok());
+        Ok(present(0) || present(1) || (2..found.len()).any(|i| before(i).is_some_and(|t| claims.iat < t)))
     }
 
     /// Revokes one access token until it would have expired anyway.
@@ -74,11 +84,29 @@ impl RevocationList {
 }
 
 impl RevocationList {
+    /// Revokes every access token issued to a client before `at` (client disabled or deleted).
+    ///
+    /// # Errors
+    /// The store cannot be written.
+    pub async fn revoke_client_before(&self, tenant: Uuid, client_id: &str, at: i64) -> Result<(), KvError> {
+        self.kv.set_many_ex(&[(client_key(tenant, client_id), at.to_string(), self.horizon)]).await
+    }
+
     /// Revokes every access token of the tenant issued before `at` (disable, delete).
     ///
     /// # Errors
     /// The store cannot be written.
     pub async fn revoke_tenant_before(&self, tenant: Uuid, at: i64) -> Result<(), KvError> {
         self.kv.set_many_ex(&[(tenant_key(tenant), at.to_string(), self.horizon)]).await
+    }
+}
+
+impl RevocationList {
+    /// Whether a whole session was revoked (logout, reuse, admin action) in the shared store.
+    ///
+    /// # Errors
+    /// The store cannot answer.
+    pub async fn is_session_revoked(&self, tenant: Uuid, sid: Uuid) -> Result<bool, KvError> {
+        Ok(self.kv.get(&sid_key(tenant, &sid.to_string())).await?.is_some())
     }
 }

@@ -21,9 +21,13 @@ backend_tests! {
         problem(app.post_json("/t/default/auth/register", &big).await, StatusCode::PAYLOAD_TOO_LARGE).await;
         // Without Content-Length (chunked) the limit still holds.
         let stream = futures::stream::iter(vec![Ok::<_, std::io::Error>(vec![b' '; 70_000])]);
-        let resp = app.client.post(&url).header("content-type", "application/json")
-            .body(reqwest::Body::wrap_stream(stream)).send().await.unwrap();
-        problem(resp, StatusCode::PAYLOAD_TOO_LARGE).await;
+        // The server answers 413 as soon as the limit is passed and stops reading; the client may
+        // still be writing and see the connection reset instead. Either way nothing is stored.
+        match app.client.post(&url).header("content-type", "application/json")
+            .body(reqwest::Body::wrap_stream(stream)).send().await {
+            Ok(resp) => { problem(resp, StatusCode::PAYLOAD_TOO_LARGE).await; }
+            Err(e) => assert!(e.is_request() || e.is_body(), "{e}"),
+        }
 
         problem(app.client.delete(&url).send().await.unwrap(), StatusCode::METHOD_NOT_ALLOWED).await;
         problem(app.client.get(app.url("/no/such/route")).send().await.unwrap(), StatusCode::NOT_FOUND).await;

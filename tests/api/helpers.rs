@@ -134,6 +134,8 @@ impl TestApp {
         s.server.bind = "127.0.0.1:0".parse().unwrap();
         s.secrets.master_key = Some(Secret::new(base64_key()));
         s.bootstrap.admin_password = Some(Secret::new(OPERATOR_PASSWORD));
+        // The harness speaks plain HTTP on loopback.
+        s.oidc.insecure_dev_cookies = true;
         s.database.max_connections = 5;
         let mut file = None;
         match backend {
@@ -263,7 +265,13 @@ impl TestApp {
         resp.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string()
     }
 
-    pub async fn admin_request(&self, method: reqwest::Method, token: &str, path: &str, body: Option<&Value>) -> Response {
+    pub async fn admin_request(
+        &self,
+        method: reqwest::Method,
+        token: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Response {
         let mut req = self.client.request(method, self.url(path)).bearer_auth(token);
         if let Some(b) = body {
             req = req.json(b);
@@ -293,7 +301,9 @@ impl TestApp {
 
     /// Creates a tenant through the admin API as an operator; returns the stored tenant.
     pub async fn api_tenant(&self, operator: &str, slug: &str) -> Value {
-        let resp = self.admin_post(operator, "/admin/v1/tenants", &json!({"slug": slug, "display_name": slug})).await;
+        let resp = self
+            .admin_post(operator, "/admin/v1/tenants", &json!({"slug": slug, "display_name": slug}))
+            .await;
         assert_eq!(resp.status(), StatusCode::CREATED, "creating tenant {slug}");
         resp.json().await.unwrap()
     }

@@ -5,9 +5,12 @@
 mod helpers;
 
 mod admin;
+mod admin_clients;
 mod errors;
+mod interop;
 mod login;
 mod logout;
+mod oidc;
 mod openapi;
 mod refresh;
 mod tokens;

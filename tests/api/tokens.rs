@@ -129,4 +129,24 @@ backend_tests! {
             assert_eq!(resp.status(), StatusCode::OK, "{scheme}");
         }
     }
+
+    async fn every_revocation_entry_is_checked_on_each_verification(app: TestApp) {
+        // Entries written straight into the shared store, with the tenant still cached as
+        // active: only the per-request lookup can make these tokens fail.
+        let tenant = app.state.tenants.get("default").await.unwrap().unwrap();
+        let t = app.user("kim").await;
+        let now = chrono::Utc::now().timestamp();
+        app.state.revocations.revoke_tenant_before(tenant.id, now + 1).await.unwrap();
+        assert_invalid_token(app.me("default", &t.access).await).await;
+
+        let mut claims = TestApp::claims_of(&t.access);
+        claims.iat = now + 2;
+        claims.nbf = now;
+        claims.jti = "fresh".into();
+        claims.client_id = Some("some-client".into());
+        let token = app.sign_as_tenant("default", &claims).await;
+        assert_eq!(app.me("default", &token).await.status(), StatusCode::OK, "issued after the tenant cut-off");
+        app.state.revocations.revoke_client_before(tenant.id, "some-client", now + 3).await.unwrap();
+        assert_invalid_token(app.me("default", &token).await).await;
+    }
 }

@@ -12,6 +12,8 @@ use crate::{
     error::ApiError,
 };
 
+pub mod clients;
+pub mod providers;
 pub mod tenants;
 pub mod users;
 

@@ -15,6 +15,12 @@ pub struct Model {
     pub last_seen_at: DateTimeUtc,
     pub expires_at: DateTimeUtc,
     pub revoked_at: Option<DateTimeUtc>,
+    /// For a client's grant: the browser SSO session it came from.
+    pub parent_id: Option<Uuid>,
+    /// Scope granted to this session's tokens; `None` for first-party JSON API logins.
+    pub scope: Option<String>,
+    /// When the user last authenticated (OpenID Connect `auth_time`); `None` means `created_at`.
+    pub auth_time: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

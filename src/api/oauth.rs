@@ -1,0 +1,467 @@
+//! The standard OpenID Connect / OAuth 2 endpoints that speak JSON: discovery, token,
+//! userinfo, introspection (RFC 7662) and revocation (RFC 7009). Errors here follow RFC 6749
+//! section 5.2 (`{"error", "error_description"}`), which OAuth libraries expect.
+use std::sync::Arc;
+
+use poem::Request;
+use poem_openapi::{
+    ApiResponse, Object, OpenApi,
+    param::Path,
+    payload::{Form, Json},
+};
+use serde::Deserialize;
+
+use super::{ApiTags, client_meta, security::BearerAuth, state};
+use crate::{
+    app::AppState,
+    error::ApiError,
+    oidc::{
+        ProfileClaims, STANDARD_SCOPES,
+        token::{self, OAuthError, TokenRequest},
+    },
+    tenancy::TenantContext,
+};
+
+pub struct OAuthApi {
+    pub state: Option<Arc<AppState>>,
+}
+
+/// OpenID Provider metadata (OpenID Connect Discovery 1.0).
+#[derive(Object)]
+pub struct ProviderMetadata {
+    pub issuer: String,
+    pub authorization_endpoint: String,
+    pub token_endpoint: String,
+    pub userinfo_endpoint: String,
+    pub jwks_uri: String,
+    pub introspection_endpoint: String,
+    pub revocation_endpoint: String,
+    pub end_session_endpoint: String,
+    pub scopes_supported: Vec<String>,
+    pub response_types_supported: Vec<String>,
+    pub response_modes_supported: Vec<String>,
+    pub grant_types_supported: Vec<String>,
+    pub subject_types_supported: Vec<String>,
+    pub id_token_signing_alg_values_supported: Vec<String>,
+    pub token_endpoint_auth_methods_supported: Vec<String>,
+    pub introspection_endpoint_auth_methods_supported: Vec<String>,
+    pub revocation_endpoint_auth_methods_supported: Vec<String>,
+    pub code_challenge_methods_supported: Vec<String>,
+    pub claims_supported: Vec<String>,
+    pub prompt_values_supported: Vec<String>,
+    pub authorization_response_iss_parameter_supported: bool,
+    pub request_parameter_supported: bool,
+    pub claims_parameter_supported: bool,
+}
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| (*s).to_string()).collect()
+}
+
+fn metadata(t: &TenantContext) -> ProviderMetadata {
+    let iss = &t.issuer;
+    let auth_methods = strings(&["client_secret_basic", "client_secret_post"]);
+    ProviderMetadata {
+        issuer: iss.clone(),
+        authorization_endpoint: format!("{iss}/oauth2/authorize"),
+        token_endpoint: format!("{iss}/oauth2/token"),
+        userinfo_endpoint: format!("{iss}/oauth2/userinfo"),
+        jwks_uri: format!("{iss}/.well-known/jwks.json"),
+        introspection_endpoint: format!("{iss}/oauth2/introspect"),
+        revocation_endpoint: format!("{iss}/oauth2/revoke"),
+        end_session_endpoint: format!("{iss}/oauth2/logout"),
+        scopes_supported: strings(&STANDARD_SCOPES),
+        response_types_supported: strings(&["code"]),
+        response_modes_supported: strings(&["query"]),
+        grant_types_supported: strings(&["authorization_code", "refresh_token", "client_credentials"]),
+        subject_types_supported: strings(&["public"]),
+        id_token_signing_alg_values_supported: strings(&["RS256"]),
+        token_endpoint_auth_methods_supported: strings(&[
+            "client_secret_basic",
+            "client_secret_post",
+            "none",
+        ]),
+        introspection_endpoint_auth_methods_supported: auth_methods.clone(),
+        revocation_endpoint_auth_methods_supported: strings(&[
+            "client_secret_basic",
+            "client_secret_post",
+            "none",
+        ]),
+        code_challenge_methods_supported: strings(&["S256"]),
+        claims_supported: strings(&[
+            "iss",
+            "sub",
+            "aud",
+            "exp",
+            "iat",
+            "auth_time",
+            "nonce",
+            "at_hash",
+            "sid",
+            "preferred_username",
+            "email",
+            "email_verified",
+        ]),
+        prompt_values_supported: strings(&["none", "login"]),
+        authorization_response_iss_parameter_supported: true,
+        request_parameter_supported: false,
+        claims_parameter_supported: false,
+    }
+}
+
+#[derive(ApiResponse)]
+pub enum DiscoveryResponse {
+    #[oai(status = 200)]
+    Ok(Json<ProviderMetadata>, #[oai(header = "Cache-Control")] String),
+}
+
+/// Token request parameters (`application/x-www-form-urlencoded`).
+#[derive(Object, Deserialize)]
+pub struct TokenForm {
+    /// `authorization_code`, `refresh_token` or `client_credentials`.
+    pub grant_type: Option<String>,
+    pub code: Option<String>,
+    pub redirect_uri: Option<String>,
+    /// PKCE verifier (RFC 7636).
+    pub code_verifier: Option<String>,
+    pub refresh_token: Option<String>,
+    pub scope: Option<String>,
+    /// For `client_secret_post` and public clients.
+    pub client_id: Option<String>,
+    /// For `client_secret_post`.
+    pub client_secret: Option<String>,
+}
+
+#[derive(Object)]
+pub struct TokenBody {
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    pub expires_in: u64,
+    #[oai(skip_serializing_if_is_none)]
+    pub refresh_token: Option<String>,
+    /// With the `openid` scope: an RS256 ID token.
+    #[oai(skip_serializing_if_is_none)]
+    pub id_token: Option<String>,
+    pub scope: String,
+}
+
+/// RFC 6749 section 5.2 error body.
+#[derive(Object)]
+pub struct OAuthErrorBody {
+    pub error: String,
+    pub error_description: String,
+}
+
+fn error_body(e: &OAuthError) -> Json<OAuthErrorBody> {
+    Json(OAuthErrorBody { error: e.code().to_string(), error_description: e.to_string() })
+}
+
+const NO_STORE: &str = "no-store";
+
+#[derive(ApiResponse)]
+pub enum OAuthResponse<T: poem_openapi::types::ToJSON + Send + Sync> {
+    #[oai(status = 200)]
+    Ok(Json<T>, #[oai(header = "Cache-Control")] String, #[oai(header = "Pragma")] String),
+    /// `invalid_request`, `invalid_grant`, `unauthorized_client`, `unsupported_grant_type`,
+    /// `invalid_scope`.
+    #[oai(status = 400)]
+    BadRequest(Json<OAuthErrorBody>, #[oai(header = "Cache-Control")] String),
+    /// `invalid_client`.
+    #[oai(status = 401)]
+    Unauthorized(Json<OAuthErrorBody>, #[oai(header = "WWW-Authenticate")] String),
+    /// `temporarily_unavailable`.
+    #[oai(status = 503)]
+    Unavailable(Json<OAuthErrorBody>, #[oai(header = "Retry-After")] u64),
+    /// `server_error`.
+    #[oai(status = 500)]
+    ServerError(Json<OAuthErrorBody>),
+}
+
+impl<T: poem_openapi::types::ToJSON + Send + Sync> OAuthResponse<T> {
+    fn ok(body: T) -> Self {
+        Self::Ok(Json(body), NO_STORE.into(), "no-cache".into())
+    }
+
+    fn from_error(e: OAuthError, tenant: &str) -> Self {
+        match e {
+            OAuthError::InvalidClient { .. } => {
+                Self::Unauthorized(error_body(&e), format!("Basic realm=\"{tenant}\""))
+            }
+            OAuthError::Unavailable => Self::Unavailable(error_body(&e), 2),
+            OAuthError::Server => Self::ServerError(error_body(&e)),
+            _ => Self::BadRequest(error_body(&e), NO_STORE.into()),
+        }
+    }
+}
+
+/// Introspection request (`application/x-www-form-urlencoded`).
+#[derive(Object, Deserialize)]
+pub struct IntrospectForm {
+    pub token: Option<String>,
+    /// `access_token` or `refresh_token`; a hint only.
+    pub token_type_hint: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+}
+
+/// RFC 7662 section 2.2. Only `active` is present for inactive tokens.
+#[derive(Object)]
+pub struct IntrospectionBody {
+    pub active: bool,
+    #[oai(skip_serializing_if_is_none)]
+    pub scope: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub client_id: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub username: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub token_type: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub exp: Option<i64>,
+    #[oai(skip_serializing_if_is_none)]
+    pub iat: Option<i64>,
+    #[oai(skip_serializing_if_is_none)]
+    pub nbf: Option<i64>,
+    #[oai(skip_serializing_if_is_none)]
+    pub sub: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub aud: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub iss: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub jti: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub sid: Option<String>,
+}
+
+/// Revocation request (`application/x-www-form-urlencoded`).
+#[derive(Object, Deserialize)]
+pub struct RevokeForm {
+    pub token: Option<String>,
+    pub token_type_hint: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+}
+
+/// An empty object: RFC 7009 answers 200 whether or not the token was known.
+#[derive(Object)]
+pub struct Empty {}
+
+/// Standard claims about the signed-in user.
+#[derive(Object)]
+pub struct UserInfo {
+    pub sub: String,
+    #[oai(skip_serializing_if_is_none)]
+    pub preferred_username: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub email: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub email_verified: Option<bool>,
+}
+
+#[derive(ApiResponse)]
+pub enum UserInfoResponse {
+    #[oai(status = 200)]
+    Ok(Json<UserInfo>, #[oai(header = "Cache-Control")] String),
+}
+
+async fn tenant_or_error(state: &AppState, slug: &str) -> Result<Arc<TenantContext>, OAuthError> {
+    state
+        .tenants
+        .get(slug)
+        .await
+        .map_err(|_| OAuthError::Unavailable)?
+        .filter(|t| t.active)
+        .ok_or_else(|| OAuthError::InvalidRequest("no such tenant".into()))
+}
+
+fn authorization(req: &Request) -> Option<&str> {
+    req.headers().get("authorization").and_then(|v| v.to_str().ok())
+}
+
+#[OpenApi(tag = "ApiTags::OAuth")]
+impl OAuthApi {
+    /// OpenID Connect discovery
+    ///
+    /// The provider metadata of a tenant; point any certified OpenID Connect library here.
+    #[oai(
+        path = "/t/:tenant/.well-known/openid-configuration",
+        method = "get",
+        operation_id = "getOpenIdConfiguration"
+    )]
+    async fn discovery(
+        &self,
+        #[oai(name = "tenant")] tenant: Path<String>,
+    ) -> Result<DiscoveryResponse, ApiError> {
+        let state = state(&self.state)?;
+        let t = state
+            .tenants
+            .get(&tenant)
+            .await?
+            .filter(|t| t.active)
+            .ok_or_else(|| ApiError::not_found("tenant_not_found", "no such tenant"))?;
+        Ok(DiscoveryResponse::Ok(Json(metadata(&t)), "public, max-age=300".into()))
+    }
+
+    /// Token endpoint
+    ///
+    /// Grants `authorization_code` (with PKCE), `refresh_token` (rotated, with reuse
+    /// detection) and `client_credentials`. Clients authenticate with `client_secret_basic`
+    /// or `client_secret_post`; public clients send only `client_id`.
+    #[oai(path = "/t/:tenant/oauth2/token", method = "post", operation_id = "token")]
+    async fn token(
+        &self,
+        req: &Request,
+        #[oai(name = "tenant")] tenant: Path<String>,
+        form: Form<TokenForm>,
+    ) -> Result<OAuthResponse<TokenBody>, ApiError> {
+        let state = state(&self.state)?;
+        let f = form.0;
+        let result = async {
+            let t = tenant_or_error(state, &tenant).await?;
+            let auth = token::client_auth(authorization(req), f.client_id, f.client_secret)?;
+            let client = token::authenticate_client(state, &t, &auth).await?;
+            let request = TokenRequest {
+                grant_type: f.grant_type,
+                code: f.code,
+                redirect_uri: f.redirect_uri,
+                code_verifier: f.code_verifier,
+                refresh_token: f.refresh_token,
+                scope: f.scope,
+            };
+            let now = chrono::Utc::now();
+            token::exchange(state, &t, &client, auth.secret.is_some(), request, client_meta(req), now).await
+        }
+        .await;
+        Ok(match result {
+            Ok(set) => OAuthResponse::ok(TokenBody {
+                access_token: set.access_token,
+                token_type: "Bearer".into(),
+                expires_in: set.expires_in,
+                refresh_token: set.refresh_token,
+                id_token: set.id_token,
+                scope: set.scope,
+            }),
+            Err(e) => OAuthResponse::from_error(e, &tenant),
+        })
+    }
+
+    /// Token introspection (RFC 7662)
+    ///
+    /// For resource servers holding client credentials. Revoked, expired or foreign tokens
+    /// answer `{"active": false}`.
+    #[oai(path = "/t/:tenant/oauth2/introspect", method = "post", operation_id = "introspect")]
+    async fn introspect(
+        &self,
+        req: &Request,
+        #[oai(name = "tenant")] tenant: Path<String>,
+        form: Form<IntrospectForm>,
+    ) -> Result<OAuthResponse<IntrospectionBody>, ApiError> {
+        let state = state(&self.state)?;
+        let f = form.0;
+        let result = async {
+            let t = tenant_or_error(state, &tenant).await?;
+            let auth = token::client_auth(authorization(req), f.client_id, f.client_secret)?;
+            if auth.secret.is_none() {
+                return Err(OAuthError::InvalidClient { basic: auth.basic });
+            }
+            token::authenticate_client(state, &t, &auth).await?;
+            let presented = f.token.ok_or_else(|| OAuthError::InvalidRequest("token is required".into()))?;
+            token::introspect(state, &t, &presented, chrono::Utc::now()).await
+        }
+        .await;
+        Ok(match result {
+            Ok(i) => OAuthResponse::ok(IntrospectionBody {
+                active: i.active,
+                scope: i.scope,
+                client_id: i.client_id,
+                username: i.username,
+                token_type: i.token_type,
+                exp: i.exp,
+                iat: i.iat,
+                nbf: i.nbf,
+                sub: i.sub,
+                aud: i.aud,
+                iss: i.iss,
+                jti: i.jti,
+                sid: i.sid,
+            }),
+            Err(e) => OAuthResponse::from_error(e, &tenant),
+        })
+    }
+
+    /// Token revocation (RFC 7009)
+    ///
+    /// Revokes a refresh token (ending its session) or an access token the client holds.
+    /// Answers 200 whether or not the token was known.
+    #[oai(path = "/t/:tenant/oauth2/revoke", method = "post", operation_id = "revoke")]
+    async fn revoke(
+        &self,
+        req: &Request,
+        #[oai(name = "tenant")] tenant: Path<String>,
+        form: Form<RevokeForm>,
+    ) -> Result<OAuthResponse<Empty>, ApiError> {
+        let state = state(&self.state)?;
+        let f = form.0;
+        let result = async {
+            let t = tenant_or_error(state, &tenant).await?;
+            let auth = token::client_auth(authorization(req), f.client_id, f.client_secret)?;
+            let client = token::authenticate_client(state, &t, &auth).await?;
+            let presented = f.token.ok_or_else(|| OAuthError::InvalidRequest("token is required".into()))?;
+            token::revoke(state, &t, &client, &presented, chrono::Utc::now()).await
+        }
+        .await;
+        Ok(match result {
+            Ok(()) => OAuthResponse::ok(Empty {}),
+            Err(e) => OAuthResponse::from_error(e, &tenant),
+        })
+    }
+
+    /// UserInfo
+    ///
+    /// Claims about the user an access token with the `openid` scope was issued for.
+    #[oai(path = "/t/:tenant/oauth2/userinfo", method = "get", operation_id = "getUserInfo")]
+    async fn userinfo_get(
+        &self,
+        auth: BearerAuth,
+        #[oai(name = "tenant")] tenant: Path<String>,
+    ) -> Result<UserInfoResponse, ApiError> {
+        let _ = tenant;
+        self.userinfo(auth).await
+    }
+
+    /// UserInfo (POST)
+    ///
+    /// The same as `GET`, for clients that send the token in a POST.
+    #[oai(path = "/t/:tenant/oauth2/userinfo", method = "post", operation_id = "postUserInfo")]
+    async fn userinfo_post(
+        &self,
+        auth: BearerAuth,
+        #[oai(name = "tenant")] tenant: Path<String>,
+    ) -> Result<UserInfoResponse, ApiError> {
+        let _ = tenant;
+        self.userinfo(auth).await
+    }
+}
+
+impl OAuthApi {
+    async fn userinfo(&self, auth: BearerAuth) -> Result<UserInfoResponse, ApiError> {
+        let state = state(&self.state)?;
+        let principal = auth.0;
+        if !principal.claims.scope.split(' ').any(|s| s == "openid") {
+            return Err(ApiError::forbidden("insufficient_scope", "the token lacks the openid scope"));
+        }
+        let user = crate::auth::current_user(state, &principal).await?;
+        let claims = ProfileClaims::for_scope(&user, &principal.claims.scope);
+        Ok(UserInfoResponse::Ok(
+            Json(UserInfo {
+                sub: user.id.to_string(),
+                preferred_username: claims.preferred_username,
+                email: claims.email,
+                email_verified: claims.email_verified,
+            }),
+            NO_STORE.into(),
+        ))
+    }
+}

@@ -1,0 +1,124 @@
+//! The OpenID Connect provider: authorization code flow with PKCE, the hosted login page,
+//! browser SSO sessions, the token endpoint's grants, ID tokens, and token introspection and
+//! revocation. HTTP handlers live in `api::oauth` (JSON) and `web` (HTML and redirects).
+use serde::{Deserialize, Serialize};
+
+pub mod authorize;
+pub mod pages;
+pub mod redirect;
+pub mod sso;
+pub mod token;
+
+/// Scopes this provider understands; clients may also be allowed custom scopes.
+pub const STANDARD_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
+
+/// An authorization request waiting for the user to sign in, kept in the shared store under
+/// `authz:{id}` so any instance can finish it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingAuthorization {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub scope: String,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub login_hint: Option<String>,
+    /// Must match the form field and the browser's CSRF cookie.
+    pub csrf: String,
+}
+
+/// What an authorization code stands for, under `code:{sha256(code)}`; replaced by
+/// [`CodeRecord::Redeemed`] on first use so a replay can be detected and punished.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum CodeRecord {
+    Issued(IssuedCode),
+    Redeemed { session_id: uuid::Uuid },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IssuedCode {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub user_id: uuid::Uuid,
+    pub scope: String,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    /// Unix seconds of the sign-in that produced this code.
+    pub auth_time: i64,
+    /// The browser SSO session; the `sid` of the ID token.
+    pub sso_session_id: uuid::Uuid,
+}
+
+/// Claims of an ID token (OpenID Connect Core section 2).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IdTokenClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: String,
+    pub exp: i64,
+    pub iat: i64,
+    pub auth_time: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at_hash: Option<String>,
+    pub sid: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub azp: Option<String>,
+    #[serde(flatten)]
+    pub profile: ProfileClaims,
+}
+
+/// Claims released by scope: `profile` gives the username, `email` the address.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ProfileClaims {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preferred_username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email_verified: Option<bool>,
+}
+
+impl ProfileClaims {
+    pub fn for_scope(user: &crate::store::entities::users::Model, scope: &str) -> Self {
+        let has = |s: &str| scope.split(' ').any(|x| x == s);
+        Self {
+            preferred_username: has("profile").then(|| user.username.clone()),
+            email: if has("email") { user.email.clone() } else { None },
+            email_verified: (has("email") && user.email.is_some()).then_some(user.email_verified),
+        }
+    }
+}
+
+/// `at_hash`: the left half of the SHA-256 of the access token, base64url (RS256 ID tokens).
+pub fn at_hash(access_token: &str) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, access_token.as_bytes());
+    crate::crypto::b64url(&digest.as_ref()[..16])
+}
+
+/// PKCE S256: `BASE64URL(SHA256(verifier)) == challenge`, compared in constant time.
+pub fn pkce_matches(verifier: &str, challenge: &str) -> bool {
+    let valid = (43..=128).contains(&verifier.len())
+        && verifier.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
+    if !valid {
+        return false;
+    }
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes());
+    let computed = crate::crypto::b64url(digest.as_ref());
+    aws_lc_rs::constant_time::verify_slices_are_equal(computed.as_bytes(), challenge.as_bytes()).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pkce_s256_follows_the_rfc_7636_example() {
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        assert!(pkce_matches(verifier, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"));
+        assert!(!pkce_matches(verifier, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cN"));
+        assert!(!pkce_matches("short", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"));
+    }
+}

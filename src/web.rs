@@ -1,0 +1,347 @@
+//! Browser-facing endpoints that answer with HTML or redirects: the authorization endpoint,
+//! the hosted login form and RP-initiated logout. Plain poem handlers; not in the OpenAPI
+//! spec, which describes JSON.
+use std::sync::Arc;
+
+use poem::{
+    Body, Request, Response, handler,
+    http::{Method, StatusCode, header},
+    web::{Data, Path},
+};
+
+use crate::{
+    api::client_meta,
+    app::AppState,
+    auth::{self, AuthError},
+    crypto::random_token,
+    oidc::{
+        PendingAuthorization,
+        authorize::{self, Outcome, Params},
+        pages::{self, LoginForm},
+        sso,
+    },
+    tenancy::TenantContext,
+};
+
+fn cookie<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+fn csrf_cookie_name(state: &AppState, tenant: &str) -> String {
+    if state.settings.oidc.insecure_dev_cookies {
+        format!("gh_csrf_{tenant}")
+    } else {
+        format!("__Host-gh_csrf_{tenant}")
+    }
+}
+
+fn page(status: StatusCode, render: impl FnOnce(&str) -> String) -> Response {
+    let nonce = random_token("");
+    pages::html(status, render(&nonce), &nonce)
+}
+
+fn error_page(tenant: Option<&TenantContext>, status: StatusCode, message: &str) -> Response {
+    page(status, |n| pages::error(tenant, message, n))
+}
+
+fn redirect(location: &str) -> Response {
+    Response::builder()
+        .status(StatusCode::SEE_OTHER)
+        .header(header::LOCATION, location)
+        .header(header::CACHE_CONTROL, "no-store")
+        .finish()
+}
+
+/// Infrastructure failures become a page, never a redirect: the request may not be trusted.
+fn failure(e: AuthError) -> Response {
+    match e {
+        AuthError::Store(crate::store::StoreError::Unavailable(_)) | AuthError::Kv(_) => {
+            let mut r = error_page(
+                None,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The sign-in service is busy. Try again in a moment.",
+            );
+            r.headers_mut().insert(header::RETRY_AFTER, poem::http::HeaderValue::from_static("2"));
+            r
+        }
+        other => {
+            tracing::error!(error = %other, "browser flow failure");
+            error_page(None, StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side.")
+        }
+    }
+}
+
+async fn params_of(req: &Request, body: Body) -> Result<Params, Response> {
+    let raw = if req.method() == Method::POST {
+        String::from_utf8(body.into_vec().await.unwrap_or_default()).unwrap_or_default()
+    } else {
+        req.uri().query().unwrap_or_default().to_string()
+    };
+    authorize::parse_params(&raw).map_err(|name| {
+        error_page(None, StatusCode::BAD_REQUEST, &format!("The parameter {name} appears more than once."))
+    })
+}
+
+async fn active_tenant(state: &AppState, slug: &str) -> Result<Arc<TenantContext>, Response> {
+    match state.tenants.get(slug).await {
+        Ok(Some(t)) if t.active => Ok(t),
+        Ok(_) => Err(error_page(None, StatusCode::NOT_FOUND, "This sign-in page does not exist.")),
+        Err(e) => Err(failure(AuthError::from(e))),
+    }
+}
+
+fn login_page(
+    state: &AppState,
+    tenant: &TenantContext,
+    request_id: &str,
+    pending: &PendingAuthorization,
+    username: &str,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let form = LoginForm { tenant, request_id, csrf: &pending.csrf, username, error, providers: &[] };
+    let mut resp = page(status, |n| pages::login(&form, n));
+    let name = csrf_cookie_name(state, &tenant.slug);
+    let max_age = i64::try_from(state.settings.oidc.authorization_ttl_secs).unwrap_or(900);
+    let value = sso::set_cookie(&state.settings, &name, &pending.csrf, max_age)
+        .replace("SameSite=Lax", "SameSite=Strict");
+    if let Ok(v) = poem::http::HeaderValue::from_str(&value) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    resp
+}
+
+/// `GET|POST /t/{tenant}/oauth2/authorize`
+#[handler]
+pub async fn authorize_endpoint(
+    req: &Request,
+    Path(slug): Path<String>,
+    body: Body,
+    Data(state): Data<&Arc<AppState>>,
+) -> Response {
+    let tenant = match active_tenant(state, &slug).await {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let params = match params_of(req, body).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let sso_cookie = cookie(req, &sso::cookie_name(&state.settings, &slug));
+    match authorize::authorize(state, &tenant, &params, sso_cookie, chrono::Utc::now()).await {
+        Ok(Outcome::ErrorPage(message)) => error_page(Some(&tenant), StatusCode::BAD_REQUEST, &message),
+        Ok(Outcome::Redirect(location)) => redirect(&location),
+        Ok(Outcome::Login { request_id, pending }) => {
+            let hint = pending.login_hint.clone().unwrap_or_default();
+            login_page(state, &tenant, &request_id, &pending, &hint, None, StatusCode::OK)
+        }
+        Err(e) => failure(e),
+    }
+}
+
+/// `POST /t/{tenant}/login`: the hosted form. Checks the CSRF token (form, cookie and the
+/// pending request must agree), the password, then opens the SSO session and returns to the
+/// client with a code.
+#[handler]
+pub async fn login_endpoint(
+    req: &Request,
+    Path(slug): Path<String>,
+    body: Body,
+    Data(state): Data<&Arc<AppState>>,
+) -> Response {
+    let tenant = match active_tenant(state, &slug).await {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let form = match params_of(req, body).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let field = |k: &str| form.get(k).map(String::as_str).unwrap_or_default();
+    let request_id = field("request");
+    let key = authorize::pending_key(&tenant, request_id);
+    let pending = match state.kv.get(&key).await {
+        Ok(Some(raw)) => serde_json::from_str::<PendingAuthorization>(&raw).ok(),
+        Ok(None) => None,
+        Err(e) => return failure(e.into()),
+    };
+    let expired = "This sign-in form has expired. Go back to the application and start again.";
+    let Some(pending) = pending.filter(|_| !request_id.is_empty()) else {
+        return error_page(Some(&tenant), StatusCode::BAD_REQUEST, expired);
+    };
+    let from_cookie = cookie(req, &csrf_cookie_name(state, &slug)).unwrap_or_default();
+    let same = |a: &str, b: &str| {
+        aws_lc_rs::constant_time::verify_slices_are_equal(a.as_bytes(), b.as_bytes()).is_ok()
+    };
+    if !(same(field("csrf"), &pending.csrf) && same(from_cookie, &pending.csrf)) {
+        return error_page(Some(&tenant), StatusCode::FORBIDDEN, expired);
+    }
+    let now = chrono::Utc::now();
+    let meta = client_meta(req);
+    let user = match auth::check_password(
+        state,
+        &tenant,
+        field("username"),
+        field("password").to_string(),
+        &meta,
+        "hosted_form",
+        now,
+    )
+    .await
+    {
+        Ok(u) => u,
+        Err(AuthError::InvalidCredentials) => {
+            return login_page(
+                state,
+                &tenant,
+                request_id,
+                &pending,
+                field("username"),
+                Some("Invalid username or password."),
+                StatusCode::UNAUTHORIZED,
+            );
+        }
+        Err(e) => return failure(e),
+    };
+    let (cookie_value, session) = match sso::start(state, &tenant, user.id, meta, now).await {
+        Ok(v) => v,
+        Err(e) => return failure(e),
+    };
+    if let Err(e) = state.kv.delete(&key).await {
+        return failure(e.into());
+    }
+    let location = match authorize::issue_code(state, &tenant, &pending, &session).await {
+        Ok(l) => l,
+        Err(e) => return failure(e),
+    };
+    let mut resp = redirect(&location);
+    let name = sso::cookie_name(&state.settings, &slug);
+    let max_age = i64::try_from(state.settings.oidc.sso_absolute_secs).unwrap_or(0);
+    if let Ok(v) =
+        poem::http::HeaderValue::from_str(&sso::set_cookie(&state.settings, &name, &cookie_value, max_age))
+    {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    resp
+}
+
+/// `GET|POST /t/{tenant}/oauth2/logout`: RP-initiated logout. With a valid `id_token_hint`
+/// (or a confirmed form post) it ends the SSO session and every grant opened from it, then
+/// returns to a registered `post_logout_redirect_uri`.
+#[handler]
+pub async fn logout_endpoint(
+    req: &Request,
+    Path(slug): Path<String>,
+    body: Body,
+    Data(state): Data<&Arc<AppState>>,
+) -> Response {
+    let tenant = match active_tenant(state, &slug).await {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let params = match params_of(req, body).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let now = chrono::Utc::now();
+    let hint = params.get("id_token_hint").and_then(|h| {
+        let kid = crate::tokens::keys::kid_of(h)?;
+        tenant.verifier(&kid)?.verify_hint(h).ok()
+    });
+    if params.contains_key("id_token_hint") && hint.is_none() {
+        return error_page(Some(&tenant), StatusCode::BAD_REQUEST, "The id_token_hint is not valid.");
+    }
+    let client_id = hint
+        .as_ref()
+        .and_then(|h| h.get("aud").and_then(|a| a.as_str()).map(str::to_string))
+        .or_else(|| params.get("client_id").cloned());
+    let mut target = None;
+    if let Some(uri) = params.get("post_logout_redirect_uri") {
+        let client = match &client_id {
+            Some(id) => match crate::store::clients::find(&state.db, tenant.id, id).await {
+                Ok(c) => c,
+                Err(e) => return failure(e.into()),
+            },
+            None => None,
+        };
+        let registered = client
+            .map(|c| serde_json::from_value::<Vec<String>>(c.post_logout_redirect_uris).unwrap_or_default())
+            .unwrap_or_default();
+        if !registered.iter().any(|r| r == uri) {
+            return error_page(
+                Some(&tenant),
+                StatusCode::BAD_REQUEST,
+                "The post_logout_redirect_uri is not registered for this application.",
+            );
+        }
+        let state_param = params.get("state").map(String::as_str);
+        let mut q = Vec::new();
+        if let Some(s) = state_param {
+            q.push(("state", s));
+        }
+        target = Some(if q.is_empty() { uri.clone() } else { authorize::with_query(uri, &q) });
+    }
+    // Without a valid hint, a cross-site GET could sign the user out: ask to confirm.
+    let confirmed =
+        hint.is_some() || (req.method() == Method::POST && params.get("confirm").is_some_and(|c| c == "yes"));
+    if !confirmed {
+        let action = format!("/t/{}/oauth2/logout", pages::escape(&slug));
+        let keep: String = ["post_logout_redirect_uri", "state", "client_id"]
+            .iter()
+            .filter_map(|k| {
+                params
+                    .get(*k)
+                    .map(|v| format!(r#"<input type="hidden" name="{k}" value="{}">"#, pages::escape(v)))
+            })
+            .collect();
+        return page(StatusCode::OK, |n| {
+            pages::confirm_logout(
+                &tenant,
+                &format!(
+                    r#"<form method="POST" action="{action}">{keep}<input type="hidden" name="confirm" value="yes"><button type="submit">Sign out</button></form>"#
+                ),
+                n,
+            )
+        });
+    }
+    let cookie_name = sso::cookie_name(&state.settings, &slug);
+    let mut ended = Vec::new();
+    if let Some(value) = cookie(req, &cookie_name) {
+        match sso::current(state, &tenant, value, now).await {
+            Ok(Some(s)) => ended.push(s.session_id),
+            Ok(None) => {}
+            Err(e) => return failure(e),
+        }
+        if let Err(e) = sso::forget(state, &tenant, value).await {
+            return failure(e);
+        }
+    }
+    if let Some(sid) = hint
+        .as_ref()
+        .and_then(|h| h.get("sid"))
+        .and_then(|s| s.as_str())
+        .and_then(|s| uuid::Uuid::parse_str(s).ok())
+    {
+        ended.push(sid);
+    }
+    for sid in ended {
+        if let Err(e) = sso::end(state, &tenant, sid, now).await {
+            return failure(e);
+        }
+    }
+    let mut resp = match target {
+        Some(location) => redirect(&location),
+        None => page(StatusCode::OK, |n| pages::logged_out(&tenant, n)),
+    };
+    if let Ok(v) = poem::http::HeaderValue::from_str(&sso::set_cookie(&state.settings, &cookie_name, "", 0)) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    resp
+}

@@ -1,0 +1,91 @@
+//! Interop with the outside world, run against the real server: the npm package
+//! `openid-client` (a certified relying-party library) and Debian's Chromium driven by
+//! playwright-core. Their programs live in `tests/interop/`; `.ci/run` installs them. A
+//! missing Node.js, package or browser fails these tests; it never skips them.
+use std::path::Path;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, PASSWORD, TestApp};
+
+fn run_node(script: &str, env: &[(&str, String)]) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop");
+    assert!(
+        dir.join("node_modules/openid-client").exists(),
+        "tests/interop has no node_modules: run `npm ci --prefix tests/interop` (.ci/run does)"
+    );
+    let output = std::process::Command::new("node")
+        .arg(dir.join(script))
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run node (Node.js 20+ is required): {e}"));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{script} failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
+}
+
+async fn client(app: &TestApp, op: &str, body: Value) -> (String, Option<String>) {
+    let resp = app.admin_post(op, "/admin/v1/tenants/default/clients", &body).await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let v: Value = resp.json().await.unwrap();
+    (v["client_id"].as_str().unwrap().into(), v["client_secret"].as_str().map(str::to_string))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openid_client_runs_the_whole_flow_against_gatehouse() {
+    let app = TestApp::spawn(Backend::PostgresRedis).await;
+    let op = app.operator().await;
+    app.admin_post(
+        &op,
+        "/admin/v1/tenants/default/users",
+        &json!({"username": "rp-user", "password": PASSWORD, "email": "rp@example.com"}),
+    )
+    .await;
+    let redirect = "http://127.0.0.1/rp/callback";
+    let post_logout = "https://rp.example.com/signed-out";
+    let (id, secret) = client(&app, &op, json!({
+        "name": "openid-client RP", "client_type": "confidential", "redirect_uris": [redirect],
+        "post_logout_redirect_uris": [post_logout], "grant_types": ["authorization_code", "refresh_token"],
+        "scopes": ["openid", "profile", "email", "offline_access"],
+    }))
+    .await;
+    let issuer = format!("{}/t/default", app.settings.public_url());
+    let env = [
+        ("ISSUER", issuer),
+        ("CLIENT_ID", id),
+        ("CLIENT_SECRET", secret.unwrap()),
+        ("REDIRECT_URI", redirect.into()),
+        ("POST_LOGOUT_URI", post_logout.into()),
+        ("USERNAME", "rp-user".into()),
+        ("PASSWORD", PASSWORD.into()),
+    ];
+    tokio::task::spawn_blocking(move || run_node("rp.mjs", &env)).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_browser_signs_in_through_the_hosted_form() {
+    let app = TestApp::spawn(Backend::PostgresRedis).await;
+    let op = app.operator().await;
+    app.admin_post(
+        &op,
+        "/admin/v1/tenants/default/users",
+        &json!({"username": "browser-user", "password": PASSWORD}),
+    )
+    .await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (id, _) = client(&app, &op, json!({
+        "name": "Browser app", "client_type": "public", "redirect_uris": [format!("http://127.0.0.1:{port}/callback")],
+        "grant_types": ["authorization_code"], "scopes": ["openid", "profile"],
+    }))
+    .await;
+    let env = [
+        ("ISSUER", format!("{}/t/default", app.settings.public_url())),
+        ("CLIENT_ID", id),
+        ("CALLBACK_PORT", port.to_string()),
+        ("USERNAME", "browser-user".into()),
+        ("PASSWORD", PASSWORD.into()),
+        ("TENANT_NAME", "Default".into()),
+    ];
+    tokio::task::spawn_blocking(move || run_node("browser.mjs", &env)).await.unwrap();
+}
