@@ -159,6 +159,10 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
             "/t/:tenant/oauth2/logout",
             poem::get(crate::web::logout_endpoint).post(crate::web::logout_endpoint),
         )
+        .around({
+            let state = state.clone();
+            move |ep, req| crate::ratelimit::limit(ep, req, state.clone())
+        })
         .around(accept_jwt_scheme)
         .around(move |ep, req| limit_body(ep, req, max_body))
         .data(state)

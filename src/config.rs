@@ -41,6 +41,34 @@ pub struct Settings {
     pub log: LogSettings,
     pub bootstrap: BootstrapSettings,
     pub oidc: OidcSettings,
+    pub limits: LimitSettings,
+}
+
+/// Requests per minute, per client IP and per tenant, for each kind of sensitive endpoint.
+/// State lives in the shared store, so limits hold across instances.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitSettings {
+    pub login_per_ip: u64,
+    pub register_per_ip: u64,
+    pub refresh_per_ip: u64,
+    pub token_per_ip: u64,
+    pub authorize_per_ip: u64,
+    /// Every per-IP limit times this is the tenant-wide limit.
+    pub tenant_factor: u64,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        Self {
+            login_per_ip: 30,
+            register_per_ip: 10,
+            refresh_per_ip: 600,
+            token_per_ip: 600,
+            authorize_per_ip: 120,
+            tenant_factor: 100,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

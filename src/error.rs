@@ -73,6 +73,15 @@ pub enum ApiError {
     /// The request is well-formed but cannot be applied.
     #[oai(status = 422, content_type = "application/problem+json")]
     Unprocessable(Json<Problem>),
+    /// Too many requests or failed attempts; retry after the given seconds.
+    #[oai(status = 429, content_type = "application/problem+json")]
+    TooManyRequests(
+        Json<Problem>,
+        #[oai(header = "Retry-After")] u64,
+        #[oai(header = "RateLimit-Limit")] Option<u64>,
+        #[oai(header = "RateLimit-Remaining")] Option<u64>,
+        #[oai(header = "RateLimit-Reset")] u64,
+    ),
     /// A dependency (database, Redis) is unavailable; retry later.
     #[oai(status = 503, content_type = "application/problem+json")]
     Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
@@ -121,6 +130,28 @@ impl ApiError {
 
     pub fn unprocessable(code: &str, detail: impl Into<String>) -> Self {
         Self::Unprocessable(Json(Problem::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail)))
+    }
+
+    /// 429 for a locked login; no rate-limit figures, which would describe the lock.
+    pub fn too_many(code: &str, detail: &str, retry_after: u64) -> Self {
+        Self::TooManyRequests(
+            Json(Problem::new(StatusCode::TOO_MANY_REQUESTS, code, detail)),
+            retry_after,
+            None,
+            None,
+            retry_after,
+        )
+    }
+
+    /// 429 for an exhausted rate limit.
+    pub fn rate_limited(limit: u64, retry_after: u64) -> Self {
+        Self::TooManyRequests(
+            Json(Problem::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many requests; slow down")),
+            retry_after,
+            Some(limit),
+            Some(0),
+            retry_after,
+        )
     }
 
     pub fn unavailable(what: &str) -> Self {

@@ -233,3 +233,70 @@ impl Kv {
         Ok(())
     }
 }
+
+impl Kv {
+    /// Adds one to a counter that expires `ttl` after its first increment; returns the new
+    /// count and the seconds left until it expires. One round trip.
+    ///
+    /// # Errors
+    /// Redis is unreachable or too slow.
+    pub async fn incr_window(&self, key: &str, ttl: Duration) -> Result<(u64, u64), KvError> {
+        match self {
+            Self::Redis { conn, .. } => {
+                let k = self.key(key);
+                let mut pipe = redis::pipe();
+                pipe.atomic()
+                    .incr(&k, 1)
+                    .cmd("EXPIRE")
+                    .arg(&k)
+                    .arg(ttl.as_secs().max(1))
+                    .arg("NX")
+                    .ignore()
+                    .ttl(&k);
+                let mut conn = conn.clone();
+                let (count, left): (u64, i64) = pipe.query_async(&mut conn).await?;
+                Ok((count, u64::try_from(left).unwrap_or(ttl.as_secs())))
+            }
+            Self::Memory { map, .. } => {
+                let now = Instant::now();
+                let mut map = lock(map);
+                let k = self.key(key);
+                let entry = map.entry(k).or_insert_with(|| ("0".into(), now + ttl));
+                if entry.1 <= now {
+                    *entry = ("0".into(), now + ttl);
+                }
+                let count = entry.0.parse::<u64>().unwrap_or(0) + 1;
+                entry.0 = count.to_string();
+                Ok((count, entry.1.saturating_duration_since(now).as_secs().max(1)))
+            }
+        }
+    }
+
+    /// The current value of a [`Kv::incr_window`] counter and its seconds left (0, 0 if absent).
+    ///
+    /// # Errors
+    /// Redis is unreachable or too slow.
+    pub async fn window(&self, key: &str) -> Result<(u64, u64), KvError> {
+        match self {
+            Self::Redis { conn, .. } => {
+                let k = self.key(key);
+                let mut pipe = redis::pipe();
+                pipe.get(&k).ttl(&k);
+                let mut conn = conn.clone();
+                let (count, left): (Option<u64>, i64) = pipe.query_async(&mut conn).await?;
+                Ok((count.unwrap_or(0), u64::try_from(left).unwrap_or(0)))
+            }
+            Self::Memory { map, .. } => {
+                let now = Instant::now();
+                let map = lock(map);
+                Ok(map
+                    .get(&self.key(key))
+                    .filter(|(_, exp)| *exp > now)
+                    .map(|(v, exp)| {
+                        (v.parse().unwrap_or(0), exp.saturating_duration_since(now).as_secs().max(1))
+                    })
+                    .unwrap_or((0, 0)))
+            }
+        }
+    }
+}

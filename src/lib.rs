@@ -10,6 +10,7 @@ pub mod domain;
 pub mod error;
 pub mod kv;
 pub mod oidc;
+pub mod ratelimit;
 pub mod store;
 pub mod telemetry;
 pub mod tenancy;

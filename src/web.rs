@@ -208,6 +208,23 @@ pub async fn login_endpoint(
                 StatusCode::UNAUTHORIZED,
             );
         }
+        Err(AuthError::Locked { retry_after }) => {
+            let message =
+                format!("Too many failed attempts. Try again in {} minute(s).", retry_after.div_ceil(60));
+            let mut resp = login_page(
+                state,
+                &tenant,
+                request_id,
+                &pending,
+                field("username"),
+                Some(&message),
+                StatusCode::TOO_MANY_REQUESTS,
+            );
+            if let Ok(v) = poem::http::HeaderValue::from_str(&retry_after.to_string()) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            return resp;
+        }
         Err(e) => return failure(e),
     };
     let (cookie_value, session) = match sso::start(state, &tenant, user.id, meta, now).await {

@@ -38,6 +38,8 @@ pub enum AuthError {
     TenantNotFound,
     #[error("{0}")]
     Forbidden(&'static str),
+    #[error("too many failed attempts; try again later")]
+    Locked { retry_after: u64 },
     #[error(transparent)]
     Validation(#[from] ValidationError),
     #[error(transparent)]
@@ -68,6 +70,7 @@ impl From<AuthError> for ApiError {
             AuthError::UsernameTaken => Self::conflict("username_taken", e.to_string()),
             AuthError::TenantNotFound => Self::not_found("tenant_not_found", e.to_string()),
             AuthError::Forbidden(why) => Self::forbidden("forbidden", why),
+            AuthError::Locked { retry_after } => Self::too_many("login_locked", &e.to_string(), retry_after),
             AuthError::Validation(v) => v.into(),
             AuthError::Token(t) => t.into(),
             AuthError::Store(s) => s.into(),
@@ -172,19 +175,45 @@ pub async fn check_password(
     path: &str,
     now: DateTime<Utc>,
 ) -> Result<users::Model, AuthError> {
-    let user = match Username::parse(username) {
-        Ok(name) => store::users::find_by_username(&state.db, tenant.id, name.as_str()).await?,
-        Err(_) => None,
+    let canonical = Username::parse(username).map(|u| u.as_str().to_string()).ok();
+    // Locks key on the name as typed (normalised), whether or not such a user exists, so a
+    // lock says nothing about existence. While locked no hash is computed.
+    let lock_name = canonical.as_deref().unwrap_or(username);
+    let lock = format!("lf:{{{}}}:{}", tenant.id, crate::crypto::sha256_b64(lock_name));
+    let policy = &tenant.settings.lockout;
+    let (failures, left) = state.kv.window(&lock).await?;
+    if failures >= u64::from(policy.threshold) {
+        let event = Event {
+            tenant_id: tenant.id,
+            event_type: "login.locked",
+            actor: None,
+            user_id: None,
+            target: canonical.clone(),
+            success: false,
+            meta,
+            details: serde_json::json!({ "strategy": "local", "path": path }),
+        };
+        audit::record(&state.db, event, now).await;
+        return Err(AuthError::Locked { retry_after: left.max(1) });
+    }
+    let user = match &canonical {
+        Some(name) => store::users::find_by_username(&state.db, tenant.id, name).await?,
+        None => None,
     };
     let stored_hash = user.as_ref().and_then(|u| u.password_hash.clone());
     let matches = state.hasher.verify(password, stored_hash).await.map_err(anyhow::Error::from)?;
     let accepted = matches && user.as_ref().is_some_and(|u| u.status == "active");
+    if accepted {
+        state.kv.delete(&lock).await?;
+    } else {
+        state.kv.incr_window(&lock, std::time::Duration::from_secs(policy.window_secs)).await?;
+    }
     let event = Event {
         tenant_id: tenant.id,
         event_type: if accepted { "login.succeeded" } else { "login.failed" },
         actor: None,
         user_id: user.as_ref().map(|u| u.id),
-        target: Username::parse(username).ok().map(|u| u.as_str().to_string()),
+        target: canonical,
         success: accepted,
         meta,
         details: serde_json::json!({ "strategy": "local", "path": path }),

@@ -9,6 +9,8 @@ use crate::config::PasswordSettings;
 
 pub struct PasswordHasher {
     argon: Arc<Argon2<'static>>,
+    /// Verifications started: lets tests prove a locked login computes no hash.
+    verifications: std::sync::atomic::AtomicU64,
     permits: Arc<Semaphore>,
     /// Verified against when the user does not exist, so both paths cost one hash.
     dummy_hash: Arc<str>,
@@ -43,6 +45,7 @@ impl PasswordHasher {
         };
         Ok(Self {
             argon: Arc::new(argon),
+            verifications: std::sync::atomic::AtomicU64::new(0),
             permits: Arc::new(Semaphore::new(permits)),
             dummy_hash: dummy_hash.into(),
         })
@@ -62,7 +65,12 @@ impl PasswordHasher {
     ///
     /// # Errors
     /// The blocking pool failed.
+    pub fn verifications(&self) -> u64 {
+        self.verifications.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     pub async fn verify(&self, password: String, stored: Option<String>) -> Result<bool, HashError> {
+        self.verifications.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let argon = self.argon.clone();
         let known = stored.is_some();
         let hash: Arc<str> = stored.map_or_else(|| self.dummy_hash.clone(), Arc::from);

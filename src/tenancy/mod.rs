@@ -35,6 +35,22 @@ pub struct TenantSettings {
     /// automatically when the upstream marks the email verified).
     pub account_linking: String,
     pub branding: Branding,
+    pub lockout: LockoutPolicy,
+}
+
+/// Brute-force defence per (tenant, username): after `threshold` failed logins within
+/// `window_secs`, further attempts are refused until the window ends, without hashing.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct LockoutPolicy {
+    pub threshold: u32,
+    pub window_secs: u64,
+}
+
+impl Default for LockoutPolicy {
+    fn default() -> Self {
+        Self { threshold: 5, window_secs: 900 }
+    }
 }
 
 /// How the hosted pages present the tenant.
@@ -57,6 +73,7 @@ impl TenantSettings {
             password_policy: PasswordPolicy::default(),
             account_linking: "explicit_only".into(),
             branding: Branding::default(),
+            lockout: LockoutPolicy::default(),
         }
     }
 
@@ -79,6 +96,13 @@ impl TenantSettings {
             return Err(ValidationError::new("settings.signing_algorithm", "must be ES256, RS256 or EdDSA"));
         }
         self.password_policy.validate()?;
+        if !(1..=100).contains(&self.lockout.threshold) || !(60..=86_400).contains(&self.lockout.window_secs)
+        {
+            return Err(ValidationError::new(
+                "settings.lockout",
+                "threshold must be 1 to 100 and window_secs 60 to 86400",
+            ));
+        }
         if !matches!(self.account_linking.as_str(), "explicit_only" | "verified_email") {
             return Err(ValidationError::new(
                 "settings.account_linking",

@@ -136,6 +136,10 @@ impl TestApp {
         s.bootstrap.admin_password = Some(Secret::new(OPERATOR_PASSWORD));
         // The harness speaks plain HTTP on loopback.
         s.oidc.insecure_dev_cookies = true;
+        // Tests log in far more often than people do; the rate-limit tests lower these.
+        s.limits.login_per_ip = 10_000;
+        s.limits.register_per_ip = 10_000;
+        s.limits.authorize_per_ip = 10_000;
         s.database.max_connections = 5;
         let mut file = None;
         match backend {
@@ -159,6 +163,17 @@ impl TestApp {
 
     pub async fn spawn(backend: Backend) -> Self {
         let (settings, file) = Self::test_settings(backend);
+        if backend == Backend::PostgresRedis {
+            prepare_postgres().await;
+            create_schema(settings.database.schema.as_deref().unwrap()).await;
+        }
+        Self::spawn_with(backend, settings, file).await
+    }
+
+    /// Like [`TestApp::spawn`], with settings adjusted by `tune`.
+    pub async fn spawn_tuned(backend: Backend, tune: impl FnOnce(&mut Settings)) -> Self {
+        let (mut settings, file) = Self::test_settings(backend);
+        tune(&mut settings);
         if backend == Backend::PostgresRedis {
             prepare_postgres().await;
             create_schema(settings.database.schema.as_deref().unwrap()).await;

@@ -4,6 +4,7 @@
 //! store.
 mod helpers;
 
+mod abuse;
 mod admin;
 mod admin_clients;
 mod errors;

@@ -87,6 +87,22 @@ pub struct BrandingView {
     pub primary_color: Option<String>,
 }
 
+/// Failed logins per username that lock it, and for how long.
+#[derive(Object, Clone, Serialize, Deserialize)]
+pub struct LockoutView {
+    pub threshold: u32,
+    pub window_secs: u64,
+}
+
+#[derive(Object, Clone, Default, Serialize, Deserialize)]
+#[oai(deny_unknown_fields)]
+pub struct LockoutInput {
+    /// 1 to 100 failures...
+    pub threshold: Option<u32>,
+    /// ...within this many seconds (60 to 86400) lock the username until the window ends.
+    pub window_secs: Option<u64>,
+}
+
 #[derive(Object, Clone, Serialize, Deserialize)]
 pub struct TenantSettingsView {
     pub access_token_ttl_secs: u64,
@@ -96,6 +112,7 @@ pub struct TenantSettingsView {
     pub password_policy: PasswordPolicyView,
     pub account_linking: AccountLinking,
     pub branding: BrandingView,
+    pub lockout: LockoutView,
 }
 
 impl From<TenantSettings> for TenantSettingsView {
@@ -120,6 +137,7 @@ impl From<TenantSettings> for TenantSettingsView {
                 logo_url: s.branding.logo_url,
                 primary_color: s.branding.primary_color,
             },
+            lockout: LockoutView { threshold: s.lockout.threshold, window_secs: s.lockout.window_secs },
         }
     }
 }
@@ -156,6 +174,7 @@ pub struct TenantSettingsInput {
     pub password_policy: Option<PasswordPolicyInput>,
     pub account_linking: Option<AccountLinking>,
     pub branding: Option<BrandingInput>,
+    pub lockout: Option<LockoutInput>,
 }
 
 fn clearable(v: String) -> Option<String> {
@@ -185,6 +204,10 @@ impl TenantSettingsInput {
             s.account_linking =
                 if v == AccountLinking::VerifiedEmail { "verified_email" } else { "explicit_only" }
                     .to_string();
+        }
+        if let Some(l) = self.lockout {
+            s.lockout.threshold = l.threshold.unwrap_or(s.lockout.threshold);
+            s.lockout.window_secs = l.window_secs.unwrap_or(s.lockout.window_secs);
         }
         if let Some(b) = self.branding {
             if let Some(v) = b.name {

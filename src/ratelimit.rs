@@ -1,0 +1,96 @@
+//! Per-IP and per-tenant rate limits on the endpoints attackers hammer: login (JSON and the
+//! hosted form), registration, refresh, the token endpoint and authorization. Fixed one-minute
+//! windows in the shared store; over the limit the request is answered 429 before any handler
+//! runs, so no password is hashed for it.
+use std::{sync::Arc, time::Duration};
+
+use poem::{Endpoint, IntoResponse, Request, Response, http::Method};
+
+use crate::{app::AppState, config::LimitSettings, error::ApiError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Login,
+    Register,
+    Refresh,
+    Token,
+    Authorize,
+}
+
+impl Class {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Login => "login",
+            Self::Register => "register",
+            Self::Refresh => "refresh",
+            Self::Token => "token",
+            Self::Authorize => "authorize",
+        }
+    }
+
+    fn per_ip(self, l: &LimitSettings) -> u64 {
+        match self {
+            Self::Login => l.login_per_ip,
+            Self::Register => l.register_per_ip,
+            Self::Refresh => l.refresh_per_ip,
+            Self::Token => l.token_per_ip,
+            Self::Authorize => l.authorize_per_ip,
+        }
+    }
+}
+
+/// The tenant and kind of a limited request, from its path.
+fn classify<'a>(method: &Method, path: &'a str) -> Option<(&'a str, Class)> {
+    let rest = path.strip_prefix("/t/")?;
+    let (tenant, tail) = rest.split_once('/')?;
+    let class = match (method.as_str(), tail) {
+        ("POST", "auth/login" | "login") => Class::Login,
+        ("POST", "auth/register") => Class::Register,
+        ("POST", "auth/refresh") => Class::Refresh,
+        ("POST", "oauth2/token") => Class::Token,
+        ("GET" | "POST", "oauth2/authorize") => Class::Authorize,
+        _ => return None,
+    };
+    Some((tenant, class))
+}
+
+pub async fn limit<E: Endpoint>(ep: Arc<E>, req: Request, state: Arc<AppState>) -> poem::Result<Response> {
+    if let Some((tenant, class)) = classify(req.method(), req.uri().path()) {
+        let ip = req.remote_addr().as_socket_addr().map(|a| a.ip().to_string()).unwrap_or_default();
+        let limits = &state.settings.limits;
+        let per_ip = class.per_ip(limits);
+        let per_tenant = per_ip.saturating_mul(limits.tenant_factor);
+        let minute = Duration::from_secs(60);
+        let checks = [
+            (format!("rl:{}:ip:{ip}", class.name()), per_ip),
+            (format!("rl:{}:t:{tenant}", class.name()), per_tenant),
+        ];
+        for (key, max) in checks {
+            match state.kv.incr_window(&key, minute).await {
+                Ok((count, left)) if count > max => {
+                    tracing::info!(class = class.name(), tenant, "rate limit hit");
+                    return Ok(ApiError::rate_limited(max, left).into_response());
+                }
+                Ok(_) => {}
+                Err(e) => return Ok(ApiError::from(e).into_response()),
+            }
+        }
+    }
+    Ok(ep.call(req).await?.into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sensitive_endpoints_are_classified_and_others_are_not() {
+        assert_eq!(classify(&Method::POST, "/t/acme/auth/login"), Some(("acme", Class::Login)));
+        assert_eq!(classify(&Method::POST, "/t/acme/login"), Some(("acme", Class::Login)));
+        assert_eq!(classify(&Method::GET, "/t/acme/oauth2/authorize"), Some(("acme", Class::Authorize)));
+        assert_eq!(classify(&Method::POST, "/t/acme/oauth2/token"), Some(("acme", Class::Token)));
+        assert_eq!(classify(&Method::GET, "/t/acme/me"), None);
+        assert_eq!(classify(&Method::GET, "/t/acme/auth/login"), None);
+        assert_eq!(classify(&Method::POST, "/admin/v1/tenants"), None);
+    }
+}
