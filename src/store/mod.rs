@@ -28,10 +28,24 @@ pub enum StoreError {
 
 impl From<DbErr> for StoreError {
     fn from(e: DbErr) -> Self {
-        match e {
-            DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => Self::Unavailable(e),
-            other => Self::Other(other),
-        }
+        if is_unavailable(&e) { Self::Unavailable(e) } else { Self::Other(e) }
+    }
+}
+
+/// Whether the database failed to answer (network, pool, restart) rather than refusing the
+/// statement: the first is a 503 the client may retry, the second a bug.
+fn is_unavailable(e: &DbErr) -> bool {
+    use sea_orm::{RuntimeErr, sqlx::Error as Sqlx};
+    match e {
+        DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(s)) | DbErr::Query(RuntimeErr::SqlxError(s)) => match s.as_ref() {
+            Sqlx::Io(_) | Sqlx::PoolTimedOut | Sqlx::PoolClosed | Sqlx::WorkerCrashed | Sqlx::Tls(_) => true,
+            // Administrator shutdown, crash recovery, "cannot connect now" (class 57P).
+            Sqlx::Database(db) => db.code().is_some_and(|c| c.starts_with("57P") || c.starts_with("08")),
+            Sqlx::Protocol(_) => true,
+            _ => false,
+        },
+        _ => false,
     }
 }
 

@@ -8,6 +8,7 @@ mod abuse;
 mod admin;
 mod admin_clients;
 mod errors;
+mod faults;
 mod interop;
 mod login;
 mod logout;
