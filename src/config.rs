@@ -156,6 +156,10 @@ pub struct TokenSettings {
     /// Upper bound for any access-token lifetime; revocation entries for sessions live this long.
     pub max_access_ttl_secs: u64,
     pub leeway_secs: u64,
+    /// A rotated refresh token presented again within this many seconds is a lost race between
+    /// concurrent requests (refused, nothing revoked); later it is reuse (the family is
+    /// revoked). 0: every second presentation is reuse.
+    pub refresh_reuse_grace_secs: u64,
     /// Default algorithm for new tenants: `ES256`, `RS256` or `EdDSA`.
     pub default_algorithm: String,
 }
@@ -221,6 +225,7 @@ impl Default for TokenSettings {
             refresh_ttl_secs: 30 * 24 * 3600,
             max_access_ttl_secs: 3600,
             leeway_secs: 30,
+            refresh_reuse_grace_secs: 2,
             default_algorithm: "ES256".into(),
         }
     }
@@ -303,6 +308,12 @@ impl Settings {
             return Err(ConfigError::key(
                 "GATEHOUSE__TOKENS__ACCESS_TTL_SECS",
                 "must be between 1 and tokens.max_access_ttl_secs",
+            ));
+        }
+        if self.tokens.refresh_reuse_grace_secs > 60 {
+            return Err(ConfigError::key(
+                "GATEHOUSE__TOKENS__REFRESH_REUSE_GRACE_SECS",
+                "must be at most 60",
             ));
         }
         if self.tokens.leeway_secs > 30 {

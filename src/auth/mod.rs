@@ -375,7 +375,10 @@ pub async fn rotate_refresh(
 ) -> Result<Rotated, AuthError> {
     let presented_hash = refresh::hash_presented(presented).ok_or(AuthError::InvalidRefreshToken)?;
     let next = refresh::generate();
-    match store::refresh_tokens::rotate(&state.db, tenant.id, &presented_hash, next.hash, client, now).await?
+    let grace =
+        chrono::Duration::seconds(i64::try_from(state.settings.tokens.refresh_reuse_grace_secs).unwrap_or(0));
+    match store::refresh_tokens::rotate(&state.db, tenant.id, &presented_hash, next.hash, client, grace, now)
+        .await?
     {
         Rotation::Rotated { session } => {
             // The shared revocation list is authoritative: a session revoked there (by a

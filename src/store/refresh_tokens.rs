@@ -21,7 +21,9 @@ pub enum Rotation {
 }
 
 /// Consumes `presented_hash` and stores `new_hash` in its place, atomically, when the token's
-/// session belongs to `client` (`None`: a first-party session).
+/// session belongs to `client` (`None`: a first-party session). A token rotated less than
+/// `reuse_grace` ago is refused without revoking anything (concurrent requests of one client);
+/// after that, presenting it again is reuse.
 ///
 /// The conditional `UPDATE ... WHERE used_at IS NULL` is the first statement of the
 /// transaction: of several concurrent rotations of one token exactly one sees a row change,
@@ -35,6 +37,7 @@ pub async fn rotate(
     presented_hash: &str,
     new_hash: String,
     client: Option<&str>,
+    reuse_grace: chrono::Duration,
     now: DateTime<Utc>,
 ) -> Result<Rotation, StoreError> {
     let txn = db.begin().await?;
@@ -53,6 +56,8 @@ pub async fn rotate(
             .one(db)
             .await?;
         return Ok(match existing {
+            // Rotated moments ago by a concurrent request: a lost race, not a replay.
+            Some(t) if t.used_at.is_some_and(|u| now - u < reuse_grace) => Rotation::Invalid,
             Some(t) if t.used_at.is_some() => Rotation::Reused { session_id: t.session_id },
             _ => Rotation::Invalid,
         });

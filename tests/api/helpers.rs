@@ -17,6 +17,8 @@ use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 
 pub const PASSWORD: &str = "correct horse battery staple";
+/// Just past the default refresh-reuse grace window (2 s): a replay after it is reuse.
+pub const REUSE_GRACE: std::time::Duration = std::time::Duration::from_millis(2100);
 /// The bootstrapped operator `admin` of tenant `system` logs in with this.
 pub const OPERATOR_PASSWORD: &str = "operator password for the tests";
 

@@ -260,6 +260,7 @@ backend_tests! {
         let refreshed: Value = app.token_request(&[("grant_type", "refresh_token"), ("refresh_token", rt), ("client_id", &client)], None).await.json().await.unwrap();
         let again = verify_id_token(&app, refreshed["id_token"].as_str().unwrap(), &client).await;
         assert_eq!((again["sid"].clone(), again["auth_time"].clone()), (claims["sid"].clone(), claims["auth_time"].clone()));
+        tokio::time::sleep(crate::helpers::REUSE_GRACE).await;
         let replay = app.token_request(&[("grant_type", "refresh_token"), ("refresh_token", rt), ("client_id", &client)], None).await;
         oauth_error(replay, StatusCode::BAD_REQUEST, "invalid_grant").await;
         assert_invalid_token(app.me("default", refreshed["access_token"].as_str().unwrap()).await).await;
