@@ -201,10 +201,27 @@ pub async fn check_password(
         None => None,
     };
     let stored_hash = user.as_ref().and_then(|u| u.password_hash.clone());
+    let password_for_upgrade = password.clone();
     let matches = state.hasher.verify(password, stored_hash).await.map_err(anyhow::Error::from)?;
     let accepted = matches && user.as_ref().is_some_and(|u| u.status == "active");
     if accepted {
         state.kv.delete(&lock).await?;
+        if let Some(mut u) =
+            user.clone().filter(|u| u.password_hash.as_deref().is_some_and(|h| state.hasher.needs_rehash(h)))
+        {
+            // Upgrade to the current parameters while the password is at hand. A failure only
+            // postpones the upgrade to the next login.
+            match state.hasher.hash(password_for_upgrade).await {
+                Ok(h) => {
+                    u.password_hash = Some(h);
+                    u.updated_at = now;
+                    if let Err(e) = store::users::update(&state.db, u).await {
+                        tracing::warn!(error = %e, "could not store an upgraded password hash");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "could not upgrade a password hash"),
+            }
+        }
     } else {
         state.kv.incr_window(&lock, std::time::Duration::from_secs(policy.window_secs)).await?;
     }

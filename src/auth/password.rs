@@ -14,6 +14,9 @@ pub struct PasswordHasher {
     permits: Arc<Semaphore>,
     /// Verified against when the user does not exist, so both paths cost one hash.
     dummy_hash: Arc<str>,
+    /// The PHC prefix of hashes made with the current parameters, e.g.
+    /// `$argon2id$v=19$m=19456,t=2,p=1$`.
+    current_prefix: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +50,10 @@ impl PasswordHasher {
             argon: Arc::new(argon),
             verifications: std::sync::atomic::AtomicU64::new(0),
             permits: Arc::new(Semaphore::new(permits)),
+            current_prefix: format!(
+                "$argon2id$v=19$m={},t={},p={}$",
+                settings.argon2_memory_kib, settings.argon2_iterations, settings.argon2_parallelism
+            ),
             dummy_hash: dummy_hash.into(),
         })
     }
@@ -65,6 +72,12 @@ impl PasswordHasher {
     ///
     /// # Errors
     /// The blocking pool failed.
+    /// Whether a stored hash was made with other parameters (or another algorithm) and should
+    /// be replaced the next time its password is known.
+    pub fn needs_rehash(&self, stored: &str) -> bool {
+        !stored.starts_with(&self.current_prefix)
+    }
+
     pub fn verifications(&self) -> u64 {
         self.verifications.load(std::sync::atomic::Ordering::Relaxed)
     }

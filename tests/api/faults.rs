@@ -150,3 +150,33 @@ async fn a_database_outage_gives_503_and_recovers_by_itself() {
     assert_eq!(app.stored_state().await, before, "no partial writes from the failed requests");
     assert_eq!(app.refresh("default", &t.refresh).await.status(), StatusCode::OK);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_shutdown_finishes_in_flight_requests_and_refuses_new_ones() {
+    let app = TestApp::spawn(Backend::PostgresRedis).await;
+    app.user("ann").await;
+    // Logins take a password hash each and queue for the two hashing slots: some are still
+    // running when the shutdown starts.
+    let in_flight: Vec<_> = (0..8)
+        .map(|_| {
+            let client = app.client.clone();
+            let url = app.url("/t/default/auth/login");
+            tokio::spawn(async move {
+                client
+                    .post(url)
+                    .json(&serde_json::json!({"username": "ann", "password": PASSWORD}))
+                    .send()
+                    .await
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    app.shut_down();
+    for request in in_flight {
+        let resp = request.await.unwrap().expect("an in-flight request is answered");
+        assert_eq!(resp.status(), StatusCode::OK);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let fresh = reqwest::Client::new().get(app.url("/health/live")).send().await;
+    assert!(fresh.is_err(), "new connections are refused after shutdown");
+}

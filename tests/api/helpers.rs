@@ -112,6 +112,7 @@ pub struct TestApp {
     pub state: Arc<AppState>,
     pub settings: Settings,
     sqlite_file: Option<PathBuf>,
+    stop: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
 }
 
 impl Drop for TestApp {
@@ -198,9 +199,27 @@ impl TestApp {
         }
         let address = format!("http://127.0.0.1:{}", app.port());
         let settings = state.settings.clone();
-        tokio::spawn(app.run_until(std::future::pending()));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(app.run_until(async move {
+            let _ = stopped.await;
+        }));
         let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        Self { backend, address, client, state, settings, sqlite_file }
+        Self {
+            backend,
+            address,
+            client,
+            state,
+            settings,
+            sqlite_file,
+            stop: std::sync::Mutex::new(Some(stop)),
+        }
+    }
+
+    /// Starts a graceful shutdown, as SIGTERM does.
+    pub fn shut_down(&self) {
+        if let Some(stop) = self.stop.lock().unwrap().take() {
+            let _ = stop.send(());
+        }
     }
 
     pub fn url(&self, path: &str) -> String {

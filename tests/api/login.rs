@@ -114,4 +114,19 @@ backend_tests! {
         // The same name can exist independently in both tenants.
         assert_eq!(app.register("acme", "ivan").await.status(), StatusCode::CREATED);
     }
+
+    async fn hashes_made_with_old_parameters_are_upgraded_at_login(app: TestApp) {
+        use argon2::PasswordHasher as _;
+        app.user("lena").await;
+        let tenant = app.state.tenants.get("default").await.unwrap().unwrap();
+        let mut user = gatehouse::store::users::find_by_username(&app.state.db, tenant.id, "lena").await.unwrap().unwrap();
+        let old = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, argon2::Params::new(19_456, 3, 1, None).unwrap());
+        user.password_hash = Some(old.hash_password(PASSWORD.as_bytes()).unwrap().to_string());
+        gatehouse::store::users::update(&app.state.db, user).await.unwrap();
+
+        assert_eq!(app.login_raw("default", "lena", PASSWORD).await.status(), StatusCode::OK);
+        let user = gatehouse::store::users::find_by_username(&app.state.db, tenant.id, "lena").await.unwrap().unwrap();
+        assert!(user.password_hash.unwrap().starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert_eq!(app.login_raw("default", "lena", PASSWORD).await.status(), StatusCode::OK);
+    }
 }
