@@ -6,7 +6,6 @@ use poem::{
     Endpoint, EndpointExt, IntoResponse, Request, Response, Route, Server,
     http::StatusCode,
     listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
-    middleware::Tracing,
 };
 use sea_orm::DatabaseConnection;
 use sea_orm_migration::MigratorTrait as _;
@@ -167,7 +166,7 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
         .around(move |ep, req| limit_body(ep, req, max_body))
         .data(state)
         .catch_all_error(problem_for_poem_error)
-        .with(Tracing)
+        .around(crate::telemetry::request_span)
 }
 
 /// Buffers the body up to `max` bytes; larger bodies get 413 whether or not they announce a

@@ -45,4 +45,14 @@ backend_tests! {
         let spec: Value = app.client.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
         assert!(spec["paths"]["/t/{tenant}/me"]["get"].is_object());
     }
+
+    async fn every_response_carries_a_request_id(app: TestApp) {
+        let made = app.client.get(app.url("/health/live")).send().await.unwrap();
+        let id = made.headers()["x-request-id"].to_str().unwrap().to_string();
+        assert!(id.len() >= 16);
+        let kept = app.client.get(app.url("/no/such")).header("X-Request-Id", "trace-42.a_b").send().await.unwrap();
+        assert_eq!(kept.headers()["x-request-id"], "trace-42.a_b");
+        let forged = app.client.get(app.url("/health/live")).header("X-Request-Id", "x\"} injected").send().await.unwrap();
+        assert_ne!(forged.headers()["x-request-id"], "x\"} injected");
+    }
 }
