@@ -362,3 +362,54 @@ impl Settings {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_error(vars: &[(&str, &str)]) -> String {
+        let mut message = String::new();
+        figment::Jail::expect_with(|jail| {
+            for (k, v) in vars {
+                jail.set_env(k, v);
+            }
+            message = Settings::load(jail.directory()).expect_err("must fail").to_string();
+            Ok(())
+        });
+        message
+    }
+
+    #[test]
+    fn bad_values_fail_with_the_key_named() {
+        for (key, value) in [
+            ("GATEHOUSE__SERVER__BIND", "nope"),
+            ("GATEHOUSE__DATABASE__URL", "mysql://db"),
+            ("GATEHOUSE__TOKENS__ACCESS_TTL_SECS", "soon"),
+            ("GATEHOUSE__TOKENS__LEEWAY_SECS", "300"),
+            ("GATEHOUSE__LOG__FORMAT", "xml"),
+            ("GATEHOUSE__REDIS__URL", "memcached://x"),
+        ] {
+            let message = load_error(&[(key, value)]);
+            assert!(message.contains(key), "{key}: {message}");
+        }
+        let unknown = load_error(&[("GATEHOUSE__SERVER__BINDD", "1")]);
+        assert!(unknown.contains("GATEHOUSE__SERVER__BINDD"), "{unknown}");
+    }
+
+    #[test]
+    fn files_are_layered_and_the_environment_wins() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "base.yaml",
+                "server:\n  bind: 127.0.0.1:9000\ntokens:\n  access_ttl_secs: 300\n",
+            )?;
+            jail.create_file("staging.yaml", "tokens:\n  access_ttl_secs: 120\n")?;
+            jail.set_env("GATEHOUSE_ENV", "staging");
+            jail.set_env("GATEHOUSE__SERVER__BIND", "127.0.0.1:9100");
+            let s = Settings::load(jail.directory()).map_err(|e| e.to_string())?;
+            assert_eq!(s.server.bind.port(), 9100);
+            assert_eq!(s.tokens.access_ttl_secs, 120);
+            Ok(())
+        });
+    }
+}
