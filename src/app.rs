@@ -185,10 +185,14 @@ async fn limit_body<E: Endpoint>(ep: Arc<E>, mut req: Request, max: usize) -> po
     // A body-less POST (`curl -X POST`) is read as an empty JSON body, so endpoints with an
     // optional body accept it instead of answering 415.
     if bytes.is_empty() && req.content_type().is_none() {
-        req.headers_mut().insert(
-            poem::http::header::CONTENT_TYPE,
-            poem::http::HeaderValue::from_static("application/json"),
-        );
+        // OAuth endpoints take forms: there an empty body is an empty form, so the client gets
+        // an RFC 6749 error (`invalid_request`, `invalid_client`) instead of a 415.
+        let form = ["/oauth2/token", "/oauth2/introspect", "/oauth2/revoke"]
+            .iter()
+            .any(|p| req.uri().path().ends_with(p));
+        let kind = if form { "application/x-www-form-urlencoded" } else { "application/json" };
+        req.headers_mut()
+            .insert(poem::http::header::CONTENT_TYPE, poem::http::HeaderValue::from_static(kind));
     }
     req.set_body(bytes);
     Ok(ep.call(req).await?.into_response())

@@ -70,6 +70,12 @@ pub enum ApiError {
     /// The request conflicts with existing data.
     #[oai(status = 409, content_type = "application/problem+json")]
     Conflict(Json<Problem>),
+    /// The request body is larger than the server accepts.
+    #[oai(status = 413, content_type = "application/problem+json")]
+    PayloadTooLarge(Json<Problem>),
+    /// The request body has a content type this operation does not accept.
+    #[oai(status = 415, content_type = "application/problem+json")]
+    UnsupportedMediaType(Json<Problem>),
     /// The request is well-formed but cannot be applied.
     #[oai(status = 422, content_type = "application/problem+json")]
     Unprocessable(Json<Problem>),

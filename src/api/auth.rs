@@ -24,7 +24,7 @@ pub struct RegisterRequest {
     /// 8 to 128 characters.
     #[oai(validator(max_length = 1024))]
     pub password: String,
-    #[oai(validator(max_length = 254))]
+    #[oai(skip_serializing_if_is_none, validator(max_length = 254))]
     pub email: Option<String>,
 }
 

@@ -16,6 +16,7 @@ pub struct UserView {
     pub id: uuid::Uuid,
     /// The normalised username.
     pub username: String,
+    #[oai(skip_serializing_if_is_none)]
     pub email: Option<String>,
     pub email_verified: bool,
     /// `active` or `disabled`.

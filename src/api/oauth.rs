@@ -119,16 +119,24 @@ pub enum DiscoveryResponse {
 #[derive(Object, Deserialize)]
 pub struct TokenForm {
     /// `authorization_code`, `refresh_token` or `client_credentials`.
+    #[oai(skip_serializing_if_is_none)]
     pub grant_type: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
     pub code: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
     pub redirect_uri: Option<String>,
     /// PKCE verifier (RFC 7636).
+    #[oai(skip_serializing_if_is_none)]
     pub code_verifier: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
     pub refresh_token: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
     pub scope: Option<String>,
     /// For `client_secret_post` and public clients.
+    #[oai(skip_serializing_if_is_none)]
     pub client_id: Option<String>,
     /// For `client_secret_post`.
+    #[oai(skip_serializing_if_is_none)]
     pub client_secret: Option<String>,
 }
 
@@ -173,6 +181,12 @@ pub enum OAuthResponse<T: poem_openapi::types::ToJSON + Send + Sync> {
     /// `temporarily_unavailable`.
     #[oai(status = 503)]
     Unavailable(Json<OAuthErrorBody>, #[oai(header = "Retry-After")] u64),
+    /// The body is too large.
+    #[oai(status = 413, content_type = "application/problem+json")]
+    PayloadTooLarge(Json<crate::error::Problem>),
+    /// The body is not `application/x-www-form-urlencoded`.
+    #[oai(status = 415, content_type = "application/problem+json")]
+    UnsupportedMediaType(Json<crate::error::Problem>),
     /// `server_error`.
     #[oai(status = 500)]
     ServerError(Json<OAuthErrorBody>),
@@ -198,10 +212,14 @@ impl<T: poem_openapi::types::ToJSON + Send + Sync> OAuthResponse<T> {
 /// Introspection request (`application/x-www-form-urlencoded`).
 #[derive(Object, Deserialize)]
 pub struct IntrospectForm {
+    #[oai(skip_serializing_if_is_none)]
     pub token: Option<String>,
     /// `access_token` or `refresh_token`; a hint only.
+    #[oai(skip_serializing_if_is_none)]
     pub token_type_hint: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
     pub client_id: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
     pub client_secret: Option<String>,
 }
 
@@ -238,9 +256,13 @@ pub struct IntrospectionBody {
 /// Revocation request (`application/x-www-form-urlencoded`).
 #[derive(Object, Deserialize)]
 pub struct RevokeForm {
+    #[oai(skip_serializing_if_is_none)]
     pub token: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
     pub token_type_hint: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
     pub client_id: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
     pub client_secret: Option<String>,
 }
 
@@ -315,8 +337,10 @@ impl OAuthApi {
         req: &Request,
         #[oai(name = "tenant")] tenant: Path<String>,
         form: Form<TokenForm>,
-    ) -> Result<OAuthResponse<TokenBody>, ApiError> {
-        let state = state(&self.state)?;
+    ) -> OAuthResponse<TokenBody> {
+        let Ok(state) = state(&self.state) else {
+            return OAuthResponse::from_error(OAuthError::Server, &tenant);
+        };
         let f = form.0;
         let result = async {
             let t = tenant_or_error(state, &tenant).await?;
@@ -334,7 +358,7 @@ impl OAuthApi {
             token::exchange(state, &t, &client, auth.secret.is_some(), request, client_meta(req), now).await
         }
         .await;
-        Ok(match result {
+        match result {
             Ok(set) => OAuthResponse::ok(TokenBody {
                 access_token: set.access_token,
                 token_type: "Bearer".into(),
@@ -344,7 +368,7 @@ impl OAuthApi {
                 scope: set.scope,
             }),
             Err(e) => OAuthResponse::from_error(e, &tenant),
-        })
+        }
     }
 
     /// Token introspection (RFC 7662)
@@ -357,8 +381,10 @@ impl OAuthApi {
         req: &Request,
         #[oai(name = "tenant")] tenant: Path<String>,
         form: Form<IntrospectForm>,
-    ) -> Result<OAuthResponse<IntrospectionBody>, ApiError> {
-        let state = state(&self.state)?;
+    ) -> OAuthResponse<IntrospectionBody> {
+        let Ok(state) = state(&self.state) else {
+            return OAuthResponse::from_error(OAuthError::Server, &tenant);
+        };
         let f = form.0;
         let result = async {
             let t = tenant_or_error(state, &tenant).await?;
@@ -371,7 +397,7 @@ impl OAuthApi {
             token::introspect(state, &t, &presented, chrono::Utc::now()).await
         }
         .await;
-        Ok(match result {
+        match result {
             Ok(i) => OAuthResponse::ok(IntrospectionBody {
                 active: i.active,
                 scope: i.scope,
@@ -388,7 +414,7 @@ impl OAuthApi {
                 sid: i.sid,
             }),
             Err(e) => OAuthResponse::from_error(e, &tenant),
-        })
+        }
     }
 
     /// Token revocation (RFC 7009)
@@ -401,8 +427,10 @@ impl OAuthApi {
         req: &Request,
         #[oai(name = "tenant")] tenant: Path<String>,
         form: Form<RevokeForm>,
-    ) -> Result<OAuthResponse<Empty>, ApiError> {
-        let state = state(&self.state)?;
+    ) -> OAuthResponse<Empty> {
+        let Ok(state) = state(&self.state) else {
+            return OAuthResponse::from_error(OAuthError::Server, &tenant);
+        };
         let f = form.0;
         let result = async {
             let t = tenant_or_error(state, &tenant).await?;
@@ -412,10 +440,10 @@ impl OAuthApi {
             token::revoke(state, &t, &client, &presented, chrono::Utc::now()).await
         }
         .await;
-        Ok(match result {
+        match result {
             Ok(()) => OAuthResponse::ok(Empty {}),
             Err(e) => OAuthResponse::from_error(e, &tenant),
-        })
+        }
     }
 
     /// UserInfo

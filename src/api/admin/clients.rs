@@ -104,8 +104,10 @@ pub struct CreateClientRequest {
     pub scopes: Vec<String>,
     /// Overrides the tenant's access token lifetime: 60 to the deployment maximum (3600 by
     /// default).
+    #[oai(skip_serializing_if_is_none)]
     pub access_token_ttl_secs: Option<u64>,
     /// Overrides the tenant's refresh token lifetime: 300 to 31622400 (366 days).
+    #[oai(skip_serializing_if_is_none)]
     pub refresh_token_ttl_secs: Option<u64>,
     /// Disabled clients cannot obtain tokens.
     #[oai(default = "default_true")]
@@ -116,19 +118,25 @@ pub struct CreateClientRequest {
 #[derive(Object)]
 #[oai(deny_unknown_fields)]
 pub struct UpdateClientRequest {
+    #[oai(skip_serializing_if_is_none)]
     pub name: Option<String>,
     /// Replaces the list.
+    #[oai(skip_serializing_if_is_none)]
     pub redirect_uris: Option<Vec<String>>,
     /// Replaces the list.
+    #[oai(skip_serializing_if_is_none)]
     pub post_logout_redirect_uris: Option<Vec<String>>,
     /// Replaces the list.
+    #[oai(skip_serializing_if_is_none)]
     pub grant_types: Option<Vec<GrantType>>,
     /// Replaces the list.
+    #[oai(skip_serializing_if_is_none)]
     pub scopes: Option<Vec<String>>,
     /// `null` removes the override, so the tenant's setting applies.
     pub access_token_ttl_secs: MaybeUndefined<u64>,
     /// `null` removes the override, so the tenant's setting applies.
     pub refresh_token_ttl_secs: MaybeUndefined<u64>,
+    #[oai(skip_serializing_if_is_none)]
     pub enabled: Option<bool>,
 }
 
@@ -144,8 +152,10 @@ pub struct ClientView {
     pub grant_types: Vec<GrantType>,
     pub scopes: Vec<String>,
     /// Absent: the tenant's setting applies.
+    #[oai(skip_serializing_if_is_none)]
     pub access_token_ttl_secs: Option<u64>,
     /// Absent: the tenant's setting applies.
+    #[oai(skip_serializing_if_is_none)]
     pub refresh_token_ttl_secs: Option<u64>,
     pub enabled: bool,
     /// The client has a secret (confidential clients). Its value is shown only when created
@@ -202,6 +212,7 @@ impl From<ClientWithSecret> for ClientWithSecretView {
 pub struct ClientList {
     pub items: Vec<ClientView>,
     /// Pass as `cursor` to get the next page; absent on the last page.
+    #[oai(skip_serializing_if_is_none)]
     pub next_cursor: Option<String>,
 }
 

@@ -42,5 +42,6 @@ async fn check_admin(req: &Request, bearer: Bearer) -> poem::Result<Admin> {
 /// The cursor of the next page, absent on the last page.
 #[derive(Object)]
 pub struct PageInfo {
+    #[oai(skip_serializing_if_is_none)]
     pub next_cursor: Option<String>,
 }

@@ -73,6 +73,7 @@ pub struct CreateProviderRequest {
     #[oai(default = "default_true")]
     pub enabled: bool,
     /// Order on the login page, 0 to 10000 (default 0); equal positions keep creation order.
+    #[oai(skip_serializing_if_is_none)]
     pub position: Option<i32>,
     /// Non-secret settings, returned as given; at most 16 KiB of JSON.
     #[oai(default)]
@@ -88,13 +89,18 @@ pub struct CreateProviderRequest {
 #[derive(Object)]
 #[oai(deny_unknown_fields)]
 pub struct UpdateProviderRequest {
+    #[oai(skip_serializing_if_is_none)]
     pub display_name: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
     pub enabled: Option<bool>,
+    #[oai(skip_serializing_if_is_none)]
     pub position: Option<i32>,
     /// Replaces the whole configuration.
+    #[oai(skip_serializing_if_is_none)]
     pub configuration: Option<BTreeMap<String, Value>>,
     /// Merged into the stored secrets: a string sets that secret, `null` removes it, names
     /// not mentioned keep their value.
+    #[oai(skip_serializing_if_is_none)]
     pub secrets: Option<BTreeMap<String, Option<String>>>,
 }
 
@@ -137,6 +143,7 @@ impl From<Provider> for ProviderView {
 pub struct ProviderList {
     pub items: Vec<ProviderView>,
     /// Pass as `cursor` to get the next page; absent on the last page.
+    #[oai(skip_serializing_if_is_none)]
     pub next_cursor: Option<String>,
 }
 

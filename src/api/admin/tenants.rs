@@ -81,9 +81,12 @@ pub struct PasswordPolicyView {
 
 #[derive(Object, Clone, Serialize, Deserialize)]
 pub struct BrandingView {
+    #[oai(skip_serializing_if_is_none)]
     pub name: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
     pub logo_url: Option<String>,
     /// `#rrggbb`
+    #[oai(skip_serializing_if_is_none)]
     pub primary_color: Option<String>,
 }
 
@@ -98,8 +101,10 @@ pub struct LockoutView {
 #[oai(deny_unknown_fields)]
 pub struct LockoutInput {
     /// 1 to 100 failures...
+    #[oai(skip_serializing_if_is_none)]
     pub threshold: Option<u32>,
     /// ...within this many seconds (60 to 86400) lock the username until the window ends.
+    #[oai(skip_serializing_if_is_none)]
     pub window_secs: Option<u64>,
 }
 
@@ -145,8 +150,11 @@ impl From<TenantSettings> for TenantSettingsView {
 #[derive(Object, Clone, Default, Serialize, Deserialize)]
 #[oai(deny_unknown_fields)]
 pub struct PasswordPolicyInput {
+    #[oai(skip_serializing_if_is_none)]
     pub min_length: Option<u32>,
+    #[oai(skip_serializing_if_is_none)]
     pub max_length: Option<u32>,
+    #[oai(skip_serializing_if_is_none)]
     pub refuse_common: Option<bool>,
 }
 
@@ -154,10 +162,13 @@ pub struct PasswordPolicyInput {
 #[oai(deny_unknown_fields)]
 pub struct BrandingInput {
     /// Empty string clears it.
+    #[oai(skip_serializing_if_is_none)]
     pub name: Option<String>,
     /// An https URL; empty string clears it.
+    #[oai(skip_serializing_if_is_none)]
     pub logo_url: Option<String>,
     /// `#rrggbb`; empty string clears it.
+    #[oai(skip_serializing_if_is_none)]
     pub primary_color: Option<String>,
 }
 
@@ -166,14 +177,22 @@ pub struct BrandingInput {
 #[oai(deny_unknown_fields)]
 pub struct TenantSettingsInput {
     /// 60 to the deployment's maximum (default 3600).
+    #[oai(skip_serializing_if_is_none)]
     pub access_token_ttl_secs: Option<u64>,
+    #[oai(skip_serializing_if_is_none)]
     pub refresh_token_ttl_secs: Option<u64>,
     /// Changing it rotates to a new key of that algorithm.
+    #[oai(skip_serializing_if_is_none)]
     pub signing_algorithm: Option<SigningAlgorithm>,
+    #[oai(skip_serializing_if_is_none)]
     pub registration_open: Option<bool>,
+    #[oai(skip_serializing_if_is_none)]
     pub password_policy: Option<PasswordPolicyInput>,
+    #[oai(skip_serializing_if_is_none)]
     pub account_linking: Option<AccountLinking>,
+    #[oai(skip_serializing_if_is_none)]
     pub branding: Option<BrandingInput>,
+    #[oai(skip_serializing_if_is_none)]
     pub lockout: Option<LockoutInput>,
 }
 
@@ -259,16 +278,19 @@ pub struct CreateTenantRequest {
     #[oai(validator(max_length = 200))]
     pub display_name: String,
     /// Defaults come from the deployment configuration.
+    #[oai(skip_serializing_if_is_none)]
     pub settings: Option<TenantSettingsInput>,
 }
 
 #[derive(Object)]
 #[oai(deny_unknown_fields)]
 pub struct UpdateTenantRequest {
-    #[oai(validator(max_length = 200))]
+    #[oai(skip_serializing_if_is_none, validator(max_length = 200))]
     pub display_name: Option<String>,
     /// `disabled` stops every token of the tenant at once and refuses logins (operators only).
+    #[oai(skip_serializing_if_is_none)]
     pub status: Option<TenantStatus>,
+    #[oai(skip_serializing_if_is_none)]
     pub settings: Option<TenantSettingsInput>,
 }
 
@@ -276,6 +298,7 @@ pub struct UpdateTenantRequest {
 pub struct TenantList {
     pub items: Vec<TenantView>,
     /// Pass as `cursor` to get the next page; absent on the last page.
+    #[oai(skip_serializing_if_is_none)]
     pub next_cursor: Option<String>,
 }
 
@@ -286,6 +309,7 @@ pub struct SigningKeyView {
     /// `active` (signs new tokens) or `retired` (verifies until its tokens expire).
     pub status: String,
     pub created_at: DateTime<Utc>,
+    #[oai(skip_serializing_if_is_none)]
     pub retired_at: Option<DateTime<Utc>>,
 }
 
@@ -310,6 +334,7 @@ pub struct SigningKeyList {
 #[oai(deny_unknown_fields)]
 pub struct RotateKeyRequest {
     /// Defaults to the tenant's signing algorithm.
+    #[oai(skip_serializing_if_is_none)]
     pub algorithm: Option<SigningAlgorithm>,
 }
 
@@ -318,14 +343,20 @@ pub struct AuditEventView {
     pub id: uuid::Uuid,
     /// `login.succeeded`, `login.failed`, `tenant.updated`, `user.created`, ...
     pub event_type: String,
+    #[oai(skip_serializing_if_is_none)]
     pub actor_id: Option<uuid::Uuid>,
     /// Tenant of the actor (`system` for operators).
+    #[oai(skip_serializing_if_is_none)]
     pub actor_tenant: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
     pub user_id: Option<uuid::Uuid>,
+    #[oai(skip_serializing_if_is_none)]
     pub target: Option<String>,
     /// `success` or `failure`.
     pub outcome: String,
+    #[oai(skip_serializing_if_is_none)]
     pub ip: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
     pub user_agent: Option<String>,
     pub details: serde_json::Value,
     pub created_at: DateTime<Utc>,
@@ -352,6 +383,7 @@ impl From<audit_events::Model> for AuditEventView {
 #[derive(Object)]
 pub struct AuditEventList {
     pub items: Vec<AuditEventView>,
+    #[oai(skip_serializing_if_is_none)]
     pub next_cursor: Option<String>,
 }
 

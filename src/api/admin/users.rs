@@ -31,13 +31,13 @@ pub struct AdminUsersApi {
 pub struct CreateUserRequest {
     #[oai(validator(max_length = 256))]
     pub username: String,
-    #[oai(validator(max_length = 254))]
+    #[oai(skip_serializing_if_is_none, validator(max_length = 254))]
     pub email: Option<String>,
     /// Mark the email as verified (the admin vouches for it).
     #[oai(default)]
     pub email_verified: bool,
     /// Without a password the user can only log in through an external provider.
-    #[oai(validator(max_length = 1024))]
+    #[oai(skip_serializing_if_is_none, validator(max_length = 1024))]
     pub password: Option<String>,
     /// E.g. `tenant-admin`, or application roles such as `billing:read`.
     #[oai(default)]
@@ -48,10 +48,12 @@ pub struct CreateUserRequest {
 #[oai(deny_unknown_fields)]
 pub struct UpdateUserRequest {
     /// An empty string removes the email.
-    #[oai(validator(max_length = 254))]
+    #[oai(skip_serializing_if_is_none, validator(max_length = 254))]
     pub email: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
     pub email_verified: Option<bool>,
     /// `disabled` ends every session of the user at once.
+    #[oai(skip_serializing_if_is_none)]
     pub status: Option<crate::api::admin::tenants::TenantStatus>,
 }
 
@@ -71,6 +73,7 @@ pub struct SetRolesRequest {
 #[derive(Object)]
 pub struct UserList {
     pub items: Vec<UserView>,
+    #[oai(skip_serializing_if_is_none)]
     pub next_cursor: Option<String>,
 }
 
@@ -78,12 +81,16 @@ pub struct UserList {
 pub struct SessionView {
     /// Also the `sid` claim of the session's access tokens.
     pub id: Uuid,
+    #[oai(skip_serializing_if_is_none)]
     pub client_id: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
     pub ip: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
     pub user_agent: Option<String>,
     pub created_at: DateTime<Utc>,
     pub last_seen_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    #[oai(skip_serializing_if_is_none)]
     pub revoked_at: Option<DateTime<Utc>>,
     /// Neither revoked nor expired.
     pub active: bool,
