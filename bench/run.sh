@@ -24,12 +24,21 @@
 #   PEER_DIR=$REPO/../shared/peers/node-passport   CARGO_TARGET_DIR=$REPO/../target-bench
 #   OUT_DIR=$REPO/bench/results     SKIP_BUILD=1 (reuse binaries already built)
 #   GATEHOUSE_REV=  (e.g. HEAD: build and run a `git archive` snapshot of that commit instead of
-#                   the working tree, for a reproducible build while the tree is being edited)
+#                   the working tree, for a reproducible build while the tree is being edited;
+#                   built in $CARGO_TARGET_DIR/snapshot/, so the first snapshot build is a full one)
 #   PG_HOST=127.0.0.1 PG_PORT=5432 PG_USER=postgres DB_NAME=gatehouse_bench (dropped and recreated)
 #   REDIS_HOST=127.0.0.1 REDIS_PORT=6379 KEY_PREFIX=ghbench: (keys under the prefix are deleted)
 #   GH_PORT= (default: a free port)  TENANT=default
+#   GH_ENV=  extra settings for Gatehouse, e.g. 'GATEHOUSE__PASSWORDS__MAX_CONCURRENT_HASHES=4'
+#            (rate limits are raised automatically for builds that have them: see bench_settings)
 #   Passed through to bench.sh unchanged: THREADS CONNS LOGIN_CONNS LOGIN_DURATION REFRESH_CHAINS ...
 set -euo pipefail
+
+# the knobs as given, for the record (before defaults are filled in)
+KNOBS="ROUNDS DURATION SCENARIOS LOGIN_PAIRS ARGON2_SECONDS PEER_ENV PEER_DIR CARGO_TARGET_DIR OUT_DIR SKIP_BUILD
+  GATEHOUSE_REV GH_ENV GH_PORT TENANT PG_HOST PG_PORT PG_USER DB_NAME REDIS_HOST REDIS_PORT KEY_PREFIX
+  THREADS CONNS LOGIN_CONNS LOGIN_DURATION REFRESH_CHAINS PEER_PORT"
+GIVEN=""; for k in $KNOBS; do [ -n "${!k+x}" ] && GIVEN+="$k=$(printf '%q' "${!k}") "; done
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$BENCH_DIR/.." && pwd)
@@ -48,8 +57,8 @@ LOGIN_BODY_=$(printf '{"username":"%s","password":"%s"}' "$USERNAME_" "$PASSWORD
 
 # Bench-only build variants (name -> cargo features) and the scenarios that need one. A scenario
 # listed here runs in its own "both" phase against that variant; everything else runs against
-# the plain release build in the main phase. To add one: a feature in Cargo.toml, an entry in
-# both maps, and (if the peer has a counterpart) nothing else; see variant_env below for paths.
+# the plain release build in the main phase. To add one: a cargo feature, an entry in both
+# maps, and path or smoke-test overrides in variant_env below if the variant needs them.
 declare -A VARIANT_FEATURES=([release]="" [nocheck]="bench-no-revocation")
 declare -A SCENARIO_VARIANT=([me_nocheck]=nocheck)
 
@@ -94,11 +103,19 @@ for t in curl python3 psql redis-cli node npm cargo openssl ss; do command -v "$
 # SRC: what is built and run (its config/ is used); the working tree unless GATEHOUSE_REV is set
 SRC=$REPO; SRC_DESC="working tree of $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')"
 if git -C "$REPO" --no-optional-locks status --porcelain --untracked-files=no 2>/dev/null | grep -q .; then SRC_DESC+=" + uncommitted changes"; fi
-if [ -n "${GATEHOUSE_REV:-}" ]; then
+BUILD_TARGET=$CARGO_TARGET_DIR
+if [ -n "${GATEHOUSE_REV:-}" ] && [ "${SKIP_BUILD:-0}" != 1 ]; then
   rev=$(git -C "$REPO" rev-parse --verify "$GATEHOUSE_REV^{commit}")
-  SRC=$CARGO_TARGET_DIR/src-${rev:0:12}; SRC_DESC="commit ${rev:0:12} ($GATEHOUSE_REV, git archive snapshot)"
-  if [ ! -f "$SRC/Cargo.toml" ]; then
-    mkdir -p "$SRC.tmp" && git -C "$REPO" archive --format=tar "$rev" | tar -x -C "$SRC.tmp" && mv "$SRC.tmp" "$SRC"
+  SRC_DESC="commit ${rev:0:12} ($GATEHOUSE_REV, git archive snapshot)"
+  # One fixed source path with a target dir of its own: cargo names workspace crates by their
+  # path relative to the workspace and checks freshness by the mtimes of the files it compiled
+  # last time, so checkouts at different paths sharing a target dir reuse each other's stale
+  # artifacts. Extracted with the current time as mtime (-m), so a new revision always rebuilds.
+  SRC=$CARGO_TARGET_DIR/snapshot/src; BUILD_TARGET=$CARGO_TARGET_DIR/snapshot/target
+  if [ "$(cat "$SRC/.bench-rev" 2>/dev/null || true)" != "$rev" ]; then
+    rm -rf "$CARGO_TARGET_DIR/snapshot/src"; mkdir -p "$SRC"
+    git -C "$REPO" archive --format=tar "$rev" | tar -x -m -C "$SRC"
+    echo "$rev" > "$SRC/.bench-rev"
   fi
 fi
 VARIANTS=(release)
@@ -109,32 +126,50 @@ BIN_DIR=$CARGO_TARGET_DIR/bench-bin
 mkdir -p "$BIN_DIR"
 build_variant() {  # copies the binary out, because every feature set writes target/release/gatehouse
   local v=$1 features=${VARIANT_FEATURES[$1]}
-  log "cargo build --release ${features:+--features $features} (variant $v, CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
-  (cd "$SRC" && cargo build --release --locked --bin gatehouse ${features:+--features "$features"}) >> "$RUN_DIR/build.log" 2>&1 \
+  log "cargo build --release ${features:+--features $features} (variant $v, $SRC_DESC, CARGO_TARGET_DIR=$BUILD_TARGET)"
+  (cd "$SRC" && CARGO_TARGET_DIR=$BUILD_TARGET cargo build --release --locked --bin gatehouse ${features:+--features "$features"}) >> "$RUN_DIR/build.log" 2>&1 \
     || { tail -30 "$RUN_DIR/build.log" >&2; exit 1; }
-  cp "$CARGO_TARGET_DIR/release/gatehouse" "$BIN_DIR/gatehouse-$v"
+  cp "$BUILD_TARGET/release/gatehouse" "$BIN_DIR/gatehouse-$v"
 }
-if [ "${SKIP_BUILD:-0}" != 1 ]; then
+if [ "${SKIP_BUILD:-0}" = 1 ]; then
+  # run what was built last, from the source it was built from (GATEHOUSE_REV is ignored)
+  # shellcheck disable=SC1091
+  [ -f "$BIN_DIR/build-info.sh" ] && . "$BIN_DIR/build-info.sh" && SRC=$BUILT_SRC && SRC_DESC="$BUILT_DESC, built earlier (SKIP_BUILD=1)"
+else
   for v in "${VARIANTS[@]}"; do build_variant "$v"; done
   log "cargo bench --bench argon2_rate --no-run"
-  (cd "$SRC" && cargo bench --locked --bench argon2_rate --no-run --message-format=json 2>>"$RUN_DIR/build.log") \
+  (cd "$SRC" && CARGO_TARGET_DIR=$BUILD_TARGET cargo bench --locked --bench argon2_rate --no-run --message-format=json 2>>"$RUN_DIR/build.log") \
     | python3 -c 'import sys,json
 for l in sys.stdin:
     m = json.loads(l)
     if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "argon2_rate" and m.get("executable"): print(m["executable"])' \
     > "$RUN_DIR/argon2_exe.txt" || { tail -30 "$RUN_DIR/build.log" >&2; exit 1; }
   cp "$(tail -1 "$RUN_DIR/argon2_exe.txt")" "$BIN_DIR/argon2_rate"
+  printf 'BUILT_SRC=%q\nBUILT_DESC=%q\n' "$SRC" "$SRC_DESC" > "$BIN_DIR/build-info.sh"
 fi
 for v in "${VARIANTS[@]}"; do [ -x "$BIN_DIR/gatehouse-$v" ] || { echo "no $BIN_DIR/gatehouse-$v (run without SKIP_BUILD)" >&2; exit 1; }; done
 [ -x "$BIN_DIR/argon2_rate" ] || { echo "no $BIN_DIR/argon2_rate (run without SKIP_BUILD)" >&2; exit 1; }
 
+# Settings a load test needs, for the versions that have them (config has deny_unknown_fields,
+# so a key an older build does not know would stop it from starting): per-IP rate limits would
+# answer the login and refresh floods from 127.0.0.1 with 429 after a few requests.
+bench_settings() {
+  if grep -q 'login_per_ip' "$SRC/src/config.rs" 2>/dev/null; then
+    local n=1000000000
+    echo GATEHOUSE__LIMITS__LOGIN_PER_IP=$n GATEHOUSE__LIMITS__REGISTER_PER_IP=$n GATEHOUSE__LIMITS__REFRESH_PER_IP=$n \
+      GATEHOUSE__LIMITS__TOKEN_PER_IP=$n GATEHOUSE__LIMITS__AUTHORIZE_PER_IP=$n
+  fi
+}
+
 # --- run metadata --------------------------------------------------------------------------
 {
   echo "date: $(date -u +%FT%TZ)"
-  echo "command: ROUNDS=$ROUNDS DURATION=$DURATION SCENARIOS='$SCENARIOS' LOGIN_PAIRS=$LOGIN_PAIRS PEER_ENV='$PEER_ENV'${GATEHOUSE_REV:+ GATEHOUSE_REV=$GATEHOUSE_REV} bench/run.sh"
+  echo "command: ${GIVEN}bench/run.sh"
+  echo "effective: ROUNDS=$ROUNDS DURATION=$DURATION SCENARIOS='$SCENARIOS' LOGIN_PAIRS=$LOGIN_PAIRS ARGON2_SECONDS=$ARGON2_SECONDS PEER_ENV='$PEER_ENV'"
   echo "host: $(nproc) cpus, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(awk '/MemTotal/ {printf "%.1f GiB RAM", $2/1048576}' /proc/meminfo), kernel $(uname -r)"
   echo "loadavg at start: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "gatehouse: $SRC_DESC"
+  echo "gatehouse settings: $(bench_settings) ${GH_ENV:-}"
   echo "tools: $(rustc --version), node $(node --version), $(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2), $(psql --version), redis $(redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" info server | awk -F: '/^redis_version/ {print $2}' | tr -d '\r')"
 } > "$RUN_DIR/meta.txt"
 cat "$RUN_DIR/meta.txt"
@@ -157,7 +192,8 @@ start_gatehouse() {  # start_gatehouse VARIANT
       GATEHOUSE__DATABASE__URL=postgres://$PG_USER@$PG_HOST:$PG_PORT/$DB_NAME \
       GATEHOUSE__REDIS__URL=redis://$REDIS_HOST:$REDIS_PORT GATEHOUSE__REDIS__KEY_PREFIX=$KEY_PREFIX \
       GATEHOUSE__SECRETS__MASTER_KEY=$MASTER_KEY GATEHOUSE__LOG__LEVEL=${GH_LOG_LEVEL:-warn}
-    exec "$BIN_DIR/gatehouse-$v" serve
+    # shellcheck disable=SC2086
+    exec env $(bench_settings) ${GH_ENV:-} "$BIN_DIR/gatehouse-$v" serve
   ) >> "$RUN_DIR/gatehouse-$v.log" 2>&1 &
   GH_PID=$!
   for _ in $(seq 150); do
@@ -214,11 +250,14 @@ fi
 # --- 3. login vs raw Argon2id, back to back, on the same instance -------------------------
 if [ "$LOGIN_PAIRS" -gt 0 ]; then
   log "login pairs: $LOGIN_PAIRS x (raw argon2 ${ARGON2_SECONDS}s, Gatehouse login ${LOGIN_DURATION:-5s})"
-  printf 'pair\targon2_per_s\n' > "$RUN_DIR/argon2.tsv"
-  raw_argon2() {
-    local line; line=$("$BIN_DIR/argon2_rate" "$ARGON2_SECONDS" | tee -a "$RUN_DIR/argon2.txt")
-    echo "  p$1 raw     $line" | tee -a "$RUN_DIR/run.log"
-    printf '%s\t%s\n' "$1" "$(sed -n 's/.*: \([0-9.]*\) verifications\/s.*/\1/p' <<<"$line")" >> "$RUN_DIR/argon2.tsv"
+  printf 'pair\targon2_per_s\twall_s\tcpu_s\n' > "$RUN_DIR/argon2.tsv"
+  raw_argon2() {  # rate (wall clock) and CPU seconds, so verifications per CPU-second can be compared too
+    local line times TIMEFORMAT='%R %U %S'
+    { time "$BIN_DIR/argon2_rate" "$ARGON2_SECONDS" > "$RUN_DIR/argon2-p$1.txt"; } 2> "$RUN_DIR/argon2-p$1.time"
+    line=$(cat "$RUN_DIR/argon2-p$1.txt"); times=$(tail -1 "$RUN_DIR/argon2-p$1.time")
+    echo "  p$1 raw     $line (wall/user/sys s: $times)" | tee -a "$RUN_DIR/run.log"
+    printf '%s\t%s\t%s\n' "$1" "$(sed -n 's/.*: \([0-9.]*\) verifications\/s.*/\1/p' <<<"$line")" \
+      "$(awk '{printf "%s\t%.2f", $1, $2 + $3}' <<<"$times")" >> "$RUN_DIR/argon2.tsv"
   }
   login_round() {
     local out=$RUN_DIR/login_pairs/p$1.log rc=0

@@ -141,7 +141,7 @@ impl AuthApi {
     #[oai(path = "/t/:tenant/auth/register", method = "post", operation_id = "register")]
     async fn register(
         &self,
-        #[oai(name = "tenant", validator(pattern = r"^[a-z0-9][a-z0-9-]{0,62}$"))] tenant: Path<String>,
+        #[oai(name = "tenant", validator(max_length = 63))] tenant: Path<String>,
         body: Json<RegisterRequest>,
     ) -> Result<RegisterResponse, ApiError> {
         let state = state(&self.state)?;
@@ -166,7 +166,7 @@ impl AuthApi {
     async fn login(
         &self,
         req: &Request,
-        #[oai(name = "tenant", validator(pattern = r"^[a-z0-9][a-z0-9-]{0,62}$"))] tenant: Path<String>,
+        #[oai(name = "tenant", validator(max_length = 63))] tenant: Path<String>,
         body: Json<LoginRequest>,
     ) -> Result<TokenIssued, ApiError> {
         let state = state(&self.state)?;
@@ -184,7 +184,7 @@ impl AuthApi {
     #[oai(path = "/t/:tenant/auth/refresh", method = "post", operation_id = "refresh")]
     async fn refresh(
         &self,
-        #[oai(name = "tenant", validator(pattern = r"^[a-z0-9][a-z0-9-]{0,62}$"))] tenant: Path<String>,
+        #[oai(name = "tenant", validator(max_length = 63))] tenant: Path<String>,
         body: Json<RefreshRequest>,
     ) -> Result<TokenIssued, ApiError> {
         let state = state(&self.state)?;
@@ -200,7 +200,7 @@ impl AuthApi {
     async fn logout(
         &self,
         auth: BearerAuth,
-        #[oai(name = "tenant", validator(pattern = r"^[a-z0-9][a-z0-9-]{0,62}$"))] tenant: Path<String>,
+        #[oai(name = "tenant", validator(max_length = 63))] tenant: Path<String>,
         body: Json<Option<LogoutRequest>>,
     ) -> Result<LogoutResponse, ApiError> {
         let _ = tenant;

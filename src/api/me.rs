@@ -57,7 +57,7 @@ impl MeApi {
     async fn me(
         &self,
         auth: BearerAuth,
-        #[oai(name = "tenant", validator(pattern = r"^[a-z0-9][a-z0-9-]{0,62}$"))] tenant: Path<String>,
+        #[oai(name = "tenant", validator(max_length = 63))] tenant: Path<String>,
     ) -> Result<MeResponse, ApiError> {
         let _ = tenant;
         let state = state(&self.state)?;

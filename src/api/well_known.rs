@@ -52,7 +52,7 @@ impl WellKnownApi {
     #[oai(path = "/t/:tenant/.well-known/jwks.json", method = "get", operation_id = "getJwks")]
     async fn jwks(
         &self,
-        #[oai(name = "tenant", validator(pattern = r"^[a-z0-9][a-z0-9-]{0,62}$"))] tenant: Path<String>,
+        #[oai(name = "tenant", validator(max_length = 63))] tenant: Path<String>,
     ) -> Result<JwksResponse, ApiError> {
         let state = state(&self.state)?;
         let t = state

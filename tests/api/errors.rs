@@ -31,7 +31,10 @@ backend_tests! {
 
         problem(app.client.delete(&url).send().await.unwrap(), StatusCode::METHOD_NOT_ALLOWED).await;
         problem(app.client.get(app.url("/no/such/route")).send().await.unwrap(), StatusCode::NOT_FOUND).await;
-        problem(app.client.get(app.url("/t/Not_A_Slug/.well-known/jwks.json")).send().await.unwrap(), StatusCode::BAD_REQUEST).await;
+        // Slugs are bounded in length (400) and otherwise simply not found (no regex per request).
+        let long = format!("/t/{}/.well-known/jwks.json", "a".repeat(64));
+        problem(app.client.get(app.url(&long)).send().await.unwrap(), StatusCode::BAD_REQUEST).await;
+        problem(app.client.get(app.url("/t/Not_A_Slug/.well-known/jwks.json")).send().await.unwrap(), StatusCode::NOT_FOUND).await;
         assert_eq!(app.stored_state().await, before);
     }
 
