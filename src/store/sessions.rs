@@ -1,8 +1,8 @@
 //! Login sessions. A session is one refresh-token family; revoking it ends the family.
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QuerySelect,
-    TransactionSession, TransactionTrait, sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
+    QuerySelect, TransactionSession, TransactionTrait, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -129,11 +129,22 @@ pub async fn revoke_all_for_user(
     user_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<Vec<Uuid>, StoreError> {
+    revoke_where(db, tenant_id, Condition::all().add(sessions::Column::UserId.eq(user_id)), now).await
+}
+
+/// Revokes the active sessions of a tenant matching `filter` in one transaction and returns
+/// their ids. The write comes first, so SQLite takes its write lock up front.
+async fn revoke_where(
+    db: &impl TransactionTrait,
+    tenant_id: Uuid,
+    filter: Condition,
+    now: DateTime<Utc>,
+) -> Result<Vec<Uuid>, StoreError> {
     let txn = db.begin().await?;
     sessions::Entity::update_many()
         .col_expr(sessions::Column::RevokedAt, Expr::value(now))
         .filter(sessions::Column::TenantId.eq(tenant_id))
-        .filter(sessions::Column::UserId.eq(user_id))
+        .filter(filter.clone())
         .filter(sessions::Column::RevokedAt.is_null())
         .exec(&txn)
         .await?;
@@ -141,7 +152,7 @@ pub async fn revoke_all_for_user(
         .select_only()
         .column(sessions::Column::Id)
         .filter(sessions::Column::TenantId.eq(tenant_id))
-        .filter(sessions::Column::UserId.eq(user_id))
+        .filter(filter)
         .filter(sessions::Column::RevokedAt.eq(now))
         .into_tuple()
         .all(&txn)
@@ -179,24 +190,7 @@ pub async fn revoke_children(
     parent: Uuid,
     now: DateTime<Utc>,
 ) -> Result<Vec<Uuid>, StoreError> {
-    let txn = db.begin().await?;
-    let ids: Vec<Uuid> = sessions::Entity::find()
-        .select_only()
-        .column(sessions::Column::Id)
-        .filter(sessions::Column::TenantId.eq(tenant_id))
-        .filter(sessions::Column::ParentId.eq(parent))
-        .filter(sessions::Column::RevokedAt.is_null())
-        .into_tuple()
-        .all(&txn)
-        .await?;
-    sessions::Entity::update_many()
-        .col_expr(sessions::Column::RevokedAt, Expr::value(now))
-        .filter(sessions::Column::TenantId.eq(tenant_id))
-        .filter(sessions::Column::Id.is_in(ids.clone()))
-        .exec(&txn)
-        .await?;
-    txn.commit().await?;
-    Ok(ids)
+    revoke_where(db, tenant_id, Condition::all().add(sessions::Column::ParentId.eq(parent)), now).await
 }
 
 /// Revokes every active session of a client app; returns their ids.
@@ -209,22 +203,5 @@ pub async fn revoke_for_client(
     client_id: &str,
     now: DateTime<Utc>,
 ) -> Result<Vec<Uuid>, StoreError> {
-    let txn = db.begin().await?;
-    let ids: Vec<Uuid> = sessions::Entity::find()
-        .select_only()
-        .column(sessions::Column::Id)
-        .filter(sessions::Column::TenantId.eq(tenant_id))
-        .filter(sessions::Column::ClientId.eq(client_id))
-        .filter(sessions::Column::RevokedAt.is_null())
-        .into_tuple()
-        .all(&txn)
-        .await?;
-    sessions::Entity::update_many()
-        .col_expr(sessions::Column::RevokedAt, Expr::value(now))
-        .filter(sessions::Column::TenantId.eq(tenant_id))
-        .filter(sessions::Column::Id.is_in(ids.clone()))
-        .exec(&txn)
-        .await?;
-    txn.commit().await?;
-    Ok(ids)
+    revoke_where(db, tenant_id, Condition::all().add(sessions::Column::ClientId.eq(client_id)), now).await
 }
