@@ -10,7 +10,7 @@ use super::ValidationError;
 pub const HARD_MAX_CHARS: u32 = 1024;
 
 static COMMON: LazyLock<Vec<&'static str>> =
-    LazyLock::new(|| include_str!("common_passwords.txt").lines().collect());
+    LazyLock::new(|| include_str!("../../assets/common-passwords.txt").lines().collect());
 
 /// True when `candidate` (or its lower-case form) is on the shipped list of common passwords.
 pub fn is_common(candidate: &str) -> bool {
