@@ -40,6 +40,10 @@ login() { curl -sf -X POST "$URL/t/$1/auth/login" -H 'Content-Type: application/
 OP=$(login system admin "$OP_PW" | jq -r .access_token)
 admin() { curl -sf -X "$1" "$URL$2" -H "Authorization: Bearer $OP" -H 'Content-Type: application/json' ${3:+-d "$3"}; }
 new_tenant() { admin POST /admin/v1/tenants "{\"slug\":\"$1\",\"display_name\":\"$1\"}" >/dev/null; }
+# Runs a command in the background, eight at a time. (A bare `wait` would wait for the server.)
+PIDS=()
+batch() { "$@" & PIDS+=($!); if (( ${#PIDS[@]} >= 8 )); then wait "${PIDS[@]}"; PIDS=(); fi; }
+flush() { if (( ${#PIDS[@]} )); then wait "${PIDS[@]}"; fi; PIDS=(); }
 new_user() { admin POST "/admin/v1/tenants/$1/users" "{\"username\":\"$2\",\"password\":\"$PW\"}" >/dev/null; }
 
 measure() { # name conns path lua [env...]
@@ -65,12 +69,13 @@ new_tenant bench-0; new_user bench-0 alice
 phase one
 
 echo "== phase 2: $TENANTS tenants, $USERS users in bench-0"
-for i in $(seq 1 $((TENANTS - 1))); do new_tenant "bench-$i" & (( i % 8 == 0 )) && wait; done; wait
-for i in $(seq 1 $((USERS - 1))); do new_user bench-0 "user$i" & (( i % 8 == 0 )) && wait; done; wait
-for i in $(seq 1 $((TENANTS - 1))); do new_user "bench-$i" alice & (( i % 8 == 0 )) && wait; done; wait
+for i in $(seq 1 $((TENANTS - 1))); do batch new_tenant "bench-$i"; done; flush
+for i in $(seq 1 $((USERS - 1))); do batch new_user bench-0 "user$i"; done; flush
+for i in $(seq 1 $((TENANTS - 1))); do batch new_user "bench-$i" alice; done; flush
 TOKENS_FILE=$OUT/tokens.txt; : > "$TOKENS_FILE"
-for i in $(seq 0 $((TENANTS - 1))); do echo "bench-$i $(login "bench-$i" alice "$PW" | jq -r .access_token)" >> "$TOKENS_FILE" & (( i % 8 == 0 )) && wait; done; wait
-echo "tenants: $(admin GET '/admin/v1/tenants?limit=1' | jq -r '.items | length') listed; tokens: $(wc -l < "$TOKENS_FILE")"
+token_line() { echo "$1 $(login "$1" alice "$PW" | jq -r .access_token)" >> "$TOKENS_FILE"; }
+for i in $(seq 0 $((TENANTS - 1))); do batch token_line "bench-$i"; done; flush
+echo "tenants: $(psql "$PG/$DB_NAME" -Atc 'select count(*) from tenants'), users in bench-0: $(psql "$PG/$DB_NAME" -Atc "select count(*) from users u join tenants t on t.id = u.tenant_id where t.slug = 'bench-0'"), tokens: $(grep -c ' ey' "$TOKENS_FILE")"
 phase many
 
 python3 - "$OUT/results.txt" "$TENANTS" <<'PY' | tee "$OUT/summary.txt"

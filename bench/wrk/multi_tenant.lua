@@ -1,16 +1,23 @@
 -- GET /t/{slug}/me with a token of that tenant, picked at random per request from TOKENS_FILE
 -- (lines "slug token"), so every request may hit another tenant's keys and cache entry.
 local entries = {}
-for line in io.lines(assert(os.getenv("TOKENS_FILE"), "TOKENS_FILE is not set")) do
+-- assert() also returns its message, which io.lines would read as a format: keep one value.
+local path = assert(os.getenv("TOKENS_FILE"), "TOKENS_FILE is not set")
+for line in io.lines(path) do
   local slug, token = line:match("^(%S+)%s+(%S+)$")
   if slug then entries[#entries + 1] = { "/t/" .. slug .. "/me", "Bearer " .. token } end
 end
 assert(#entries > 0, "no tokens in TOKENS_FILE")
 math.randomseed(os.time())
 
+-- wrk.format uses only the headers it is given: start from wrk's own (Host) each time.
+local headers = {}
+for k, v in pairs(wrk.headers) do headers[k] = v end
+
 request = function()
   local e = entries[math.random(#entries)]
-  return wrk.format("GET", e[1], { ["Authorization"] = e[2] })
+  headers["Authorization"] = e[2]
+  return wrk.format("GET", e[1], headers)
 end
 
 done = function(summary, latency, _)
