@@ -46,10 +46,6 @@ impl Kv {
         Ok(Self::Redis { conn, client, prefix: settings.key_prefix.clone() })
     }
 
-    pub fn is_shared(&self) -> bool {
-        matches!(self, Self::Redis { .. })
-    }
-
     fn key(&self, key: &str) -> String {
         let prefix = match self {
             Self::Redis { prefix, .. } | Self::Memory { prefix, .. } => prefix,
