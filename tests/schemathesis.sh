@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Property-based API testing with schemathesis against a live server and the committed spec:
+# no server errors, no status codes, content types, headers or bodies outside the spec.
+# Run by .ci/run after `cargo test` (which builds the debug binary this uses).
+#
+#   tests/schemathesis.sh            MAX_EXAMPLES=25 (per operation and phase)
+set -euo pipefail
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+BIN=${CARGO_TARGET_DIR:-$REPO/target}/debug/gatehouse
+MAX_EXAMPLES=${MAX_EXAMPLES:-25}
+command -v st >/dev/null || { echo "schemathesis is not installed (pip install schemathesis)" >&2; exit 1; }
+[ -x "$BIN" ] || { echo "no debug binary at $BIN: run cargo build first" >&2; exit 1; }
+
+WORK=$(mktemp -d)
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+URL=http://127.0.0.1:$PORT
+PASSWORD=$(head -c 24 /dev/urandom | base64)
+big=100000000
+env GATEHOUSE_CONFIG_DIR="$REPO/config" GATEHOUSE__SERVER__BIND=127.0.0.1:$PORT \
+  GATEHOUSE__DATABASE__URL="sqlite://$WORK/gatehouse.db?mode=rwc" GATEHOUSE__SECRETS__MASTER_KEY_FILE="$WORK/master.key" \
+  GATEHOUSE__BOOTSTRAP__ADMIN_PASSWORD="$PASSWORD" GATEHOUSE__LOG__LEVEL=warn \
+  GATEHOUSE__LIMITS__LOGIN_PER_IP=$big GATEHOUSE__LIMITS__REGISTER_PER_IP=$big GATEHOUSE__LIMITS__REFRESH_PER_IP=$big \
+  GATEHOUSE__LIMITS__TOKEN_PER_IP=$big GATEHOUSE__LIMITS__AUTHORIZE_PER_IP=$big \
+  "$BIN" serve > "$WORK/server.log" 2>&1 &
+SERVER=$!
+trap 'kill $SERVER 2>/dev/null || true; rm -rf "$WORK"' EXIT
+for _ in $(seq 100); do curl -sf "$URL/health/ready" >/dev/null && break; sleep 0.2; done
+TOKEN=$(curl -sf -X POST "$URL/t/system/auth/login" -H 'Content-Type: application/json' \
+  -d "$(python3 -c 'import json,sys; print(json.dumps({"username": "admin", "password": sys.argv[1]}))' "$PASSWORD")" \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+
+# The coverage phase is left out: schemathesis 4.32.5 crashes inside it on this spec (its own
+# KeyError, not a finding).
+st run "$REPO/openapi/openapi.yaml" --url "$URL" -H "Authorization: Bearer $TOKEN" \
+  --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance \
+  --phases examples,fuzzing,stateful --max-examples "$MAX_EXAMPLES" -w 2
