@@ -231,6 +231,46 @@ impl Kv {
 }
 
 impl Kv {
+    /// [`Kv::incr_window`] for several counters in one round trip.
+    ///
+    /// # Errors
+    /// Redis is unreachable or too slow.
+    pub async fn incr_windows(&self, keys: &[String], ttl: Duration) -> Result<Vec<(u64, u64)>, KvError> {
+        match self {
+            Self::Redis { conn, .. } => {
+                let mut pipe = redis::pipe();
+                pipe.atomic();
+                for key in keys {
+                    let k = self.key(key);
+                    pipe.incr(&k, 1)
+                        .cmd("EXPIRE")
+                        .arg(&k)
+                        .arg(ttl.as_secs().max(1))
+                        .arg("NX")
+                        .ignore()
+                        .ttl(&k);
+                }
+                let mut conn = conn.clone();
+                let flat: Vec<i64> = pipe.query_async(&mut conn).await?;
+                Ok(flat
+                    .chunks(2)
+                    .map(|c| {
+                        let count = c.first().copied().unwrap_or(0);
+                        let left = c.get(1).copied().unwrap_or(0);
+                        (u64::try_from(count).unwrap_or(0), u64::try_from(left).unwrap_or(ttl.as_secs()))
+                    })
+                    .collect())
+            }
+            Self::Memory { .. } => {
+                let mut out = Vec::with_capacity(keys.len());
+                for key in keys {
+                    out.push(self.incr_window(key, ttl).await?);
+                }
+                Ok(out)
+            }
+        }
+    }
+
     /// Adds one to a counter that expires `ttl` after its first increment; returns the new
     /// count and the seconds left until it expires. One round trip.
     ///

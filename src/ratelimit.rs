@@ -61,18 +61,16 @@ pub async fn limit<E: Endpoint>(ep: Arc<E>, req: Request, state: Arc<AppState>) 
         let per_ip = class.per_ip(limits);
         let per_tenant = per_ip.saturating_mul(limits.tenant_factor);
         let minute = Duration::from_secs(60);
-        let checks = [
-            (format!("rl:{}:ip:{ip}", class.name()), per_ip),
-            (format!("rl:{}:t:{tenant}", class.name()), per_tenant),
-        ];
-        for (key, max) in checks {
-            match state.kv.incr_window(&key, minute).await {
-                Ok((count, left)) if count > max => {
-                    tracing::info!(class = class.name(), tenant, "rate limit hit");
-                    return Ok(ApiError::rate_limited(max, left).into_response());
-                }
-                Ok(_) => {}
-                Err(e) => return Ok(ApiError::from(e).into_response()),
+        let keys = [format!("rl:{}:ip:{ip}", class.name()), format!("rl:{}:t:{tenant}", class.name())];
+        // Both counters in one round trip.
+        let counts = match state.kv.incr_windows(&keys, minute).await {
+            Ok(c) => c,
+            Err(e) => return Ok(ApiError::from(e).into_response()),
+        };
+        for ((count, left), max) in counts.into_iter().zip([per_ip, per_tenant]) {
+            if count > max {
+                tracing::info!(class = class.name(), tenant, "rate limit hit");
+                return Ok(ApiError::rate_limited(max, left).into_response());
             }
         }
     }
