@@ -90,8 +90,8 @@ async fn params_of(req: &Request, body: Body) -> Result<Params, Response> {
 }
 
 async fn active_tenant(state: &AppState, slug: &str) -> Result<Arc<TenantContext>, Response> {
-    match state.tenants.get(slug).await {
-        Ok(Some(t)) if t.active => Ok(t),
+    match state.tenants.get_active(slug).await {
+        Ok(Some(t)) => Ok(t),
         Ok(_) => Err(error_page(None, StatusCode::NOT_FOUND, "This sign-in page does not exist.")),
         Err(e) => Err(failure(AuthError::from(e))),
     }

@@ -6,7 +6,6 @@ use serde_json::json;
 use super::{Admin, Page, fetch_size, page, parse_cursor};
 use crate::{
     app::AppState,
-    audit::{self, Event},
     crypto,
     domain::redirect_uri,
     error::ApiError,
@@ -397,17 +396,17 @@ async fn record(
     details: serde_json::Value,
     now: DateTime<Utc>,
 ) {
-    let event = Event {
-        tenant_id: tenant.id,
+    super::record_change(
+        state,
+        admin,
+        tenant.id,
         event_type,
-        actor: Some(&admin.actor),
-        user_id: None,
-        target: Some(format!("client:{client_id}")),
-        success: true,
-        meta: &admin.meta,
+        format!("client:{client_id}"),
+        None,
         details,
-    };
-    audit::record(&state.db, event, now).await;
+        now,
+    )
+    .await;
 }
 
 #[cfg(test)]

@@ -5,7 +5,6 @@ use serde_json::json;
 use super::Admin;
 use crate::{
     app::AppState,
-    audit::{self, Event},
     error::ApiError,
     store::{self, entities::signing_keys},
     tenancy::{self, TenantContext},
@@ -39,16 +38,8 @@ pub async fn rotate(
     let key = keys.first().cloned().ok_or_else(|| ApiError::internal(anyhow::anyhow!("no key generated")))?;
     store::signing_keys::rotate(&state.db, tenant.id, keys, now).await?;
     state.tenants.changed(&state.kv, &tenant.slug).await;
-    let event = Event {
-        tenant_id: tenant.id,
-        event_type: "signing_key.rotated",
-        actor: Some(&admin.actor),
-        user_id: None,
-        target: Some(format!("key:{}", key.kid)),
-        success: true,
-        meta: &admin.meta,
-        details: json!({ "algorithm": algorithm.as_str() }),
-    };
-    audit::record(&state.db, event, now).await;
+    let details = json!({ "algorithm": algorithm.as_str() });
+    let target = format!("key:{}", key.kid);
+    super::record_change(state, admin, tenant.id, "signing_key.rotated", target, None, details, now).await;
     Ok(key)
 }

@@ -67,6 +67,30 @@ pub async fn managed_tenant(
     state.tenants.get(slug).await?.ok_or_else(|| ApiError::not_found("tenant_not_found", "no such tenant"))
 }
 
+/// Records an admin change in the audit log of `tenant_id`, with the admin as actor.
+pub(crate) async fn record_change(
+    state: &AppState,
+    admin: &Admin,
+    tenant_id: Uuid,
+    event_type: &str,
+    target: String,
+    user_id: Option<Uuid>,
+    details: serde_json::Value,
+    now: chrono::DateTime<chrono::Utc>,
+) {
+    let event = crate::audit::Event {
+        tenant_id,
+        event_type,
+        actor: Some(&admin.actor),
+        user_id,
+        target: Some(target),
+        success: true,
+        meta: &admin.meta,
+        details,
+    };
+    crate::audit::record(&state.db, event, now).await;
+}
+
 pub const DEFAULT_PAGE: u32 = 50;
 pub const MAX_PAGE: u32 = 200;
 

@@ -9,7 +9,6 @@ use serde_json::{Map, Value, json};
 use super::{Admin, Page, fetch_size, page};
 use crate::{
     app::AppState,
-    audit::{self, Event},
     error::ApiError,
     store::{
         self,
@@ -343,17 +342,17 @@ async fn record(
     details: Value,
     now: DateTime<Utc>,
 ) {
-    let event = Event {
-        tenant_id: tenant.id,
+    super::record_change(
+        state,
+        admin,
+        tenant.id,
         event_type,
-        actor: Some(&admin.actor),
-        user_id: None,
-        target: Some(format!("provider:{provider_id}")),
-        success: true,
-        meta: &admin.meta,
+        format!("provider:{provider_id}"),
+        None,
         details,
-    };
-    audit::record(&state.db, event, now).await;
+        now,
+    )
+    .await;
 }
 
 #[cfg(test)]

@@ -6,7 +6,6 @@ use uuid::Uuid;
 use super::{Admin, Page, fetch_size, managed_tenant, page, parse_cursor};
 use crate::{
     app::{AppState, SYSTEM_TENANT},
-    audit::{self, Event},
     error::ApiError,
     store::{self, entities::tenants, tenants::TenantFilter},
     tenancy::{self, TenantSettings},
@@ -200,15 +199,6 @@ async fn record(
     details: serde_json::Value,
     now: DateTime<Utc>,
 ) {
-    let event = Event {
-        tenant_id,
-        event_type,
-        actor: Some(&admin.actor),
-        user_id: None,
-        target: Some(format!("tenant:{target}")),
-        success: true,
-        meta: &admin.meta,
-        details,
-    };
-    audit::record(&state.db, event, now).await;
+    super::record_change(state, admin, tenant_id, event_type, format!("tenant:{target}"), None, details, now)
+        .await;
 }

@@ -6,7 +6,6 @@ use uuid::Uuid;
 use super::{Admin, Page, fetch_size, page, parse_cursor};
 use crate::{
     app::{AppState, SYSTEM_TENANT},
-    audit::{self, Event},
     auth::{self, ROLE_ADMIN},
     domain::{Email, Password, Username},
     error::ApiError,
@@ -289,15 +288,15 @@ async fn record(
     details: serde_json::Value,
     now: DateTime<Utc>,
 ) {
-    let event = Event {
-        tenant_id: tenant.id,
+    super::record_change(
+        state,
+        admin,
+        tenant.id,
         event_type,
-        actor: Some(&admin.actor),
-        user_id: Some(user_id),
-        target: Some(format!("user:{user_id}")),
-        success: true,
-        meta: &admin.meta,
+        format!("user:{user_id}"),
+        Some(user_id),
         details,
-    };
-    audit::record(&state.db, event, now).await;
+        now,
+    )
+    .await;
 }

@@ -94,3 +94,15 @@ pub(crate) fn client_meta(req: &Request) -> ClientMeta {
             .map(|s| s.chars().take(512).collect()),
     }
 }
+
+/// The active tenant at `slug`, or 404 `tenant_not_found`.
+pub(crate) async fn active_tenant(
+    state: &AppState,
+    slug: &str,
+) -> Result<Arc<crate::tenancy::TenantContext>, crate::error::ApiError> {
+    state
+        .tenants
+        .get_active(slug)
+        .await?
+        .ok_or_else(|| crate::error::ApiError::not_found("tenant_not_found", "no such tenant"))
+}

@@ -291,10 +291,9 @@ pub enum UserInfoResponse {
 async fn tenant_or_error(state: &AppState, slug: &str) -> Result<Arc<TenantContext>, OAuthError> {
     state
         .tenants
-        .get(slug)
+        .get_active(slug)
         .await
         .map_err(|_| OAuthError::Unavailable)?
-        .filter(|t| t.active)
         .ok_or_else(|| OAuthError::InvalidRequest("no such tenant".into()))
 }
 
@@ -317,12 +316,7 @@ impl OAuthApi {
         #[oai(name = "tenant")] tenant: Path<String>,
     ) -> Result<DiscoveryResponse, ApiError> {
         let state = state(&self.state)?;
-        let t = state
-            .tenants
-            .get(&tenant)
-            .await?
-            .filter(|t| t.active)
-            .ok_or_else(|| ApiError::not_found("tenant_not_found", "no such tenant"))?;
+        let t = super::active_tenant(state, &tenant).await?;
         Ok(DiscoveryResponse::Ok(Json(metadata(&t)), "public, max-age=300".into()))
     }
 

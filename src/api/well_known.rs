@@ -55,12 +55,7 @@ impl WellKnownApi {
         #[oai(name = "tenant", validator(max_length = 63))] tenant: Path<String>,
     ) -> Result<JwksResponse, ApiError> {
         let state = state(&self.state)?;
-        let t = state
-            .tenants
-            .get(&tenant)
-            .await?
-            .filter(|t| t.active)
-            .ok_or_else(|| ApiError::not_found("tenant_not_found", "no such tenant"))?;
+        let t = super::active_tenant(state, &tenant).await?;
         let set: JsonWebKeySet = serde_json::from_str(&t.jwks).map_err(ApiError::internal)?;
         Ok(JwksResponse::Ok(Json(set), "public, max-age=300".into()))
     }

@@ -104,7 +104,7 @@ pub struct Principal {
 const FIRST_PARTY_SCOPE: &str = "openid profile email";
 
 async fn tenant(state: &AppState, slug: &str) -> Result<Arc<TenantContext>, AuthError> {
-    state.tenants.get(slug).await?.filter(|t| t.active).ok_or(AuthError::TenantNotFound)
+    state.tenants.get_active(slug).await?.ok_or(AuthError::TenantNotFound)
 }
 
 /// Creates a local user.
@@ -489,12 +489,7 @@ pub async fn end_client_sessions(
 /// `Token(..)` for a token that is not acceptable; `Kv` when revocation cannot be checked
 /// (the caller answers 503: an unchecked token is never accepted).
 pub async fn authenticate(state: &AppState, tenant_slug: &str, token: &str) -> Result<Principal, AuthError> {
-    let tenant = state
-        .tenants
-        .get(tenant_slug)
-        .await?
-        .filter(|t| t.active)
-        .ok_or(TokenError::WrongIssuerOrAudience)?;
+    let tenant = state.tenants.get_active(tenant_slug).await?.ok_or(TokenError::WrongIssuerOrAudience)?;
     let (tenant, claims) = verify(state, tenant, token).await?;
     if claims.aud != tenant.audience {
         return Err(TokenError::WrongIssuerOrAudience.into());
@@ -518,8 +513,7 @@ pub async fn authenticate_admin(
         .map_err(|_| TokenError::Malformed)?
         .claims;
     let slug = state.tenants.slug_of_issuer(&unverified.iss).ok_or(TokenError::WrongIssuerOrAudience)?;
-    let tenant =
-        state.tenants.get(slug).await?.filter(|t| t.active).ok_or(TokenError::WrongIssuerOrAudience)?;
+    let tenant = state.tenants.get_active(slug).await?.ok_or(TokenError::WrongIssuerOrAudience)?;
     let (tenant, claims) = verify(state, tenant, token).await?;
     let admin_token = claims.aud == tenant.admin_audience;
     let principal = principal(state, tenant, claims).await?;

@@ -233,6 +233,14 @@ impl TenantDirectory {
         self.load(slug).await
     }
 
+    /// The tenant if it exists and is active (disabled tenants refuse logins and tokens).
+    ///
+    /// # Errors
+    /// Database failure or unusable keys.
+    pub async fn get_active(&self, slug: &str) -> Result<Option<Arc<TenantContext>>, TenantError> {
+        Ok(self.get(slug).await?.filter(|t| t.active))
+    }
+
     /// Reloads a tenant whose token named a `kid` we do not know (a key rotated by another
     /// instance), at most once per second per tenant so forged `kid`s cannot flood the database.
     ///
