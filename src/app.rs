@@ -31,6 +31,8 @@ pub struct AppState {
     pub tenants: TenantDirectory,
     pub revocations: RevocationList,
     pub hasher: PasswordHasher,
+    /// HTTP client and discovery cache for external login providers.
+    pub upstream: Arc<crate::strategy::Upstream>,
 }
 
 pub struct App {
@@ -87,10 +89,12 @@ impl App {
         tenancy::ensure_tenant(&db, &master_key, SYSTEM_TENANT, "System", system_settings, now).await?;
         let horizon =
             Duration::from_secs(settings.tokens.max_access_ttl_secs + settings.tokens.leeway_secs + 60);
+        let upstream = Arc::new(crate::strategy::Upstream::new(&settings.upstream)?);
         let state = Arc::new(AppState {
             tenants: TenantDirectory::new(db.clone(), master_key.clone(), &settings),
             revocations: RevocationList::new(kv.clone(), horizon),
             hasher: PasswordHasher::new(&settings.passwords)?,
+            upstream,
             master_key,
             kv,
             db,
@@ -153,7 +157,9 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
             "/t/:tenant/oauth2/authorize",
             poem::get(crate::web::authorize_endpoint).post(crate::web::authorize_endpoint),
         )
-        .at("/t/:tenant/login", poem::post(crate::web::login_endpoint))
+        .at("/t/:tenant/login", poem::get(crate::web::login_form).post(crate::web::login_endpoint))
+        .at("/t/:tenant/auth/:provider/start", poem::get(crate::web::external_start))
+        .at("/t/:tenant/auth/:provider/callback", poem::get(crate::web::external_callback))
         .at(
             "/t/:tenant/oauth2/logout",
             poem::get(crate::web::logout_endpoint).post(crate::web::logout_endpoint),

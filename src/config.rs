@@ -42,6 +42,37 @@ pub struct Settings {
     pub bootstrap: BootstrapSettings,
     pub oidc: OidcSettings,
     pub limits: LimitSettings,
+    pub upstream: UpstreamSettings,
+}
+
+/// Calls to external identity providers. Every call is bounded so a slow provider of one
+/// tenant holds only its own users' requests, never a worker.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UpstreamSettings {
+    pub connect_timeout_ms: u64,
+    /// Whole request, connect to last byte.
+    pub timeout_ms: u64,
+    /// How long an issuer's discovery document and keys are reused (refreshed early when an
+    /// ID token names an unknown `kid`).
+    pub discovery_ttl_secs: u64,
+    /// How long a user has to come back from the provider.
+    pub login_ttl_secs: u64,
+    /// Allow `http://` provider URLs on loopback hosts (development and tests). Other
+    /// provider URLs must be https.
+    pub allow_http_loopback: bool,
+}
+
+impl Default for UpstreamSettings {
+    fn default() -> Self {
+        Self {
+            connect_timeout_ms: 3_000,
+            timeout_ms: 10_000,
+            discovery_ttl_secs: 3_600,
+            login_ttl_secs: 600,
+            allow_http_loopback: false,
+        }
+    }
 }
 
 /// Requests per minute, per client IP and per tenant, for each kind of sensitive endpoint.
@@ -346,6 +377,19 @@ impl Settings {
         }
         if self.oidc.code_ttl_secs == 0 || self.oidc.code_ttl_secs > 600 {
             return Err(ConfigError::key("GATEHOUSE__OIDC__CODE_TTL_SECS", "must be between 1 and 600"));
+        }
+        let u = &self.upstream;
+        if !(100..=60_000).contains(&u.timeout_ms) || !(100..=u.timeout_ms).contains(&u.connect_timeout_ms) {
+            return Err(ConfigError::key(
+                "GATEHOUSE__UPSTREAM__TIMEOUT_MS",
+                "timeout_ms must be 100 to 60000 and connect_timeout_ms 100 to timeout_ms",
+            ));
+        }
+        if !(60..=3_600).contains(&u.login_ttl_secs) {
+            return Err(ConfigError::key(
+                "GATEHOUSE__UPSTREAM__LOGIN_TTL_SECS",
+                "must be between 60 and 3600",
+            ));
         }
         if !matches!(self.log.format.as_str(), "pretty" | "json") {
             return Err(ConfigError::key("GATEHOUSE__LOG__FORMAT", "must be pretty or json"));

@@ -12,6 +12,7 @@ pub mod kv;
 pub mod oidc;
 pub mod ratelimit;
 pub mod store;
+pub mod strategy;
 pub mod telemetry;
 pub mod tenancy;
 pub mod tokens;

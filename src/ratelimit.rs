@@ -49,6 +49,10 @@ fn classify<'a>(method: &Method, path: &'a str) -> Option<(&'a str, Class)> {
         ("POST", "auth/refresh") => Class::Refresh,
         ("POST", "oauth2/token") => Class::Token,
         ("GET" | "POST", "oauth2/authorize") => Class::Authorize,
+        // External sign-in: each start costs an upstream round trip, each callback a code exchange.
+        ("GET", t) if t.starts_with("auth/") && (t.ends_with("/start") || t.ends_with("/callback")) => {
+            Class::Authorize
+        }
         _ => return None,
     };
     Some((tenant, class))

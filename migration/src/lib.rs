@@ -4,6 +4,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_foundation;
 mod m20261122_000002_admin;
 mod m20261122_000003_oidc;
+mod m20261123_000004_identities;
 
 pub struct Migrator;
 
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_foundation::Migration),
             Box::new(m20261122_000002_admin::Migration),
             Box::new(m20261122_000003_oidc::Migration),
+            Box::new(m20261123_000004_identities::Migration),
         ]
     }
 }

@@ -18,8 +18,6 @@ use crate::{
     tenancy::TenantContext,
 };
 
-/// Kinds that exist in the API but are not implemented yet.
-const LATER_KINDS: [&str; 2] = ["oidc", "oauth2"];
 const MAX_POSITION: i32 = 10_000;
 const MAX_CONFIG_BYTES: usize = 16 * 1024;
 const MAX_SECRETS: usize = 32;
@@ -44,6 +42,12 @@ pub struct NewProviderInput {
 pub struct Provider {
     pub row: providers::Model,
     pub secret_keys: Vec<String>,
+    /// The redirect URI to register at the upstream provider (none for `local`).
+    pub callback_url: Option<String>,
+}
+
+fn callback_url(tenant: &TenantContext, row: &providers::Model) -> Option<String> {
+    (row.kind != LOCAL).then(|| crate::strategy::flow::callback_url(tenant, &row.provider_id))
 }
 
 /// Changes to a provider; `None` keeps a value. Kind and `provider_id` never change.
@@ -67,16 +71,22 @@ pub fn valid_provider_id(id: &str) -> bool {
 }
 
 fn validate_kind(kind: &str) -> Result<(), ApiError> {
-    if kind == LOCAL {
+    if crate::strategy::KINDS.contains(&kind) {
         Ok(())
-    } else if LATER_KINDS.contains(&kind) {
-        Err(ApiError::validation(
-            "kind",
-            format!("{kind} providers are not available yet; only local can be configured in this version"),
-        ))
     } else {
-        Err(ApiError::validation("kind", "must be local"))
+        Err(ApiError::validation("kind", format!("must be one of {}", crate::strategy::KINDS.join(", "))))
     }
+}
+
+/// Builds the strategy the registry would build, so a configuration that cannot work is
+/// refused here with the field at fault rather than left out at login time.
+fn validate_strategy(
+    state: &AppState,
+    kind: &str,
+    config: &Value,
+    secrets: &BTreeMap<String, String>,
+) -> Result<(), ApiError> {
+    crate::strategy::validate(kind, config, secrets, &state.settings.upstream).map_err(ApiError::from)
 }
 
 fn validate_display_name(name: &str) -> Result<String, ApiError> {
@@ -139,16 +149,16 @@ fn validate_secrets(secrets: &BTreeMap<String, String>) -> Result<(), ApiError> 
     Ok(())
 }
 
-fn with_keys(state: &AppState, row: providers::Model) -> Result<Provider, ApiError> {
+fn with_keys(state: &AppState, tenant: &TenantContext, row: providers::Model) -> Result<Provider, ApiError> {
     let secrets = store::providers::open_secrets(&state.master_key, &row).map_err(ApiError::internal)?;
-    Ok(Provider { secret_keys: secrets.into_keys().collect(), row })
+    Ok(Provider { secret_keys: secrets.into_keys().collect(), callback_url: callback_url(tenant, &row), row })
 }
 
 /// Adds a provider. A tenant has exactly one local provider (created with the tenant), so a
 /// second one is a conflict.
 ///
 /// # Errors
-/// 400 for invalid input (including kinds not available yet), 409 for a taken `provider_id`
+/// 400 for invalid input (unknown kinds, configurations that cannot work), 409 for a taken `provider_id`
 /// or a second local provider.
 pub async fn create(
     state: &AppState,
@@ -171,6 +181,7 @@ pub async fn create(
         validate_secret(k, Some(v))?;
     }
     validate_secrets(&input.secrets)?;
+    validate_strategy(state, &input.kind, &config, &input.secrets)?;
     if input.kind == LOCAL {
         if store::providers::find_by_kind(&state.db, tenant.id, LOCAL).await?.is_some() {
             return Err(ApiError::conflict(
@@ -207,7 +218,7 @@ pub async fn create(
     let secret_keys: Vec<String> = input.secrets.into_keys().collect();
     let details = json!({ "kind": row.kind, "secret_keys": secret_keys });
     record(state, admin, tenant, "provider.created", &row.provider_id, details, now).await;
-    Ok(Provider { row, secret_keys })
+    Ok(Provider { callback_url: callback_url(tenant, &row), row, secret_keys })
 }
 
 /// # Errors
@@ -226,7 +237,7 @@ pub async fn list(
     if p.next_cursor.is_some() {
         p.next_cursor = p.items.last().map(|r| format!("{}:{}", r.position, r.id));
     }
-    let items = p.items.into_iter().map(|r| with_keys(state, r)).collect::<Result<_, _>>()?;
+    let items = p.items.into_iter().map(|r| with_keys(state, tenant, r)).collect::<Result<_, _>>()?;
     Ok(Page { items, next_cursor: p.next_cursor })
 }
 
@@ -251,7 +262,7 @@ async fn find(
 /// # Errors
 /// 404 when the provider is not in this tenant.
 pub async fn get(state: &AppState, tenant: &TenantContext, provider_id: &str) -> Result<Provider, ApiError> {
-    with_keys(state, find(state, tenant, provider_id).await?)
+    with_keys(state, tenant, find(state, tenant, provider_id).await?)
 }
 
 /// Applies changes; secrets are merged into the stored ones and sealed again.
@@ -299,13 +310,14 @@ pub async fn update(
         row.secret_enc = store::providers::seal_secrets(&state.master_key, tenant.id, row.id, &secrets);
         changed.push("secrets");
     }
+    validate_strategy(state, &row.kind, &row.config, &secrets)?;
     row.updated_at = now;
     let row = store::providers::update(&state.db, row).await?;
     state.tenants.changed(&state.kv, &tenant.slug).await;
     let details =
         json!({ "fields": changed, "secret_keys_changed": secrets_changed, "enabled": row.enabled });
     record(state, admin, tenant, "provider.updated", provider_id, details, now).await;
-    Ok(Provider { row, secret_keys: secrets.into_keys().collect() })
+    Ok(Provider { callback_url: callback_url(tenant, &row), row, secret_keys: secrets.into_keys().collect() })
 }
 
 /// Deletes a provider. The local provider stays (disable it instead), so a tenant always has
@@ -370,14 +382,13 @@ mod tests {
     }
 
     #[test]
-    fn later_kinds_are_refused_with_a_clear_message() {
-        assert!(validate_kind("local").is_ok());
-        for kind in ["oidc", "oauth2", "saml"] {
-            let ApiError::BadRequest(p) = validate_kind(kind).unwrap_err() else { panic!() };
-            assert_eq!(p.0.field.as_deref(), Some("kind"));
+    fn unknown_kinds_are_refused_with_the_list() {
+        for kind in ["local", "oidc", "oauth2", "google", "github", "microsoft", "gitlab"] {
+            assert!(validate_kind(kind).is_ok(), "{kind}");
         }
-        let ApiError::BadRequest(p) = validate_kind("oidc").unwrap_err() else { panic!() };
-        assert!(p.0.detail.contains("not available yet"), "{}", p.0.detail);
+        let ApiError::BadRequest(p) = validate_kind("saml").unwrap_err() else { panic!() };
+        assert_eq!(p.0.field.as_deref(), Some("kind"));
+        assert!(p.0.detail.contains("oidc"), "{}", p.0.detail);
     }
 
     #[test]

@@ -9,6 +9,7 @@ use crate::{app::AppState, auth::ClientMeta};
 pub mod admin;
 pub mod auth;
 pub mod health;
+pub mod identities;
 pub mod me;
 pub mod oauth;
 pub mod security;
@@ -43,6 +44,8 @@ pub enum ApiTags {
 pub type Apis = (
     auth::AuthApi,
     me::MeApi,
+    identities::IdentitiesApi,
+    identities::SignInOptionsApi,
     well_known::WellKnownApi,
     oauth::OAuthApi,
     health::HealthApi,
@@ -58,6 +61,8 @@ pub fn api_service(state: Option<Arc<AppState>>, server_url: &str) -> OpenApiSer
         (
             auth::AuthApi { state: state.clone() },
             me::MeApi { state: state.clone() },
+            identities::IdentitiesApi { state: state.clone() },
+            identities::SignInOptionsApi { state: state.clone() },
             well_known::WellKnownApi { state: state.clone() },
             oauth::OAuthApi { state: state.clone() },
             health::HealthApi { state: state.clone() },

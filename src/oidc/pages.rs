@@ -147,6 +147,22 @@ pub fn error(tenant: Option<&TenantContext>, message: &str, nonce: &str) -> Stri
     layout(tenant, "Something went wrong", &main, nonce)
 }
 
+/// An error in the middle of a sign-in, with a link back to where the user can try again.
+pub fn error_with_back(tenant: &TenantContext, message: &str, back: Option<&str>, nonce: &str) -> String {
+    let back = match back {
+        Some(href) => format!(r#"<a class="button" href="{}">Back to sign-in</a>"#, escape(href)),
+        None => "<p>Return to the application you came from and try again.</p>".into(),
+    };
+    let main = format!(r#"<p class="error" role="alert">{}</p>{back}"#, escape(message));
+    layout(Some(tenant), "Sign-in did not work", &main, nonce)
+}
+
+/// A confirmation after linking an external account.
+pub fn linked(tenant: &TenantContext, provider: &str, nonce: &str) -> String {
+    let main = format!("<p>Your {} account is now linked. You can close this window.</p>", escape(provider));
+    layout(Some(tenant), "Account linked", &main, nonce)
+}
+
 /// Asks before signing out when the request carries no proof it came from the app.
 pub fn confirm_logout(tenant: &TenantContext, form: &str, nonce: &str) -> String {
     layout(Some(tenant), "Sign out?", &format!("<p>Do you want to sign out?</p>{form}"), nonce)

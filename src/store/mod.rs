@@ -10,6 +10,7 @@ pub mod audit;
 pub mod clients;
 pub mod entities;
 pub mod idempotency;
+pub mod identities;
 pub mod providers;
 pub mod refresh_tokens;
 pub mod sessions;

@@ -118,6 +118,23 @@ pub async fn find_by_kind(
         .await?)
 }
 
+/// Every provider of a tenant in display order (a tenant has a handful).
+///
+/// # Errors
+/// Database failure.
+pub async fn list_all(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+) -> Result<Vec<providers::Model>, StoreError> {
+    Ok(providers::Entity::find()
+        .filter(providers::Column::TenantId.eq(tenant_id))
+        .order_by_asc(providers::Column::Position)
+        .order_by_asc(providers::Column::Id)
+        .limit(200)
+        .all(db)
+        .await?)
+}
+
 #[derive(Debug, Default)]
 pub struct ProviderFilter {
     pub kind: Option<String>,

@@ -139,3 +139,21 @@ pub async fn delete(db: &impl ConnectionTrait, tenant_id: Uuid, id: Uuid) -> Res
         .await?;
     Ok(res.rows_affected == 1)
 }
+
+/// Users of a tenant with this (lower-case) email; emails are not unique.
+///
+/// # Errors
+/// Database failure.
+pub async fn find_by_email(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    email: &str,
+) -> Result<Vec<users::Model>, StoreError> {
+    use sea_orm::QuerySelect;
+    Ok(users::Entity::find()
+        .filter(users::Column::TenantId.eq(tenant_id))
+        .filter(users::Column::Email.eq(email))
+        .limit(10)
+        .all(db)
+        .await?)
+}

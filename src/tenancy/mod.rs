@@ -16,6 +16,7 @@ use crate::{
     crypto::MasterKey,
     domain::{ValidationError, password::PasswordPolicy},
     store::{self, StoreError, entities},
+    strategy::Strategies,
     tokens::{
         Algorithm, TokenError,
         keys::{self, Signer, Verifier},
@@ -151,6 +152,8 @@ pub struct TenantContext {
     verifiers: HashMap<String, Verifier>,
     /// The JWKS document, rendered once.
     pub jwks: Arc<String>,
+    /// The enabled login strategies, rebuilt with the tenant when a provider changes.
+    pub strategies: Strategies,
     loaded_at: Instant,
 }
 
@@ -190,6 +193,7 @@ pub struct TenantDirectory {
     /// token it signed can still be valid.
     retired_key_horizon: chrono::Duration,
     ttl: Duration,
+    upstream: crate::config::UpstreamSettings,
     cache: RwLock<HashMap<String, Arc<TenantContext>>>,
 }
 
@@ -205,6 +209,7 @@ impl TenantDirectory {
                     .unwrap_or(3630),
             ),
             ttl: Duration::from_secs(30),
+            upstream: settings.upstream.clone(),
             cache: RwLock::new(HashMap::new()),
         }
     }
@@ -291,7 +296,9 @@ impl TenantDirectory {
             store::signing_keys::insert(&self.db, key).await?;
             keys = store::signing_keys::list(&self.db, row.id).await?;
         }
-        let ctx = Arc::new(self.build(row, keys)?);
+        let providers = store::providers::list_all(&self.db, row.id).await?;
+        let strategies = Strategies::build(&providers, &self.master_key, &self.upstream);
+        let ctx = Arc::new(self.build(row, keys, strategies)?);
         self.cache
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -309,6 +316,7 @@ impl TenantDirectory {
         &self,
         row: entities::tenants::Model,
         keys: Vec<entities::signing_keys::Model>,
+        strategies: Strategies,
     ) -> Result<TenantContext, TenantError> {
         let key_err = |m: &str| TenantError::Keys(row.slug.clone(), m.to_string());
         let settings: TenantSettings = serde_json::from_value(row.settings.clone()).unwrap_or_default();
@@ -354,6 +362,7 @@ impl TenantDirectory {
             id_token_signer,
             verifiers,
             jwks: Arc::new(jwks.to_string()),
+            strategies,
             loaded_at: Instant::now(),
         })
     }

@@ -59,6 +59,7 @@ async fn insert_provider(app: &TestApp, tenant: &str, provider_id: &str, positio
     let mut row = store::providers::local_provider(tid, chrono::Utc::now());
     row.provider_id = provider_id.into();
     row.kind = "oidc".into();
+    row.config = json!({"issuer": "https://idp.example", "client_id": provider_id});
     row.display_name = provider_id.into();
     row.position = position;
     row.enabled = enabled;
@@ -372,15 +373,17 @@ backend_tests! {
         assert_eq!(e["target"], "provider:local");
     }
 
-    async fn oidc_and_oauth2_providers_are_refused_for_now_naming_kind(app: TestApp) {
+    async fn unknown_kinds_and_unusable_configurations_are_refused_naming_the_field(app: TestApp) {
         let op = app.operator().await;
         let before = admin_tables(&app).await;
-        for kind in ["oidc", "oauth2"] {
+        let saml = json!({"provider_id": "corp", "kind": "saml", "display_name": "Corp SSO"});
+        let p = problem(app.admin_post(&op, PROVIDERS, &saml).await, StatusCode::BAD_REQUEST).await;
+        assert!(p["detail"].as_str().unwrap().contains("ProviderKind"), "{p}");
+        for (kind, field) in [("oidc", "configuration"), ("oauth2", "configuration")] {
             let body = json!({"provider_id": "corp", "kind": kind, "display_name": "Corp SSO",
                               "configuration": {"issuer": "https://idp.example"}, "secrets": {"client_secret": "s"}});
             let p = problem(app.admin_post(&op, PROVIDERS, &body).await, StatusCode::BAD_REQUEST).await;
-            assert_eq!(p["field"], "kind");
-            assert!(p["detail"].as_str().unwrap().contains("not available yet"), "{p}");
+            assert_eq!(p["field"], field, "{p}");
         }
         assert_eq!(admin_tables(&app).await, before);
     }

@@ -144,6 +144,11 @@ impl TestApp {
         s.limits.register_per_ip = 10_000;
         s.limits.authorize_per_ip = 10_000;
         s.database.max_connections = 5;
+        // Upstream providers in the tests are local processes on plain HTTP; a hanging one
+        // must give up well before a test would.
+        s.upstream.allow_http_loopback = true;
+        s.upstream.timeout_ms = 3_000;
+        s.upstream.connect_timeout_ms = 1_000;
         let mut file = None;
         match backend {
             Backend::PostgresRedis => {

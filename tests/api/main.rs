@@ -14,5 +14,6 @@ mod login;
 mod logout;
 mod oidc;
 mod openapi;
+mod providers;
 mod refresh;
 mod tokens;

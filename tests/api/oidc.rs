@@ -8,18 +8,22 @@ use serde_json::{Value, json};
 
 use crate::helpers::{PASSWORD, TestApp, assert_invalid_token, backend_tests};
 
-const CB: &str = "https://app.example.com/cb";
-const VERIFIER: &str = "a-long-enough-pkce-code-verifier-with-43-or-more-chars-0123456789";
+pub(crate) const CB: &str = "https://app.example.com/cb";
+pub(crate) const VERIFIER: &str = "a-long-enough-pkce-code-verifier-with-43-or-more-chars-0123456789";
 
 /// A browser: keeps cookies, never follows redirects.
-struct Browser<'a> {
+pub(crate) struct Browser<'a> {
     app: &'a TestApp,
     cookies: HashMap<String, String>,
 }
 
 impl<'a> Browser<'a> {
-    fn new(app: &'a TestApp) -> Self {
+    pub(crate) fn new(app: &'a TestApp) -> Self {
         Self { app, cookies: HashMap::new() }
+    }
+
+    pub(crate) fn app_url(&self) -> String {
+        self.app.url("")
     }
 
     fn keep(&mut self, resp: &Response) {
@@ -38,7 +42,7 @@ impl<'a> Browser<'a> {
         self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
     }
 
-    async fn get(&mut self, url: &str) -> Response {
+    pub(crate) async fn get(&mut self, url: &str) -> Response {
         let resp = self.app.client.get(url).header("cookie", self.cookie_header()).send().await.unwrap();
         self.keep(&resp);
         resp
@@ -70,23 +74,23 @@ impl<'a> Browser<'a> {
     }
 }
 
-fn location(resp: &Response) -> String {
+pub(crate) fn location(resp: &Response) -> String {
     assert_eq!(resp.status(), StatusCode::SEE_OTHER, "expected a redirect");
     resp.headers()["location"].to_str().unwrap().to_string()
 }
 
-fn query_of(url: &str) -> HashMap<String, String> {
+pub(crate) fn query_of(url: &str) -> HashMap<String, String> {
     let q = url.split_once('?').map(|(_, q)| q).unwrap_or_default();
     url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()
 }
 
-fn challenge() -> String {
+pub(crate) fn challenge() -> String {
     gatehouse::crypto::sha256_b64(VERIFIER)
 }
 
 impl TestApp {
     /// Registers a client; returns (client_id, secret).
-    async fn oidc_client(
+    pub(crate) async fn oidc_client(
         &self,
         op: &str,
         tenant: &str,
@@ -108,7 +112,7 @@ impl TestApp {
         (v["client_id"].as_str().unwrap().to_string(), v["client_secret"].as_str().map(str::to_string))
     }
 
-    fn authorize_url(&self, client_id: &str, extra: &[(&str, &str)]) -> String {
+    pub(crate) fn authorize_url(&self, client_id: &str, extra: &[(&str, &str)]) -> String {
         let challenge = challenge();
         let mut params = vec![
             ("response_type", "code"),
@@ -138,7 +142,7 @@ impl TestApp {
         req.send().await.unwrap()
     }
 
-    async fn redeem(&self, client_id: &str, code: &str) -> Response {
+    pub(crate) async fn redeem(&self, client_id: &str, code: &str) -> Response {
         self.token_request(
             &[
                 ("grant_type", "authorization_code"),

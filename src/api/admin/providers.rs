@@ -32,10 +32,26 @@ pub struct AdminProvidersApi {
 pub enum ProviderKind {
     /// Username and password, checked by Gatehouse. Every tenant has exactly one.
     Local,
-    /// An OpenID Connect provider (not available yet).
+    /// Any OpenID Connect issuer. Configuration: `issuer`, `client_id`, optional `scopes`
+    /// (`openid` is implied; default `email profile`) and `claims`; secret `client_secret`
+    /// (optional for public upstream clients, which then rely on PKCE).
     Oidc,
-    /// A plain OAuth2 provider without ID tokens (not available yet).
+    /// Plain OAuth2 without ID tokens. Configuration: `authorization_url`, `token_url`,
+    /// `userinfo_url`, optional `emails_url` (GitHub-style list), `client_id`, `scopes`,
+    /// `client_auth_method` and `claims` (`subject`, `username`, `email`, `email_verified`,
+    /// `name`, `picture`: dotted paths into the user-info JSON); secret `client_secret`.
     Oauth2,
+    /// Google (OpenID Connect). Configuration: `client_id`; secret `client_secret`.
+    Google,
+    /// GitHub (OAuth2 with the primary-email lookup). Configuration: `client_id`; secret
+    /// `client_secret`. Endpoints can be overridden for GitHub Enterprise.
+    Github,
+    /// Microsoft Entra ID (OpenID Connect). Configuration: `client_id` and
+    /// `directory_tenant` (the Directory ID); secret `client_secret`.
+    Microsoft,
+    /// GitLab (OpenID Connect). Configuration: `client_id`, optional `issuer` for a
+    /// self-managed instance; secret `client_secret`.
+    Gitlab,
 }
 
 impl ProviderKind {
@@ -44,6 +60,10 @@ impl ProviderKind {
             Self::Local => "local",
             Self::Oidc => "oidc",
             Self::Oauth2 => "oauth2",
+            Self::Google => "google",
+            Self::Github => "github",
+            Self::Microsoft => "microsoft",
+            Self::Gitlab => "gitlab",
         }
     }
 
@@ -51,6 +71,10 @@ impl ProviderKind {
         match s {
             "oidc" => Self::Oidc,
             "oauth2" => Self::Oauth2,
+            "google" => Self::Google,
+            "github" => Self::Github,
+            "microsoft" => Self::Microsoft,
+            "gitlab" => Self::Gitlab,
             _ => Self::Local,
         }
     }
@@ -66,7 +90,8 @@ pub struct CreateProviderRequest {
     /// Identifies the provider in login URLs: 1-64 lower-case letters, digits, `-` or `_`,
     /// unique in the tenant. The local provider's is `local`.
     pub provider_id: String,
-    /// Only `local` can be configured in this version; `oidc` and `oauth2` are refused.
+    /// The strategy: `local`, a generic `oidc` or `oauth2` provider, or a preset that fills in
+    /// endpoints and claim mappings. The configuration is checked when it is stored.
     pub kind: ProviderKind,
     /// Shown on the login page; 1 to 200 characters.
     pub display_name: String,
@@ -117,6 +142,9 @@ pub struct ProviderView {
     pub has_secrets: bool,
     /// Names of the stored secrets, sorted.
     pub secret_keys: Vec<String>,
+    /// The redirect URI to register at the upstream provider; absent for `local`.
+    #[oai(skip_serializing_if_is_none)]
+    pub callback_url: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -133,6 +161,7 @@ impl From<Provider> for ProviderView {
             configuration: serde_json::from_value(row.config).unwrap_or_default(),
             has_secrets: !p.secret_keys.is_empty(),
             secret_keys: p.secret_keys,
+            callback_url: p.callback_url,
             created_at: row.created_at,
             updated_at: row.updated_at,
         }

@@ -1,0 +1,168 @@
+//! Any OpenID Connect issuer, through the `openidconnect` crate: discovery (cached, refreshed
+//! when an ID token names an unknown key), PKCE, `nonce`, full ID token validation, then the
+//! userinfo endpoint when the issuer has one.
+use chrono::{DateTime, Utc};
+use openidconnect::{
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
+    PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
+    core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims},
+};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{
+    Begin, Capabilities, ClaimMap, Credentials, ProviderInfo, Strategy, StrategyError, Verified, error_chain,
+    provider_url,
+};
+use crate::{app::AppState, config::UpstreamSettings, domain::ValidationError, tenancy::TenantContext};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub issuer: String,
+    pub client_id: String,
+    /// `openid` is always requested.
+    #[serde(default = "default_scopes")]
+    pub scopes: Vec<String>,
+    #[serde(default)]
+    pub claims: ClaimMap,
+}
+
+fn default_scopes() -> Vec<String> {
+    vec!["email".into(), "profile".into()]
+}
+
+pub struct Oidc {
+    info: ProviderInfo,
+    config: Config,
+    secret: Option<String>,
+}
+
+impl Oidc {
+    /// # Errors
+    /// An unusable issuer URL or client id.
+    pub fn new(
+        info: ProviderInfo,
+        config: Config,
+        secret: Option<String>,
+        settings: &UpstreamSettings,
+    ) -> Result<Self, ValidationError> {
+        provider_url("configuration.issuer", &config.issuer, settings)?;
+        if config.client_id.is_empty() || config.client_id.len() > 512 {
+            return Err(ValidationError::new("configuration.client_id", "must be 1 to 512 characters"));
+        }
+        if config.scopes.len() > 20 || config.scopes.iter().any(|s| s.is_empty() || s.contains(' ')) {
+            return Err(ValidationError::new("configuration.scopes", "must be at most 20 scope names"));
+        }
+        Ok(Self { info, config, secret })
+    }
+
+    fn client(
+        &self,
+        metadata: &CoreProviderMetadata,
+        redirect_uri: &str,
+    ) -> Result<
+        CoreClient<
+            openidconnect::EndpointSet,
+            openidconnect::EndpointNotSet,
+            openidconnect::EndpointNotSet,
+            openidconnect::EndpointNotSet,
+            openidconnect::EndpointMaybeSet,
+            openidconnect::EndpointMaybeSet,
+        >,
+        StrategyError,
+    > {
+        let redirect = RedirectUrl::new(redirect_uri.to_string())
+            .map_err(|e| StrategyError::Upstream(format!("callback URL: {e}")))?;
+        Ok(CoreClient::from_provider_metadata(
+            metadata.clone(),
+            ClientId::new(self.config.client_id.clone()),
+            self.secret.clone().map(ClientSecret::new),
+        )
+        .set_redirect_uri(redirect))
+    }
+}
+
+#[async_trait::async_trait]
+impl Strategy for Oidc {
+    fn info(&self) -> &ProviderInfo {
+        &self.info
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities { password: false, redirect: true }
+    }
+
+    async fn begin(&self, state: &AppState, begin: &Begin<'_>) -> Result<String, StrategyError> {
+        let metadata = state.upstream.metadata(&self.config.issuer, false).await?;
+        let client = self.client(&metadata, begin.redirect_uri)?;
+        let csrf = begin.state.to_string();
+        let nonce = begin.nonce.to_string();
+        let challenge = PkceCodeChallenge::from_code_verifier_sha256(&PkceCodeVerifier::new(
+            begin.pkce_verifier.to_string(),
+        ));
+        let (url, _, _) = client
+            .authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                move || CsrfToken::new(csrf),
+                move || Nonce::new(nonce),
+            )
+            .add_scopes(self.config.scopes.iter().filter(|s| *s != "openid").cloned().map(Scope::new))
+            .set_pkce_challenge(challenge)
+            .url();
+        Ok(url.to_string())
+    }
+
+    async fn complete(
+        &self,
+        state: &AppState,
+        _tenant: &TenantContext,
+        credentials: Credentials<'_>,
+        _now: DateTime<Utc>,
+    ) -> Result<Verified, StrategyError> {
+        let Credentials::Callback { code, nonce, pkce_verifier, redirect_uri } = credentials else {
+            return Err(StrategyError::Unsupported);
+        };
+        let http = &state.upstream.http;
+        let mut metadata = state.upstream.metadata(&self.config.issuer, false).await?;
+        let client = self.client(&metadata, redirect_uri)?;
+        let token = client
+            .exchange_code(AuthorizationCode::new(code.to_string()))
+            .map_err(|e| StrategyError::Upstream(e.to_string()))?
+            .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_string()))
+            .request_async(http)
+            .await
+            .map_err(|e| StrategyError::Upstream(format!("code exchange failed: {}", error_chain(&e))))?;
+        let id_token = token
+            .id_token()
+            .ok_or_else(|| StrategyError::Rejected("the token response carries no ID token".into()))?;
+        let nonce = Nonce::new(nonce.to_string());
+        let claims = match id_token.claims(&client.id_token_verifier(), &nonce) {
+            Ok(c) => c.clone(),
+            // A key rotated at the issuer since discovery: fetch its keys again, once.
+            Err(openidconnect::ClaimsVerificationError::SignatureVerification(
+                openidconnect::SignatureVerificationError::NoMatchingKey,
+            )) => {
+                metadata = state.upstream.metadata(&self.config.issuer, true).await?;
+                let client = self.client(&metadata, redirect_uri)?;
+                id_token
+                    .claims(&client.id_token_verifier(), &nonce)
+                    .map_err(|e| StrategyError::Rejected(format!("ID token: {e}")))?
+                    .clone()
+            }
+            Err(e) => return Err(StrategyError::Rejected(format!("ID token: {e}"))),
+        };
+        let mut merged = serde_json::to_value(&claims).unwrap_or(Value::Null);
+        let client = self.client(&metadata, redirect_uri)?;
+        if let Ok(request) = client.user_info(token.access_token().clone(), Some(claims.subject().clone())) {
+            let info: CoreUserInfoClaims = request
+                .request_async(http)
+                .await
+                .map_err(|e| StrategyError::Upstream(format!("userinfo failed: {}", error_chain(&e))))?;
+            if let (Value::Object(m), Ok(Value::Object(extra))) = (&mut merged, serde_json::to_value(&info)) {
+                m.extend(extra);
+            }
+        }
+        Ok(Verified::External(self.config.claims.apply(&merged, "sub")?))
+    }
+}
