@@ -417,3 +417,27 @@ pub async fn problem(resp: Response, status: StatusCode) -> Value {
     assert!(body["detail"].as_str().is_some_and(|c| !c.is_empty()), "{body}");
     body
 }
+
+/// Environment for Gatehouse processes sharing one fresh PostgreSQL schema, one Redis key
+/// prefix and one master key, as a scaled-out deployment does.
+pub async fn shared_deployment_env() -> Vec<(String, String)> {
+    prepare_postgres().await;
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let schema = format!("t_{}_{}", chrono::Utc::now().timestamp(), &id[..12]);
+    create_schema(&schema).await;
+    [
+        ("GATEHOUSE__DATABASE__URL", format!("{}/{TEST_DB}", pg_base())),
+        ("GATEHOUSE__DATABASE__SCHEMA", schema),
+        ("GATEHOUSE__DATABASE__MAX_CONNECTIONS", "5".into()),
+        ("GATEHOUSE__REDIS__URL", redis_url()),
+        ("GATEHOUSE__REDIS__KEY_PREFIX", format!("ghtest:{id}:")),
+        ("GATEHOUSE__SECRETS__MASTER_KEY", base64_key()),
+        ("GATEHOUSE__BOOTSTRAP__ADMIN_PASSWORD", OPERATOR_PASSWORD.into()),
+        ("GATEHOUSE__LIMITS__LOGIN_PER_IP", "10000".into()),
+        ("GATEHOUSE__LIMITS__REFRESH_PER_IP", "10000".into()),
+        ("GATEHOUSE__LIMITS__REGISTER_PER_IP", "10000".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}

@@ -16,4 +16,5 @@ mod oidc;
 mod openapi;
 mod providers;
 mod refresh;
+mod scale;
 mod tokens;
