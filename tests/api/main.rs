@@ -7,6 +7,7 @@ mod helpers;
 mod abuse;
 mod admin;
 mod admin_clients;
+mod clients;
 mod errors;
 mod faults;
 mod interop;
