@@ -9,6 +9,7 @@ mod admin;
 mod admin_clients;
 mod clients;
 mod errors;
+mod express_passport;
 mod faults;
 mod interop;
 mod login;
