@@ -17,4 +17,5 @@ mod logout;
 mod oidc;
 mod openapi;
 mod refresh;
+mod resource_server;
 mod tokens;
