@@ -8,6 +8,7 @@ mod abuse;
 mod admin;
 mod admin_clients;
 mod clients;
+mod deployment;
 mod errors;
 mod express_passport;
 mod faults;
