@@ -2,7 +2,7 @@
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
-RUN cargo build --release --bin gatehouse && strip target/release/gatehouse
+RUN cargo build --release --locked --bin gatehouse && strip target/release/gatehouse
 
 FROM debian:bookworm-slim
 RUN useradd --system --uid 10001 --home /app gatehouse && mkdir -p /app/data && chown gatehouse /app/data

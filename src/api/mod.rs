@@ -26,6 +26,8 @@ pub enum ApiTags {
     /// Liveness and readiness probes.
     Health,
     /// OpenID Connect and OAuth 2 endpoints for client apps.
+    // Named so generated clients get an `oidc` module, not `o_auth`.
+    #[oai(rename = "OIDC")]
     OAuth,
     /// Admin: tenants and their settings.
     AdminTenants,

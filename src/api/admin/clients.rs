@@ -26,6 +26,7 @@ pub struct AdminClientsApi {
     pub state: Option<Arc<AppState>>,
 }
 
+/// Whether a client app can keep a secret.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[oai(rename_all = "lowercase")]
 #[serde(rename_all = "lowercase")]
@@ -79,12 +80,15 @@ fn default_true() -> bool {
     true
 }
 
+/// A client app to register. `client_type` cannot change later: `confidential` clients get a
+/// secret, `public` clients do not.
 #[derive(Object, Serialize)]
 #[oai(deny_unknown_fields)]
 pub struct CreateClientRequest {
     /// Shown to users on consent and login pages; 1 to 200 characters.
     pub name: String,
-    /// `confidential` clients get a secret; `public` clients do not. Cannot change later.
+    // Documented on the struct: a doc comment here would wrap the enum's $ref in `allOf`,
+    // which generated clients (openapi-python-client) cannot read.
     pub client_type: ClientType,
     /// Where users may be sent back after authorization, compared as exact strings. Each is an
     /// `https` URL, an `http` URL on a loopback host (`127.0.0.1`, `[::1]`, `localhost`), or a

@@ -26,6 +26,7 @@ pub struct AdminProvidersApi {
     pub state: Option<Arc<AppState>>,
 }
 
+/// How a login provider checks who the user is.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[oai(rename_all = "lowercase")]
 #[serde(rename_all = "lowercase")]
@@ -84,14 +85,17 @@ fn default_true() -> bool {
     true
 }
 
+/// A login provider to add. `kind` is the strategy: `local`, a generic `oidc` or `oauth2`
+/// provider, or a preset that fills in endpoints and claim mappings; the configuration is
+/// checked when it is stored.
 #[derive(Object, Serialize)]
 #[oai(deny_unknown_fields)]
 pub struct CreateProviderRequest {
     /// Identifies the provider in login URLs: 1-64 lower-case letters, digits, `-` or `_`,
     /// unique in the tenant. The local provider's is `local`.
     pub provider_id: String,
-    /// The strategy: `local`, a generic `oidc` or `oauth2` provider, or a preset that fills in
-    /// endpoints and claim mappings. The configuration is checked when it is stored.
+    // Documented on the struct: a doc comment here would wrap the enum's $ref in `allOf`,
+    // which generated clients (openapi-python-client) cannot read.
     pub kind: ProviderKind,
     /// Shown on the login page; 1 to 200 characters.
     pub display_name: String,

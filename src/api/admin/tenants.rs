@@ -28,6 +28,7 @@ pub struct AdminTenantsApi {
     pub state: Option<Arc<AppState>>,
 }
 
+/// `active`, or `disabled`: refused everywhere until enabled again.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[oai(rename_all = "lowercase")]
 #[serde(rename_all = "lowercase")]
@@ -36,6 +37,7 @@ pub enum TenantStatus {
     Disabled,
 }
 
+/// The JWS algorithm of a signing key.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SigningAlgorithm {
     ES256,
@@ -172,7 +174,8 @@ pub struct BrandingInput {
     pub primary_color: Option<String>,
 }
 
-/// Settings to change; absent fields keep their value.
+/// Settings to change; absent fields keep their value. Changing `signing_algorithm` rotates to a
+/// new key of that algorithm.
 #[derive(Object, Clone, Default, Serialize, Deserialize)]
 #[oai(deny_unknown_fields)]
 pub struct TenantSettingsInput {
@@ -181,7 +184,8 @@ pub struct TenantSettingsInput {
     pub access_token_ttl_secs: Option<u64>,
     #[oai(skip_serializing_if_is_none)]
     pub refresh_token_ttl_secs: Option<u64>,
-    /// Changing it rotates to a new key of that algorithm.
+    // Documented on the struct: a doc comment here would wrap the enum's $ref in `allOf`,
+    // which generated clients (openapi-python-client) cannot read.
     #[oai(skip_serializing_if_is_none)]
     pub signing_algorithm: Option<SigningAlgorithm>,
     #[oai(skip_serializing_if_is_none)]
@@ -282,12 +286,15 @@ pub struct CreateTenantRequest {
     pub settings: Option<TenantSettingsInput>,
 }
 
+/// Fields to change; absent fields keep their value. `status` `disabled` stops every token of
+/// the tenant at once and refuses logins (operators only).
 #[derive(Object)]
 #[oai(deny_unknown_fields)]
 pub struct UpdateTenantRequest {
     #[oai(skip_serializing_if_is_none, validator(max_length = 200))]
     pub display_name: Option<String>,
-    /// `disabled` stops every token of the tenant at once and refuses logins (operators only).
+    // Documented on the struct: a doc comment here would wrap the enum's $ref in `allOf`,
+    // which generated clients (openapi-python-client) cannot read.
     #[oai(skip_serializing_if_is_none)]
     pub status: Option<TenantStatus>,
     #[oai(skip_serializing_if_is_none)]
@@ -330,10 +337,12 @@ pub struct SigningKeyList {
     pub items: Vec<SigningKeyView>,
 }
 
+/// `algorithm` defaults to the tenant's signing algorithm.
 #[derive(Object, Default)]
 #[oai(deny_unknown_fields)]
 pub struct RotateKeyRequest {
-    /// Defaults to the tenant's signing algorithm.
+    // Documented on the struct: a doc comment here would wrap the enum's $ref in `allOf`,
+    // which generated clients (openapi-python-client) cannot read.
     #[oai(skip_serializing_if_is_none)]
     pub algorithm: Option<SigningAlgorithm>,
 }
@@ -432,13 +441,20 @@ pub enum AuditOk {
     Ok(Json<AuditEventList>),
 }
 
-#[OpenApi(tag = "ApiTags::AdminTenants")]
+// Tags per operation: the keys and audit operations belong to their own tag only, so generated
+// clients put them in their own module.
+#[OpenApi]
 impl AdminTenantsApi {
     /// Create a tenant
     ///
     /// Creates a tenant with its own signing key and the local username/password provider.
     /// Operators only. Send an `Idempotency-Key` to retry safely.
-    #[oai(path = "/admin/v1/tenants", method = "post", operation_id = "createTenant")]
+    #[oai(
+        path = "/admin/v1/tenants",
+        method = "post",
+        operation_id = "createTenant",
+        tag = "ApiTags::AdminTenants"
+    )]
     async fn create_tenant(
         &self,
         auth: AdminAuth,
@@ -474,7 +490,12 @@ impl AdminTenantsApi {
     /// List tenants
     ///
     /// Operators see every tenant, tenant admins their own. Ordered by creation.
-    #[oai(path = "/admin/v1/tenants", method = "get", operation_id = "listTenants")]
+    #[oai(
+        path = "/admin/v1/tenants",
+        method = "get",
+        operation_id = "listTenants",
+        tag = "ApiTags::AdminTenants"
+    )]
     async fn list_tenants(
         &self,
         auth: AdminAuth,
@@ -498,7 +519,12 @@ impl AdminTenantsApi {
     }
 
     /// Get a tenant
-    #[oai(path = "/admin/v1/tenants/:tenant", method = "get", operation_id = "getTenant")]
+    #[oai(
+        path = "/admin/v1/tenants/:tenant",
+        method = "get",
+        operation_id = "getTenant",
+        tag = "ApiTags::AdminTenants"
+    )]
     async fn get_tenant(
         &self,
         auth: AdminAuth,
@@ -513,7 +539,12 @@ impl AdminTenantsApi {
     ///
     /// Changes the display name, settings or status. Disabling stops every token of the
     /// tenant at once, on every instance. Returns the stored tenant.
-    #[oai(path = "/admin/v1/tenants/:tenant", method = "patch", operation_id = "updateTenant")]
+    #[oai(
+        path = "/admin/v1/tenants/:tenant",
+        method = "patch",
+        operation_id = "updateTenant",
+        tag = "ApiTags::AdminTenants"
+    )]
     async fn update_tenant(
         &self,
         auth: AdminAuth,
@@ -540,7 +571,12 @@ impl AdminTenantsApi {
     /// Delete a tenant
     ///
     /// Deletes the tenant and all its data; its tokens stop working at once. Operators only.
-    #[oai(path = "/admin/v1/tenants/:tenant", method = "delete", operation_id = "deleteTenant")]
+    #[oai(
+        path = "/admin/v1/tenants/:tenant",
+        method = "delete",
+        operation_id = "deleteTenant",
+        tag = "ApiTags::AdminTenants"
+    )]
     async fn delete_tenant(
         &self,
         auth: AdminAuth,

@@ -44,6 +44,8 @@ pub struct CreateUserRequest {
     pub roles: Vec<String>,
 }
 
+/// Fields to change; absent fields keep their value. `status` `disabled` ends every session of
+/// the user at once.
 #[derive(Object)]
 #[oai(deny_unknown_fields)]
 pub struct UpdateUserRequest {
@@ -52,7 +54,8 @@ pub struct UpdateUserRequest {
     pub email: Option<String>,
     #[oai(skip_serializing_if_is_none)]
     pub email_verified: Option<bool>,
-    /// `disabled` ends every session of the user at once.
+    // Documented on the struct: a doc comment here would wrap the enum's $ref in `allOf`,
+    // which generated clients (openapi-python-client) cannot read.
     #[oai(skip_serializing_if_is_none)]
     pub status: Option<crate::api::admin::tenants::TenantStatus>,
 }
