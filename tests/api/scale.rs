@@ -59,7 +59,8 @@ impl Instance {
             }
             let port = port.unwrap_or_else(|| panic!("the instance did not start: {:?}", child.try_wait()));
             std::thread::spawn(move || std::io::copy(&mut logs, &mut std::io::sink()));
-            let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+            let http =
+                reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
             Self { child, url: format!("http://127.0.0.1:{port}"), http }
         })
         .await
@@ -88,7 +89,11 @@ impl Instance {
 
     async fn login(&self, tenant: &str, username: &str, password: &str) -> Value {
         let resp = self
-            .post(&format!("/t/{tenant}/auth/login"), None, json!({"username": username, "password": password}))
+            .post(
+                &format!("/t/{tenant}/auth/login"),
+                None,
+                json!({"username": username, "password": password}),
+            )
             .await;
         assert_eq!(resp.status(), StatusCode::OK, "login of {username} at {}", self.url);
         resp.json().await.unwrap()
@@ -125,7 +130,8 @@ async fn three_instances_agree_on_logout_refresh_keys_and_disabling() {
     let op = a.login("system", "admin", OPERATOR_PASSWORD).await["access_token"].clone();
     let op = op.as_str().unwrap();
     for (name, at) in [("ada", &a), ("bob", &b), ("cy", &c)] {
-        let resp = at.post("/t/default/auth/register", None, json!({"username": name, "password": PASSWORD})).await;
+        let resp =
+            at.post("/t/default/auth/register", None, json!({"username": name, "password": PASSWORD})).await;
         assert_eq!(resp.status(), StatusCode::CREATED);
     }
 
@@ -151,8 +157,13 @@ async fn three_instances_agree_on_logout_refresh_keys_and_disabling() {
     let statuses = [ra.status(), rb.status(), rc.status()];
     assert_eq!(statuses.iter().filter(|s| **s == StatusCode::OK).count(), 1, "{statuses:?}");
     assert_eq!(statuses.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count(), 2, "{statuses:?}");
-    let winner: Value = [ra, rb, rc].into_iter().find(|r| r.status() == StatusCode::OK).unwrap().json().await.unwrap();
-    assert_eq!(c.me_status("default", &winner["access_token"]).await, StatusCode::OK, "the winner's tokens stay valid");
+    let winner: Value =
+        [ra, rb, rc].into_iter().find(|r| r.status() == StatusCode::OK).unwrap().json().await.unwrap();
+    assert_eq!(
+        c.me_status("default", &winner["access_token"]).await,
+        StatusCode::OK,
+        "the winner's tokens stay valid"
+    );
 
     // Reuse detected across instances: replaying the rotated token at C (after the race
     // window) revokes the family, and the current refresh token stops working at A.
@@ -179,9 +190,11 @@ async fn three_instances_agree_on_logout_refresh_keys_and_disabling() {
     }
 
     // Disabling a user at A: its token dies at B and C at once.
-    let users: Value = a.get("/admin/v1/tenants/default/users?username_prefix=cy", Some(op)).await.json().await.unwrap();
+    let users: Value =
+        a.get("/admin/v1/tenants/default/users?username=cy", Some(op)).await.json().await.unwrap();
     let cy_id = users["items"][0]["id"].as_str().unwrap().to_string();
-    let resp = a.patch(&format!("/admin/v1/tenants/default/users/{cy_id}"), op, json!({"status": "disabled"})).await;
+    let resp =
+        a.patch(&format!("/admin/v1/tenants/default/users/{cy_id}"), op, json!({"status": "disabled"})).await;
     assert_eq!(resp.status(), StatusCode::OK);
     for i in [&b, &c] {
         assert_eq!(i.me_status("default", &cy["access_token"]).await, StatusCode::UNAUTHORIZED);
@@ -190,7 +203,8 @@ async fn three_instances_agree_on_logout_refresh_keys_and_disabling() {
     // Disabling a client at A: its tokens die at B and C.
     let client = json!({"name": "svc", "client_type": "confidential", "redirect_uris": ["https://app.example/cb"],
                         "grant_types": ["client_credentials"], "scopes": ["orders:read"]});
-    let created: Value = a.post("/admin/v1/tenants/default/clients", Some(op), client).await.json().await.unwrap();
+    let created: Value =
+        a.post("/admin/v1/tenants/default/clients", Some(op), client).await.json().await.unwrap();
     let (id, secret) = (created["client_id"].as_str().unwrap(), created["client_secret"].as_str().unwrap());
     let token: Value = b
         .http
@@ -218,7 +232,8 @@ async fn three_instances_agree_on_logout_refresh_keys_and_disabling() {
         v["active"] == true
     };
     assert!(introspect(&c).await);
-    let resp = a.patch(&format!("/admin/v1/tenants/default/clients/{id}"), op, json!({"enabled": false})).await;
+    let resp =
+        a.patch(&format!("/admin/v1/tenants/default/clients/{id}"), op, json!({"enabled": false})).await;
     assert_eq!(resp.status(), StatusCode::OK);
     let resp = c
         .http
@@ -233,7 +248,10 @@ async fn three_instances_agree_on_logout_refresh_keys_and_disabling() {
     // Adding and disabling a provider at A shows at B and C.
     let google = json!({"provider_id": "google", "kind": "google", "display_name": "Google",
                         "configuration": {"client_id": "c"}, "secrets": {"client_secret": "s"}});
-    assert_eq!(a.post("/admin/v1/tenants/default/providers", Some(op), google).await.status(), StatusCode::CREATED);
+    assert_eq!(
+        a.post("/admin/v1/tenants/default/providers", Some(op), google).await.status(),
+        StatusCode::CREATED
+    );
     for i in [&b, &c] {
         eventually("the provider at another instance", async || {
             let v: Value = i.get("/t/default/providers", None).await.json().await.unwrap();
@@ -258,7 +276,8 @@ async fn three_instances_agree_on_logout_refresh_keys_and_disabling() {
     for i in [&b, &c] {
         assert_eq!(i.me_status("default", &bob_now["access_token"]).await, StatusCode::UNAUTHORIZED);
         eventually("the tenant refusing logins", async || {
-            let resp = i.post("/t/default/auth/login", None, json!({"username": "bob", "password": PASSWORD})).await;
+            let resp =
+                i.post("/t/default/auth/login", None, json!({"username": "bob", "password": PASSWORD})).await;
             resp.status() == StatusCode::NOT_FOUND
         })
         .await;
