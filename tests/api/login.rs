@@ -82,6 +82,18 @@ backend_tests! {
         assert_eq!(stored.matches("username: \"frank\"").count(), 1);
     }
 
+    async fn a_common_password_is_refused_at_registration_with_the_reason(app: TestApp) {
+        let before = app.stored_state().await;
+        for common in ["password1", "Minecraft", "qwertyuiop"] {
+            let resp = app.post_json("/t/default/auth/register", &json!({"username": "gina", "password": common})).await;
+            let p = problem(resp, StatusCode::BAD_REQUEST).await;
+            assert_eq!((p["code"].as_str(), p["field"].as_str()), (Some("validation_failed"), Some("password")));
+            assert!(p["detail"].as_str().unwrap().contains("too common"), "{p}");
+        }
+        assert_eq!(app.stored_state().await, before);
+        assert_eq!(app.register("default", "gina").await.status(), StatusCode::CREATED);
+    }
+
     async fn invalid_registrations_name_the_field_and_store_nothing(app: TestApp) {
         let before = app.stored_state().await;
         for (body, field) in [
