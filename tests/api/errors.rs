@@ -38,6 +38,17 @@ backend_tests! {
         assert_eq!(app.stored_state().await, before);
     }
 
+    /// PostgreSQL cannot store NUL; a NUL in a tenant or client id is simply not found
+    /// (found by the fuzz tests: both were 500s).
+    async fn a_nul_in_a_tenant_or_client_id_is_not_found(app: TestApp) {
+        let resp = app.client.get(app.url("/t/%00/.well-known/jwks.json")).send().await.unwrap();
+        assert_eq!(problem(resp, StatusCode::NOT_FOUND).await["code"], "tenant_not_found");
+        let resp = app.client.post(app.url("/t/default/oauth2/token")).basic_auth("\0", Some(""))
+            .form(&[("grant_type", "client_credentials")]).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(resp.json::<Value>().await.unwrap()["error"], "invalid_client");
+    }
+
     async fn health_and_docs_are_served(app: TestApp) {
         let live = app.client.get(app.url("/health/live")).send().await.unwrap();
         assert_eq!(live.status(), StatusCode::OK);

@@ -9,6 +9,7 @@ mod admin;
 mod admin_clients;
 mod errors;
 mod faults;
+mod fuzz;
 mod interop;
 mod login;
 mod logout;
