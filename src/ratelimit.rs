@@ -1,7 +1,8 @@
 //! Per-IP and per-tenant rate limits on the endpoints attackers hammer: login (JSON and the
 //! hosted form), registration, refresh, the token endpoint and authorization. Fixed one-minute
 //! windows in the shared store; over the limit the request is answered 429 before any handler
-//! runs, so no password is hashed for it.
+//! runs, so no password is hashed for it. The client IP is the one `client_ip` resolved
+//! (`X-Forwarded-For` only from trusted proxies).
 use std::{sync::Arc, time::Duration};
 
 use poem::{Endpoint, IntoResponse, Request, Response, http::Method};
@@ -56,7 +57,7 @@ fn classify<'a>(method: &Method, path: &'a str) -> Option<(&'a str, Class)> {
 
 pub async fn limit<E: Endpoint>(ep: Arc<E>, req: Request, state: Arc<AppState>) -> poem::Result<Response> {
     if let Some((tenant, class)) = classify(req.method(), req.uri().path()) {
-        let ip = req.remote_addr().as_socket_addr().map(|a| a.ip().to_string()).unwrap_or_default();
+        let ip = crate::client_ip::of(&req).map(|ip| ip.to_string()).unwrap_or_default();
         let limits = &state.settings.limits;
         let per_ip = class.per_ip(limits);
         let per_tenant = per_ip.saturating_mul(limits.tenant_factor);
