@@ -168,6 +168,10 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
             let state = state.clone();
             move |ep, req| crate::ratelimit::limit(ep, req, state.clone())
         })
+        .around({
+            let trusted = Arc::new(state.settings.server.trusted_proxies.clone());
+            move |ep, req| crate::client_ip::attach(ep, req, trusted.clone())
+        })
         .around(accept_jwt_scheme)
         .around(move |ep, req| limit_body(ep, req, max_body))
         .data(state)

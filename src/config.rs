@@ -147,6 +147,9 @@ pub struct ServerSettings {
     pub public_url: String,
     pub max_body_bytes: usize,
     pub shutdown_grace_secs: u64,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (IPs or CIDR networks). Empty: the
+    /// TCP peer is the client.
+    pub trusted_proxies: crate::client_ip::TrustedProxies,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -221,6 +224,7 @@ impl Default for ServerSettings {
             public_url: String::new(),
             max_body_bytes: 64 * 1024,
             shutdown_grace_secs: 20,
+            trusted_proxies: crate::client_ip::TrustedProxies::default(),
         }
     }
 }
@@ -432,6 +436,7 @@ mod tests {
             ("GATEHOUSE__TOKENS__LEEWAY_SECS", "300"),
             ("GATEHOUSE__LOG__FORMAT", "xml"),
             ("GATEHOUSE__REDIS__URL", "memcached://x"),
+            ("GATEHOUSE__SERVER__TRUSTED_PROXIES", "10.0.0.0/8,proxy.internal"),
         ] {
             let message = load_error(&[(key, value)]);
             assert!(message.contains(key), "{key}: {message}");
@@ -450,8 +455,10 @@ mod tests {
             jail.create_file("staging.yaml", "tokens:\n  access_ttl_secs: 120\n")?;
             jail.set_env("GATEHOUSE_ENV", "staging");
             jail.set_env("GATEHOUSE__SERVER__BIND", "127.0.0.1:9100");
+            jail.set_env("GATEHOUSE__SERVER__TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1");
             let s = Settings::load(jail.directory()).map_err(|e| e.to_string())?;
             assert_eq!(s.server.bind.port(), 9100);
+            assert_eq!(s.server.trusted_proxies.0.len(), 2);
             assert_eq!(s.tokens.access_ttl_secs, 120);
             Ok(())
         });

@@ -1,7 +1,8 @@
 //! Per-IP and per-tenant rate limits on the endpoints attackers hammer: login (JSON and the
 //! hosted form), registration, refresh, the token endpoint and authorization. Fixed one-minute
 //! windows in the shared store; over the limit the request is answered 429 before any handler
-//! runs, so no password is hashed for it.
+//! runs, so no password is hashed for it. The client IP is the one `client_ip` resolved
+//! (`X-Forwarded-For` only from trusted proxies).
 use std::{sync::Arc, time::Duration};
 
 use poem::{Endpoint, IntoResponse, Request, Response, http::Method};
@@ -58,9 +59,21 @@ fn classify<'a>(method: &Method, path: &'a str) -> Option<(&'a str, Class)> {
     Some((tenant, class))
 }
 
+/// The per-IP counter a client shares: its IPv4 address, or its IPv6 /64, since one
+/// subscriber usually holds a whole /64 and could otherwise rotate through it.
+fn bucket(ip: std::net::IpAddr) -> String {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+    }
+}
+
 pub async fn limit<E: Endpoint>(ep: Arc<E>, req: Request, state: Arc<AppState>) -> poem::Result<Response> {
     if let Some((tenant, class)) = classify(req.method(), req.uri().path()) {
-        let ip = req.remote_addr().as_socket_addr().map(|a| a.ip().to_string()).unwrap_or_default();
+        let ip = crate::client_ip::of(&req).map(bucket).unwrap_or_default();
         let limits = &state.settings.limits;
         let per_ip = class.per_ip(limits);
         let per_tenant = per_ip.saturating_mul(limits.tenant_factor);
@@ -94,5 +107,13 @@ mod tests {
         assert_eq!(classify(&Method::GET, "/t/acme/me"), None);
         assert_eq!(classify(&Method::GET, "/t/acme/auth/login"), None);
         assert_eq!(classify(&Method::POST, "/admin/v1/tenants"), None);
+    }
+
+    #[test]
+    fn ipv6_clients_share_a_counter_per_64() {
+        let ip = |s: &str| s.parse().unwrap();
+        assert_eq!(bucket(ip("2001:db8:1:2::1")), bucket(ip("2001:db8:1:2:ffff::9")));
+        assert_ne!(bucket(ip("2001:db8:1:2::1")), bucket(ip("2001:db8:1:3::1")));
+        assert_eq!(bucket(ip("203.0.113.9")), "203.0.113.9");
     }
 }

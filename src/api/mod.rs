@@ -93,7 +93,7 @@ pub(crate) fn state(state: &Option<Arc<AppState>>) -> Result<&AppState, crate::e
 /// Where a request came from, for sessions and the audit log.
 pub(crate) fn client_meta(req: &Request) -> ClientMeta {
     ClientMeta {
-        ip: req.remote_addr().as_socket_addr().map(|a| a.ip().to_string()),
+        ip: crate::client_ip::of(req).map(|ip| ip.to_string()),
         user_agent: req
             .headers()
             .get(poem::http::header::USER_AGENT)

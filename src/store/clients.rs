@@ -25,6 +25,9 @@ pub async fn find(
     tenant_id: Uuid,
     client_id: &str,
 ) -> Result<Option<clients::Model>, StoreError> {
+    if !super::storable(client_id) {
+        return Ok(None);
+    }
     Ok(clients::Entity::find()
         .filter(clients::Column::TenantId.eq(tenant_id))
         .filter(clients::Column::ClientId.eq(client_id))

@@ -50,6 +50,12 @@ fn is_unavailable(e: &DbErr) -> bool {
     }
 }
 
+/// PostgreSQL text cannot hold NUL, and a query comparing with one fails instead of matching
+/// nothing. Lookups by a caller-supplied string check this first and find no row.
+pub(crate) fn storable(s: &str) -> bool {
+    !s.contains('\0')
+}
+
 /// True when the error is a unique-index violation (a lost race or a taken name).
 pub fn is_unique_violation(e: &DbErr) -> bool {
     matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))

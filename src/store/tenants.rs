@@ -16,6 +16,9 @@ pub async fn find_by_slug(
     db: &impl ConnectionTrait,
     slug: &str,
 ) -> Result<Option<tenants::Model>, StoreError> {
+    if !super::storable(slug) {
+        return Ok(None);
+    }
     Ok(tenants::Entity::find().filter(tenants::Column::Slug.eq(slug)).one(db).await?)
 }
 

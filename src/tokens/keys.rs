@@ -230,6 +230,10 @@ pub fn peek_header(token: &str) -> Result<UnverifiedHeader, TokenError> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::LazyLock;
+
+    use proptest::prelude::*;
+
     use super::*;
 
     fn claims(iss: &str, aud: &str) -> AccessClaims {
@@ -268,5 +272,155 @@ mod tests {
         let token = Signer::new(a.kid, Algorithm::Es256, &a.private_der).sign(&claims("i", "a")).unwrap();
         let v = Verifier::new(&b.public_jwk, "i", &["a"], 0).unwrap();
         assert_eq!(v.verify(&token), Err(TokenError::BadSignature));
+    }
+
+    /// One genuine token per algorithm with the verifier that accepts it.
+    struct Fixture {
+        kid: String,
+        token: String,
+        verifier: Verifier,
+    }
+
+    static FIXTURES: LazyLock<Vec<Fixture>> = LazyLock::new(|| {
+        [Algorithm::Es256, Algorithm::EdDsa, Algorithm::Rs256]
+            .into_iter()
+            .map(|alg| {
+                let k = generate(alg).unwrap();
+                let mut c = claims("https://id.example/t/acme", "https://id.example/t/acme");
+                c.exp += 24 * 3600;
+                let token = Signer::new(k.kid.clone(), alg, &k.private_der).sign(&c).unwrap();
+                let verifier = Verifier::new(&k.public_jwk, &c.iss, &[&c.aud], 0).unwrap();
+                Fixture { kid: k.kid, token, verifier }
+            })
+            .collect()
+    });
+
+    impl std::fmt::Debug for Fixture {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(&self.token)
+        }
+    }
+
+    impl Fixture {
+        /// The path a presented bearer token takes: size and header checks, key by `kid`,
+        /// then signature and claims.
+        fn accepts(&self, token: &str) -> bool {
+            let Ok(header) = peek_header(token) else { return false };
+            header.kid == self.kid && self.verifier.verify(token).is_ok()
+        }
+    }
+
+    fn fixture() -> impl Strategy<Value = &'static Fixture> {
+        (0..FIXTURES.len()).prop_map(|i| &FIXTURES[i])
+    }
+
+    /// Characters that keep a token looking like a JWT, and some that do not.
+    fn token_char() -> impl Strategy<Value = char> {
+        prop_oneof![
+            4 => proptest::sample::select(
+                "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".chars().collect::<Vec<_>>()
+            ),
+            1 => proptest::sample::select(vec!['.', '=', '+', '/', ' ', '%', '\0']),
+            1 => any::<char>(),
+        ]
+    }
+
+    fn reencode(segment: &str, how: u8) -> Option<String> {
+        use base64::{Engine, engine::general_purpose as b64};
+        let bytes = b64::URL_SAFE_NO_PAD.decode(segment).ok()?;
+        Some(match how % 4 {
+            0 => b64::URL_SAFE.encode(&bytes),
+            1 => b64::STANDARD.encode(&bytes),
+            2 => b64::STANDARD_NO_PAD.encode(&bytes),
+            // The same JSON written again: other key order or spacing, same meaning.
+            _ => {
+                let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+                b64::URL_SAFE_NO_PAD.encode(serde_json::to_vec_pretty(&value).ok()?)
+            }
+        })
+    }
+
+    #[test]
+    fn the_untouched_tokens_verify() {
+        for f in FIXTURES.iter() {
+            assert!(f.accepts(&f.token));
+        }
+    }
+
+    proptest! {
+        /// Replacing, inserting or deleting characters anywhere never yields an accepted token.
+        #[test]
+        fn a_mutated_token_never_verifies(
+            f in fixture(),
+            edits in proptest::collection::vec((any::<proptest::sample::Index>(), 0u8..3, token_char()), 1..4),
+        ) {
+            let mut chars: Vec<char> = f.token.chars().collect();
+            for (at, op, c) in edits {
+                let i = at.index(chars.len() + 1);
+                match op {
+                    0 if i < chars.len() => chars[i] = c,
+                    1 if i < chars.len() => { chars.remove(i); }
+                    _ => chars.insert(i, c),
+                }
+            }
+            let mutated: String = chars.into_iter().collect();
+            prop_assume!(mutated != f.token);
+            prop_assert!(!f.accepts(&mutated), "{}", mutated);
+        }
+
+        /// Every strict prefix, and the token with anything appended, is refused.
+        #[test]
+        fn truncated_or_extended_tokens_never_verify(f in fixture(), cut in any::<proptest::sample::Index>(), tail in "\\PC{1,12}") {
+            let cut = cut.index(f.token.len());
+            prop_assert!(!f.accepts(&f.token[..cut]));
+            let extended = format!("{}{tail}", f.token);
+            prop_assert!(!f.accepts(&extended));
+        }
+
+        /// The same bytes in another base64 alphabet or with padding, the same JSON written
+        /// differently, or the segments reordered: only the exact signed text verifies.
+        #[test]
+        fn re_encoded_tokens_never_verify(f in fixture(), segment in 0usize..3, how in 0u8..4, swap in any::<bool>()) {
+            let mut parts: Vec<String> = f.token.split('.').map(str::to_string).collect();
+            if swap {
+                parts.swap(segment, (segment + 1) % 3);
+            } else if let Some(other) = reencode(&parts[segment], how) {
+                parts[segment] = other;
+            }
+            let token = parts.join(".");
+            prop_assume!(token != f.token);
+            prop_assert!(!f.accepts(&token), "{}", token);
+        }
+
+        /// Headers naming our key with another algorithm (`none`, HMAC, another curve) are
+        /// refused whatever the signature.
+        #[test]
+        fn forged_headers_never_verify(
+            f in fixture(),
+            alg in proptest::sample::select(vec!["none", "HS256", "HS512", "ES256", "ES384", "RS256", "PS256", "EdDSA", "", "es256"]),
+            typ in proptest::sample::select(vec!["at+jwt", "JWT", "AT+JWT"]),
+            signature in proptest::collection::vec(any::<u8>(), 0..300),
+        ) {
+            use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as b64};
+            let header = serde_json::json!({"alg": alg, "typ": typ, "kid": f.kid});
+            let payload = f.token.split('.').nth(1).unwrap();
+            let token = format!("{}.{payload}.{}", b64.encode(header.to_string()), b64.encode(&signature));
+            prop_assert!(!f.accepts(&token), "{}", token);
+        }
+
+        /// Arbitrary text never panics the header peek or the verifier.
+        #[test]
+        fn arbitrary_text_is_refused_without_panicking(f in fixture(), text in "\\PC{0,400}|[A-Za-z0-9_-]{0,60}\\.[A-Za-z0-9_-]{0,200}\\.[A-Za-z0-9_-]{0,90}") {
+            let _ = kid_of(&text);
+            prop_assert!(!f.accepts(&text));
+            prop_assert!(f.verifier.verify(&text).is_err());
+        }
+    }
+
+    #[test]
+    fn oversized_tokens_are_refused_before_parsing() {
+        let f = &FIXTURES[0];
+        let padded = format!("{}{}", f.token, "A".repeat(MAX_TOKEN_BYTES));
+        assert!(matches!(peek_header(&padded), Err(TokenError::TooLarge)));
     }
 }

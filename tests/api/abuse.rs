@@ -136,3 +136,71 @@ async fn a_lock_made_at_one_instance_holds_at_another() {
     assert_eq!(a.login_raw("default", "ann", PASSWORD).await.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(b.login_raw("default", "ann", PASSWORD).await.status(), StatusCode::TOO_MANY_REQUESTS);
 }
+
+/// A failed login sent with `X-Forwarded-For`: 401, or 429 when the per-IP limit answers.
+async fn login_from(app: &TestApp, forwarded_for: &str) -> StatusCode {
+    let body = json!({"username": "ann", "password": "not the password"});
+    let url = app.url("/t/default/auth/login");
+    let resp =
+        app.client.post(url).header("x-forwarded-for", forwarded_for).json(&body).send().await.unwrap();
+    let status = resp.status();
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        assert_eq!(problem(resp, status).await["code"], "rate_limited", "the rate limit, not the lockout");
+    }
+    status
+}
+
+/// By default the TCP peer is the client: a forged `X-Forwarded-For` buys no fresh budget.
+async fn a_spoofed_forwarded_for_does_not_escape_the_per_ip_limit(backend: Backend) {
+    let app = TestApp::spawn_tuned(backend, |s| s.limits.login_per_ip = 3).await;
+    for forged in ["198.51.100.1", "198.51.100.2", "198.51.100.3"] {
+        assert_eq!(login_from(&app, forged).await, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(login_from(&app, "198.51.100.4").await, StatusCode::TOO_MANY_REQUESTS);
+}
+
+/// Behind a trusted proxy (here 127.0.0.1) each forwarded client has its own budget, and
+/// addresses a client puts in front of its own are not believed.
+async fn clients_behind_a_trusted_proxy_get_separate_budgets(backend: Backend) {
+    let app = TestApp::spawn_tuned(backend, |s| {
+        s.limits.login_per_ip = 2;
+        s.server.trusted_proxies = gatehouse::client_ip::TrustedProxies(vec!["127.0.0.1".parse().unwrap()]);
+    })
+    .await;
+    assert_eq!(login_from(&app, "203.0.113.7").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(login_from(&app, "198.51.100.9, 203.0.113.7").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(login_from(&app, "198.51.100.10, 203.0.113.7").await, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(login_from(&app, "198.51.100.9").await, StatusCode::UNAUTHORIZED);
+    // The session of a forwarded client records its address, not the proxy's.
+    app.user("bob").await;
+    let resp = app
+        .client
+        .post(app.url("/t/default/auth/login"))
+        .header("x-forwarded-for", "192.0.2.44")
+        .json(&json!({"username": "bob", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(app.stored_state().await.contains("192.0.2.44"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spoofed_forwarded_for_does_not_escape_the_per_ip_limit_postgres_redis() {
+    a_spoofed_forwarded_for_does_not_escape_the_per_ip_limit(Backend::PostgresRedis).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spoofed_forwarded_for_does_not_escape_the_per_ip_limit_sqlite_memory() {
+    a_spoofed_forwarded_for_does_not_escape_the_per_ip_limit(Backend::SqliteMemory).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_behind_a_trusted_proxy_get_separate_budgets_postgres_redis() {
+    clients_behind_a_trusted_proxy_get_separate_budgets(Backend::PostgresRedis).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_behind_a_trusted_proxy_get_separate_budgets_sqlite_memory() {
+    clients_behind_a_trusted_proxy_get_separate_budgets(Backend::SqliteMemory).await;
+}

@@ -198,6 +198,11 @@ backend_tests! {
         assert_eq!(patched["email_verified"], false, "a changed email is no longer verified");
         assert_eq!(app.me("default", &t.access).await.status(), StatusCode::OK);
 
+        // The tenant's password policy applies to a password an admin sets.
+        let weak = app.admin_put(&op, &format!("{base}/{id}/password"), &json!({"password": "minecraft"})).await;
+        assert_eq!(problem(weak, StatusCode::BAD_REQUEST).await["field"], "password");
+        assert_eq!(app.me("default", &t.access).await.status(), StatusCode::OK);
+
         // A new password ends every session and takes effect.
         let resp = app.admin_put(&op, &format!("{base}/{id}/password"), &json!({"password": "a brand new passphrase"})).await;
         assert_eq!(resp.status(), StatusCode::NO_CONTENT);
@@ -212,8 +217,10 @@ backend_tests! {
         assert_eq!(json_of(resp, StatusCode::OK).await["status"], "disabled");
         assert_invalid_token(app.me("default", t["access_token"].as_str().unwrap()).await).await;
         let unknown = app.login_raw("default", "nobody", "a brand new passphrase").await.bytes().await.unwrap();
+        let hashes = app.state.hasher.verifications();
         let disabled = app.login_raw("default", "ann", "a brand new passphrase").await.bytes().await.unwrap();
         assert_eq!(unknown, disabled, "a disabled account looks like an unknown one");
+        assert_eq!(app.state.hasher.verifications(), hashes + 1, "and costs one hash, like any login");
 
         let roles = json_of(app.admin_put(&op, &format!("{base}/{id}/roles"), &json!({"roles": ["tenant-admin", "tenant-admin"]})).await, StatusCode::OK).await;
         assert_eq!(roles["roles"], json!(["tenant-admin"]));

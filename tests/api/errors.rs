@@ -38,6 +38,32 @@ backend_tests! {
         assert_eq!(app.stored_state().await, before);
     }
 
+    /// PostgreSQL cannot store NUL; a NUL in a tenant or client id is simply not found
+    /// (found by the fuzz tests: both were 500s).
+    async fn a_nul_in_a_tenant_or_client_id_is_not_found(app: TestApp) {
+        let resp = app.client.get(app.url("/t/%00/.well-known/jwks.json")).send().await.unwrap();
+        assert_eq!(problem(resp, StatusCode::NOT_FOUND).await["code"], "tenant_not_found");
+        let resp = app.client.post(app.url("/t/default/oauth2/token")).basic_auth("\0", Some(""))
+            .form(&[("grant_type", "client_credentials")]).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(resp.json::<Value>().await.unwrap()["error"], "invalid_client");
+    }
+
+    /// Header limits are hyper's (about 400 KB of head, 100 headers): over them 431, never a
+    /// 500; a bearer token over 8 KiB is refused before parsing.
+    async fn oversized_heads_get_431_and_oversized_tokens_401(app: TestApp) {
+        let me = app.url("/t/default/me");
+        let big = app.client.get(&me).header("x-big", "a".repeat(1_000_000)).send().await.unwrap();
+        assert_eq!(big.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+        let mut many = app.client.get(&me);
+        for i in 0..150 {
+            many = many.header(format!("x-h{i}"), "v");
+        }
+        assert_eq!(many.send().await.unwrap().status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+        let long_token = app.client.get(&me).bearer_auth("a".repeat(64_000)).send().await.unwrap();
+        crate::helpers::assert_invalid_token(long_token).await;
+    }
+
     async fn health_and_docs_are_served(app: TestApp) {
         let live = app.client.get(app.url("/health/live")).send().await.unwrap();
         assert_eq!(live.status(), StatusCode::OK);

@@ -12,6 +12,7 @@ mod deployment;
 mod errors;
 mod express_passport;
 mod faults;
+mod fuzz;
 mod interop;
 mod login;
 mod logout;
