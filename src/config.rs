@@ -327,10 +327,11 @@ impl Settings {
         }
         if let Some(redis) = &self.redis.url {
             let r = redis.expose();
-            if !(r.starts_with("redis://") || r.starts_with("rediss://") || r.starts_with("unix://")) {
+            let schemes = ["redis://", "rediss://", "unix://", "redis+sentinel://"];
+            if !schemes.iter().any(|s| r.starts_with(s)) {
                 return Err(ConfigError::key(
                     "GATEHOUSE__REDIS__URL",
-                    "must start with redis://, rediss:// or unix://",
+                    "must start with redis://, rediss://, unix:// or redis+sentinel://",
                 ));
             }
         }

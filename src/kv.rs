@@ -3,13 +3,47 @@
 //! Every Redis command has a response timeout, so an outage is an error, never a hang.
 use std::{
     collections::HashMap,
-    sync::Mutex,
+    sync::{Arc, Mutex, RwLock},
     time::{Duration, Instant},
 };
 
 use redis::{AsyncCommands, aio::ConnectionManager};
 
 use crate::config::RedisSettings;
+
+mod sentinel;
+
+/// The Redis connection in use, replaceable: with Sentinel, a failover swaps in the new master.
+pub struct RedisConn {
+    current: RwLock<(ConnectionManager, redis::Client)>,
+    config: redis::aio::ConnectionManagerConfig,
+}
+
+impl RedisConn {
+    fn new(client: redis::Client, config: redis::aio::ConnectionManagerConfig) -> Result<Self, KvError> {
+        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config.clone())?;
+        Ok(Self { current: RwLock::new((conn, client)), config })
+    }
+
+    fn conn(&self) -> ConnectionManager {
+        self.current.read().unwrap_or_else(std::sync::PoisonError::into_inner).0.clone()
+    }
+
+    fn client(&self) -> redis::Client {
+        self.current.read().unwrap_or_else(std::sync::PoisonError::into_inner).1.clone()
+    }
+
+    fn address(&self) -> String {
+        self.client().get_connection_info().addr().to_string()
+    }
+
+    /// Points every later command at `client` (a new master).
+    fn replace(&self, client: redis::Client) -> Result<(), KvError> {
+        let conn = ConnectionManager::new_lazy_with_config(client.clone(), self.config.clone())?;
+        *self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner) = (conn, client);
+        Ok(())
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 #[error("token store: {0}")]
@@ -22,7 +56,7 @@ impl From<redis::RedisError> for KvError {
 }
 
 pub enum Kv {
-    Redis { conn: ConnectionManager, client: redis::Client, prefix: String },
+    Redis { redis: Arc<RedisConn>, prefix: String },
     Memory { map: Mutex<HashMap<String, (String, Instant)>>, prefix: String },
 }
 
@@ -35,15 +69,17 @@ impl Kv {
             tracing::warn!("no GATEHOUSE__REDIS__URL: using the in-process store (single instance only)");
             return Ok(Self::Memory { map: Mutex::new(HashMap::new()), prefix: settings.key_prefix.clone() });
         };
-        let client = redis::Client::open(url.expose())?;
         let timeout = Duration::from_millis(settings.command_timeout_ms);
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_response_timeout(Some(timeout))
             .set_connection_timeout(Some(timeout))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_secs(2));
-        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
-        Ok(Self::Redis { conn, client, prefix: settings.key_prefix.clone() })
+        let redis = match sentinel::parse(url.expose()) {
+            Some(spec) => sentinel::connect(spec?, config).await?,
+            None => Arc::new(RedisConn::new(redis::Client::open(url.expose())?, config)?),
+        };
+        Ok(Self::Redis { redis, prefix: settings.key_prefix.clone() })
     }
 
     fn key(&self, key: &str) -> String {
@@ -57,8 +93,8 @@ impl Kv {
     /// Redis is unreachable or too slow.
     pub async fn ping(&self) -> Result<(), KvError> {
         match self {
-            Self::Redis { conn, .. } => {
-                let mut conn = conn.clone();
+            Self::Redis { redis, .. } => {
+                let mut conn = redis.conn();
                 let _: String = redis::cmd("PING").query_async(&mut conn).await?;
                 Ok(())
             }
@@ -75,12 +111,12 @@ impl Kv {
             return Ok(());
         }
         match self {
-            Self::Redis { conn, .. } => {
+            Self::Redis { redis, .. } => {
                 let mut pipe = redis::pipe();
                 for (k, v, ttl) in entries {
                     pipe.set_ex(self.key(k), v, ttl.as_secs().max(1)).ignore();
                 }
-                let mut conn = conn.clone();
+                let mut conn = redis.conn();
                 let () = pipe.query_async(&mut conn).await?;
                 Ok(())
             }
@@ -104,9 +140,9 @@ impl Kv {
     /// Redis is unreachable or too slow.
     pub async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<String>>, KvError> {
         match self {
-            Self::Redis { conn, .. } => {
+            Self::Redis { redis, .. } => {
                 let full: Vec<String> = keys.iter().map(|k| self.key(k)).collect();
-                let mut conn = conn.clone();
+                let mut conn = redis.conn();
                 Ok(conn.mget(full).await?)
             }
             Self::Memory { map, .. } => {
@@ -131,8 +167,8 @@ impl Kv {
     /// # Errors
     /// Redis is unreachable or too slow.
     pub async fn publish(&self, channel: &str, message: &str) -> Result<(), KvError> {
-        if let Self::Redis { conn, .. } = self {
-            let mut conn = conn.clone();
+        if let Self::Redis { redis, .. } = self {
+            let mut conn = redis.conn();
             let _: i64 = conn.publish(self.key(channel), message).await?;
         }
         Ok(())
@@ -148,11 +184,12 @@ impl Kv {
         on_reconnect: impl Fn() + Send + Sync,
     ) {
         use futures_util::StreamExt;
-        let Self::Redis { client, .. } = self else { return };
+        let Self::Redis { redis, .. } = self else { return };
         let channel = self.key(channel);
         let mut delay = Duration::from_millis(200);
         loop {
-            match client.get_async_pubsub().await {
+            // The current client: after a Sentinel failover, the new master.
+            match redis.client().get_async_pubsub().await {
                 Ok(mut pubsub) => {
                     if pubsub.subscribe(&channel).await.is_ok() {
                         delay = Duration::from_millis(200);
@@ -187,8 +224,8 @@ impl Kv {
     /// Redis is unreachable or too slow.
     pub async fn replace(&self, key: &str, value: &str, ttl: Duration) -> Result<Option<String>, KvError> {
         match self {
-            Self::Redis { conn, .. } => {
-                let mut conn = conn.clone();
+            Self::Redis { redis, .. } => {
+                let mut conn = redis.conn();
                 Ok(redis::cmd("SET")
                     .arg(self.key(key))
                     .arg(value)
@@ -218,8 +255,8 @@ impl Kv {
     /// Redis is unreachable or too slow.
     pub async fn delete(&self, key: &str) -> Result<(), KvError> {
         match self {
-            Self::Redis { conn, .. } => {
-                let mut conn = conn.clone();
+            Self::Redis { redis, .. } => {
+                let mut conn = redis.conn();
                 let _: i64 = conn.del(self.key(key)).await?;
             }
             Self::Memory { map, .. } => {
@@ -237,7 +274,7 @@ impl Kv {
     /// Redis is unreachable or too slow.
     pub async fn incr_windows(&self, keys: &[String], ttl: Duration) -> Result<Vec<(u64, u64)>, KvError> {
         match self {
-            Self::Redis { conn, .. } => {
+            Self::Redis { redis, .. } => {
                 let mut pipe = redis::pipe();
                 pipe.atomic();
                 for key in keys {
@@ -250,7 +287,7 @@ impl Kv {
                         .ignore()
                         .ttl(&k);
                 }
-                let mut conn = conn.clone();
+                let mut conn = redis.conn();
                 let flat: Vec<i64> = pipe.query_async(&mut conn).await?;
                 Ok(flat
                     .chunks(2)
@@ -278,7 +315,7 @@ impl Kv {
     /// Redis is unreachable or too slow.
     pub async fn incr_window(&self, key: &str, ttl: Duration) -> Result<(u64, u64), KvError> {
         match self {
-            Self::Redis { conn, .. } => {
+            Self::Redis { redis, .. } => {
                 let k = self.key(key);
                 let mut pipe = redis::pipe();
                 pipe.atomic()
@@ -289,7 +326,7 @@ impl Kv {
                     .arg("NX")
                     .ignore()
                     .ttl(&k);
-                let mut conn = conn.clone();
+                let mut conn = redis.conn();
                 let (count, left): (u64, i64) = pipe.query_async(&mut conn).await?;
                 Ok((count, u64::try_from(left).unwrap_or(ttl.as_secs())))
             }
@@ -314,11 +351,11 @@ impl Kv {
     /// Redis is unreachable or too slow.
     pub async fn window(&self, key: &str) -> Result<(u64, u64), KvError> {
         match self {
-            Self::Redis { conn, .. } => {
+            Self::Redis { redis, .. } => {
                 let k = self.key(key);
                 let mut pipe = redis::pipe();
                 pipe.get(&k).ttl(&k);
-                let mut conn = conn.clone();
+                let mut conn = redis.conn();
                 let (count, left): (Option<u64>, i64) = pipe.query_async(&mut conn).await?;
                 Ok((count.unwrap_or(0), u64::try_from(left).unwrap_or(0)))
             }

@@ -114,12 +114,17 @@ async fn three_instances() -> [Instance; 3] {
 
 /// Polls `check` until it holds: pub/sub invalidation reaches the other instances
 /// asynchronously, within milliseconds.
-async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
-    for _ in 0..100 {
+async fn eventually(what: &str, check: impl AsyncFnMut() -> bool) {
+    within(what, 100, 20, check).await;
+}
+
+/// Polls `check` up to `tries` times, `every_ms` apart.
+async fn within(what: &str, tries: u32, every_ms: u64, mut check: impl AsyncFnMut() -> bool) {
+    for _ in 0..tries {
         if check().await {
             return;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(every_ms)).await;
     }
     panic!("{what} did not happen");
 }
@@ -289,4 +294,112 @@ fn kid_of(jwt: &str) -> String {
     let header = jwt.split('.').next().unwrap();
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header).unwrap();
     serde_json::from_slice::<Value>(&bytes).unwrap()["kid"].as_str().unwrap().to_string()
+}
+
+/// A `redis-server` process of the test's own, killed when dropped.
+struct RedisProcess(Child);
+
+impl Drop for RedisProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn redis_server(args: &[&str]) -> RedisProcess {
+    let child = Command::new("redis-server")
+        .args(args)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("redis-server is required for the Sentinel test: {e}"));
+    RedisProcess(child)
+}
+
+fn redis_cli(port: u16, args: &[&str]) -> String {
+    let out = Command::new("redis-cli")
+        .arg("-p")
+        .arg(port.to_string())
+        .args(args)
+        .output()
+        .expect("redis-cli runs");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Gatehouse on a Sentinel URL follows a failover: the master, a replica and a sentinel are
+/// this test's own processes (the shared Redis is not touched); after `SENTINEL FAILOVER`
+/// logins and revocations work on the new master without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sentinel_failover_is_followed_without_restart() {
+    let (master, replica, sentinel) = (free_port(), free_port(), free_port());
+    let _m = redis_server(&["--port", &master.to_string(), "--save", "", "--appendonly", "no"]);
+    let _r = redis_server(&[
+        "--port",
+        &replica.to_string(),
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--replicaof",
+        "127.0.0.1",
+        &master.to_string(),
+    ]);
+    let dir = std::env::temp_dir().join(format!("gh-sentinel-{sentinel}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("sentinel.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "port {sentinel}\nbind 127.0.0.1\nsentinel monitor gh 127.0.0.1 {master} 1\n\
+             sentinel down-after-milliseconds gh 1000\nsentinel failover-timeout gh 5000\n"
+        ),
+    )
+    .unwrap();
+    let _s = redis_server(&[conf.to_str().unwrap(), "--sentinel"]);
+    // Sentinels learn replicas from the master's INFO, which they poll every 10 s.
+    within("the replica in sync and known to the sentinel", 300, 100, async || {
+        redis_cli(replica, &["INFO", "replication"]).contains("master_link_status:up")
+            && redis_cli(sentinel, &["SENTINEL", "replicas", "gh"]).contains(&replica.to_string())
+    })
+    .await;
+
+    let url = format!("redis+sentinel://127.0.0.1:{sentinel}/gh");
+    let app = crate::helpers::TestApp::spawn_tuned(crate::helpers::Backend::PostgresRedis, |s| {
+        s.redis.url = Some(gatehouse::config::Secret::new(url));
+    })
+    .await;
+    let before = app.user("sid").await;
+    assert_eq!(app.me("default", &before.access).await.status(), StatusCode::OK);
+
+    assert_eq!(redis_cli(sentinel, &["SENTINEL", "FAILOVER", "gh"]), "OK");
+    within("the sentinel naming the replica as master", 300, 100, async || {
+        redis_cli(sentinel, &["SENTINEL", "get-master-addr-by-name", "gh"]).contains(&replica.to_string())
+    })
+    .await;
+    // Gatehouse follows within its watch interval; until then requests may fail closed.
+    let mut after = None;
+    for _ in 0..100 {
+        let resp = app.login_raw("default", "sid", PASSWORD).await;
+        if resp.status() == StatusCode::OK {
+            after = Some(resp.json::<Value>().await.unwrap());
+            break;
+        }
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE, "only fail-closed errors while switching");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let after = after.expect("logins work again after the failover");
+    let access = after["access_token"].as_str().unwrap();
+    assert_eq!(app.me("default", access).await.status(), StatusCode::OK);
+    assert_eq!(app.logout("default", access, false).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.me("default", access).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "revoked on the new master"
+    );
+    let keys = redis_cli(replica, &["DBSIZE"]);
+    assert!(keys.parse::<u64>().unwrap() > 0, "the new master holds the revocation");
+    let _ = std::fs::remove_dir_all(dir);
 }
