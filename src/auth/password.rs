@@ -1,8 +1,12 @@
 //! Argon2id hashing on blocking threads, at most `max_concurrent_hashes` at once, so a login
 //! flood queues up instead of starving the async runtime or exhausting memory.
-use std::sync::Arc;
+//!
+//! Verifications reuse one Argon2 memory buffer per permit. Allocating 19 MiB per login made
+//! glibc keep freed buffers in per-thread arenas: resident memory grew to ~865 MiB after a
+//! login flood (docs/performance.md). With the pool it stays at permits x 19 MiB.
+use std::sync::{Arc, Mutex};
 
-use argon2::{Argon2, PasswordHasher as _, PasswordVerifier as _};
+use argon2::{Argon2, Block, PasswordHash, PasswordHasher as _};
 use tokio::sync::Semaphore;
 
 use crate::config::PasswordSettings;
@@ -17,6 +21,8 @@ pub struct PasswordHasher {
     /// The PHC prefix of hashes made with the current parameters, e.g.
     /// `$argon2id$v=19$m=19456,t=2,p=1$`.
     current_prefix: String,
+    /// Argon2 working memory, one buffer per permit, allocated on first use.
+    buffers: Arc<Mutex<Vec<Vec<Block>>>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +61,7 @@ impl PasswordHasher {
                 settings.argon2_memory_kib, settings.argon2_iterations, settings.argon2_parallelism
             ),
             dummy_hash: dummy_hash.into(),
+            buffers: Arc::new(Mutex::new(Vec::new())),
         })
     }
 
@@ -84,10 +91,18 @@ impl PasswordHasher {
 
     pub async fn verify(&self, password: String, stored: Option<String>) -> Result<bool, HashError> {
         self.verifications.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let argon = self.argon.clone();
         let known = stored.is_some();
         let hash: Arc<str> = stored.map_or_else(|| self.dummy_hash.clone(), Arc::from);
-        let ok = self.run(move || argon.verify_password(password.as_bytes(), &*hash).is_ok()).await?;
+        let buffers = self.buffers.clone();
+        let ok = self
+            .run(move || {
+                // Taken under the permit, so there are never more buffers than permits.
+                let mut memory = lock(&buffers).pop().unwrap_or_default();
+                let ok = verify_in(&mut memory, password.as_bytes(), &hash);
+                lock(&buffers).push(memory);
+                ok
+            })
+            .await?;
         Ok(ok && known)
     }
 
@@ -95,5 +110,62 @@ impl PasswordHasher {
         let _permit =
             self.permits.clone().acquire_owned().await.map_err(|e| HashError::Hash(e.to_string()))?;
         tokio::task::spawn_blocking(f).await.map_err(|e| HashError::Hash(e.to_string()))
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Verifies `password` against a PHC string using `memory` as Argon2's working memory (grown
+/// if the stored hash asks for more). Compares in constant time.
+fn verify_in(memory: &mut Vec<Block>, password: &[u8], stored: &str) -> bool {
+    let Ok(phc) = PasswordHash::new(stored) else { return false };
+    let (Some(salt), Some(expected)) = (&phc.salt, &phc.hash) else { return false };
+    let (Ok(algorithm), Ok(params)) =
+        (argon2::Algorithm::new(phc.algorithm.as_str()), argon2::Params::try_from(&phc))
+    else {
+        return false;
+    };
+    let version = match phc.version.map(argon2::Version::try_from) {
+        None => argon2::Version::default(),
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return false,
+    };
+    let blocks = params.block_count();
+    if memory.len() < blocks {
+        memory.resize(blocks, Block::default());
+    }
+    let expected = expected.as_bytes();
+    let mut out = vec![0u8; expected.len()];
+    let argon = Argon2::new(algorithm, version, params);
+    argon.hash_password_into_with_memory(password, salt.as_ref(), &mut out, &mut memory[..blocks]).is_ok()
+        && aws_lc_rs::constant_time::verify_slices_are_equal(&out, expected).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pooled_verification_agrees_with_the_library() {
+        let params = argon2::Params::new(8, 1, 1, None).unwrap();
+        let argon = Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+        let stored = argon.hash_password(b"correct horse").unwrap().to_string();
+        let mut memory = Vec::new();
+        assert!(verify_in(&mut memory, b"correct horse", &stored));
+        assert!(!verify_in(&mut memory, b"correct horsf", &stored));
+        assert!(!verify_in(&mut memory, b"correct horse", "not a phc string"));
+        assert!(!verify_in(&mut memory, b"correct horse", &stored.replace("argon2id", "argon2x")));
+        // A buffer sized for bigger parameters is reused for smaller ones.
+        let big = Argon2::new(
+            argon2::Algorithm::Argon2id,
+            argon2::Version::V0x13,
+            argon2::Params::new(64, 1, 1, None).unwrap(),
+        );
+        let stored_big = big.hash_password(b"pw").unwrap().to_string();
+        assert!(verify_in(&mut memory, b"pw", &stored_big));
+        assert_eq!(memory.len(), 64);
+        assert!(verify_in(&mut memory, b"correct horse", &stored));
     }
 }
