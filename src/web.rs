@@ -181,21 +181,17 @@ pub async fn login_endpoint(
     let field = |k: &str| form.get(k).map(String::as_str).unwrap_or_default();
     let request_id = field("request");
     let key = authorize::pending_key(&tenant, request_id);
-    let pending = match state.kv.get(&key).await {
-        Ok(Some(raw)) => serde_json::from_str::<PendingAuthorization>(&raw).ok(),
-        Ok(None) => None,
-        Err(e) => return failure(e.into()),
-    };
-    let expired = "This sign-in form has expired. Go back to the application and start again.";
-    let Some(pending) = pending.filter(|_| !request_id.is_empty()) else {
-        return error_page(Some(&tenant), StatusCode::BAD_REQUEST, expired);
+    let pending = match load_pending(state, &tenant, request_id).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return error_page(Some(&tenant), StatusCode::BAD_REQUEST, EXPIRED),
+        Err(e) => return failure(e),
     };
     let from_cookie = cookie(req, &csrf_cookie_name(state, &slug)).unwrap_or_default();
     let same = |a: &str, b: &str| {
         aws_lc_rs::constant_time::verify_slices_are_equal(a.as_bytes(), b.as_bytes()).is_ok()
     };
     if !(same(field("csrf"), &pending.csrf) && same(from_cookie, &pending.csrf)) {
-        return error_page(Some(&tenant), StatusCode::FORBIDDEN, expired);
+        return error_page(Some(&tenant), StatusCode::FORBIDDEN, EXPIRED);
     }
     let now = chrono::Utc::now();
     let meta = client_meta(req);
