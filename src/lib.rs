@@ -9,6 +9,7 @@ pub mod crypto;
 pub mod domain;
 pub mod error;
 pub mod kv;
+pub mod metrics;
 pub mod oidc;
 pub mod ratelimit;
 pub mod store;

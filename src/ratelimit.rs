@@ -4,7 +4,7 @@
 //! runs, so no password is hashed for it.
 use std::{sync::Arc, time::Duration};
 
-use poem::{Endpoint, IntoResponse, Request, Response, http::Method};
+use poem::{Endpoint, IntoResponse, PathPattern, Request, Response, http::Method};
 
 use crate::{app::AppState, config::LimitSettings, error::ApiError};
 
@@ -58,6 +58,22 @@ fn classify<'a>(method: &Method, path: &'a str) -> Option<(&'a str, Class)> {
     Some((tenant, class))
 }
 
+/// The route template of a limited path, as the router would name it.
+fn route_template(path: &str) -> &'static str {
+    let tail = path.strip_prefix("/t/").and_then(|r| r.split_once('/')).map_or("", |(_, t)| t);
+    match tail {
+        "auth/login" => "/t/:tenant/auth/login",
+        "login" => "/t/:tenant/login",
+        "auth/register" => "/t/:tenant/auth/register",
+        "auth/refresh" => "/t/:tenant/auth/refresh",
+        "oauth2/token" => "/t/:tenant/oauth2/token",
+        "oauth2/authorize" => "/t/:tenant/oauth2/authorize",
+        t if t.ends_with("/start") => "/t/:tenant/auth/:provider/start",
+        t if t.ends_with("/callback") => "/t/:tenant/auth/:provider/callback",
+        _ => crate::metrics::UNMATCHED,
+    }
+}
+
 pub async fn limit<E: Endpoint>(ep: Arc<E>, req: Request, state: Arc<AppState>) -> poem::Result<Response> {
     if let Some((tenant, class)) = classify(req.method(), req.uri().path()) {
         let ip = req.remote_addr().as_socket_addr().map(|a| a.ip().to_string()).unwrap_or_default();
@@ -74,7 +90,11 @@ pub async fn limit<E: Endpoint>(ep: Arc<E>, req: Request, state: Arc<AppState>) 
         for ((count, left), max) in counts.into_iter().zip([per_ip, per_tenant]) {
             if count > max {
                 tracing::info!(class = class.name(), tenant, "rate limit hit");
-                return Ok(ApiError::rate_limited(max, left).into_response());
+                state.metrics.rate_limited(class.name());
+                let mut resp = ApiError::rate_limited(max, left).into_response();
+                // Answered before routing: name the route it was aimed at for the metrics.
+                resp.set_data(PathPattern(route_template(req.uri().path()).into()));
+                return Ok(resp);
             }
         }
     }
@@ -94,5 +114,12 @@ mod tests {
         assert_eq!(classify(&Method::GET, "/t/acme/me"), None);
         assert_eq!(classify(&Method::GET, "/t/acme/auth/login"), None);
         assert_eq!(classify(&Method::POST, "/admin/v1/tenants"), None);
+    }
+
+    #[test]
+    fn limited_paths_map_to_their_route_templates() {
+        assert_eq!(route_template("/t/acme/auth/login"), "/t/:tenant/auth/login");
+        assert_eq!(route_template("/t/acme/auth/github/callback"), "/t/:tenant/auth/:provider/callback");
+        assert_eq!(route_template("/t/acme/oauth2/token"), "/t/:tenant/oauth2/token");
     }
 }

@@ -12,6 +12,7 @@ mod faults;
 mod interop;
 mod login;
 mod logout;
+mod metrics;
 mod oidc;
 mod openapi;
 mod providers;
