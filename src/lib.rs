@@ -11,6 +11,7 @@ pub mod error;
 pub mod kv;
 pub mod metrics;
 pub mod oidc;
+pub mod ops;
 pub mod ratelimit;
 pub mod store;
 pub mod strategy;

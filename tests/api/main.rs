@@ -7,6 +7,7 @@ mod helpers;
 mod abuse;
 mod admin;
 mod admin_clients;
+mod cli;
 mod errors;
 mod faults;
 mod interop;
