@@ -33,6 +33,8 @@ pub struct AppState {
     pub hasher: PasswordHasher,
     /// HTTP client and discovery cache for external login providers.
     pub upstream: Arc<crate::strategy::Upstream>,
+    /// This app's Prometheus counters (`GET /metrics`).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 pub struct App {
@@ -95,6 +97,7 @@ impl App {
             revocations: RevocationList::new(kv.clone(), horizon),
             hasher: PasswordHasher::new(&settings.passwords)?,
             upstream,
+            metrics: Arc::default(),
             master_key,
             kv,
             db,
@@ -148,7 +151,14 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
     let spec_json = api.spec_endpoint();
     let spec_yaml = api.spec_endpoint_yaml();
     let docs = api.swagger_ui();
-    Route::new()
+    let metrics = state.metrics.clone();
+    let route_names = Arc::new(crate::telemetry::RouteNames::from_spec(&api.spec()));
+    let mut route = Route::new();
+    if state.settings.metrics.enabled {
+        // Outside the OpenAPI document, like /docs: an operator's scrape target, not client API.
+        route = route.at("/metrics", poem::get(crate::telemetry::metrics_endpoint));
+    }
+    route
         .nest("/", api)
         .at("/openapi.json", spec_json)
         .at("/openapi.yaml", spec_yaml)
@@ -176,7 +186,7 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
         .around(move |ep, req| limit_body(ep, req, max_body))
         .data(state)
         .catch_all_error(problem_for_poem_error)
-        .around(crate::telemetry::request_span)
+        .around(move |ep, req| crate::telemetry::request_span(ep, req, metrics.clone(), route_names.clone()))
 }
 
 /// Buffers the body up to `max` bytes; larger bodies get 413 whether or not they announce a

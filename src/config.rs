@@ -43,6 +43,26 @@ pub struct Settings {
     pub oidc: OidcSettings,
     pub limits: LimitSettings,
     pub upstream: UpstreamSettings,
+    pub metrics: MetricsSettings,
+}
+
+/// `GET /metrics` (Prometheus). The labels are route templates and closed enums, never tenant
+/// slugs, user ids or tokens; still, request and login counts are operational data, so a
+/// deployment reachable from the internet sets `bearer_token` or keeps `/metrics` off its proxy.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// Serve `/metrics` at all (404 when off).
+    pub enabled: bool,
+    /// When set, scrapes must send `Authorization: Bearer <token>` (Prometheus:
+    /// `authorization: {credentials: ...}`); unset, `/metrics` is open like `/health`.
+    pub bearer_token: Option<Secret>,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        Self { enabled: true, bearer_token: None }
+    }
 }
 
 /// Calls to external identity providers. Every call is bounded so a slow provider of one
@@ -394,6 +414,12 @@ impl Settings {
             return Err(ConfigError::key(
                 "GATEHOUSE__UPSTREAM__LOGIN_TTL_SECS",
                 "must be between 60 and 3600",
+            ));
+        }
+        if self.metrics.bearer_token.as_ref().is_some_and(|t| t.expose().len() < 16) {
+            return Err(ConfigError::key(
+                "GATEHOUSE__METRICS__BEARER_TOKEN",
+                "must be at least 16 characters",
             ));
         }
         if !matches!(self.log.format.as_str(), "pretty" | "json") {

@@ -249,5 +249,10 @@ pub async fn problem_for_poem_error(err: poem::Error) -> Response {
             ("internal_error", "an unexpected error occurred".into())
         }
     };
-    problem_response(status, code, detail)
+    let mut resp = problem_response(status, code, detail);
+    // Keep the matched route template for the request metrics.
+    if let Some(pattern) = err.data::<poem::PathPattern>() {
+        resp.set_data(pattern.clone());
+    }
+    resp
 }

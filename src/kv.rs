@@ -51,6 +51,7 @@ pub struct KvError(String);
 
 impl From<redis::RedisError> for KvError {
     fn from(e: redis::RedisError) -> Self {
+        crate::metrics::redis_error();
         Self(e.to_string())
     }
 }

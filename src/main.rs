@@ -1,8 +1,13 @@
-//! The `gatehouse` command: serve (default), migrate, or print the OpenAPI spec.
+//! The `gatehouse` command: serve (default), migrate, print the OpenAPI spec, or an operator
+//! command on the configured database (logic in `gatehouse::ops`).
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use gatehouse::{app::App, config::Settings};
+use gatehouse::{
+    app::App,
+    config::Settings,
+    ops::{Ops, TenantExport},
+};
 use sea_orm_migration::MigratorTrait as _;
 
 #[derive(Parser)]
@@ -25,6 +30,68 @@ enum Command {
     Openapi {
         #[arg(long, value_enum, default_value_t = Format::Yaml)]
         format: Format,
+    },
+    /// Create, export or import a tenant.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Create an administrator.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Rotate a tenant's signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand)]
+enum TenantCommand {
+    /// Create a tenant with the configured defaults.
+    Create {
+        slug: String,
+        /// Display name (default: the slug).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Write a tenant with its users (password hashes), clients, providers and linked
+    /// identities as JSON. Provider secrets stay sealed unless --include-secrets.
+    Export {
+        slug: String,
+        /// Write to this file (created 0600) instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Write provider secrets in clear, so a deployment with another master key can import them.
+        #[arg(long)]
+        include_secrets: bool,
+    },
+    /// Create a tenant from an export document ("-" reads stdin), in one transaction.
+    Import {
+        file: PathBuf,
+        /// Delete an existing tenant of the same slug first (in the same transaction).
+        #[arg(long)]
+        replace: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create an administrator: `admin` in tenant system, `tenant-admin` elsewhere. The password
+    /// comes from GATEHOUSE_ADMIN_PASSWORD or, when unset, the first line of stdin.
+    Create {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        username: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// New signing keys start signing; the old ones verify until their tokens expire.
+    Rotate {
+        #[arg(long)]
+        tenant: String,
+        /// ES256, RS256 or EdDSA (default: the tenant's algorithm).
+        #[arg(long)]
+        algorithm: Option<String>,
     },
 }
 
@@ -55,7 +122,10 @@ async fn main() -> std::process::ExitCode {
     gatehouse::telemetry::init(&settings.log);
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Migrate => migrate(&settings).await,
-        _ => serve(settings).await,
+        Command::Tenant(c) => tenant(settings, c).await,
+        Command::Admin(c) => admin(settings, c).await,
+        Command::Keys(c) => keys(settings, c).await,
+        Command::Serve | Command::Openapi { .. } => serve(settings).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -71,6 +141,91 @@ async fn migrate(settings: &Settings) -> anyhow::Result<()> {
     let db = gatehouse::store::connect(&settings.database).await?;
     migration::Migrator::up(&db, None).await?;
     tracing::info!("migrations applied");
+    Ok(())
+}
+
+async fn tenant(settings: Settings, command: TenantCommand) -> anyhow::Result<()> {
+    let ops = Ops::connect(settings).await?;
+    match command {
+        TenantCommand::Create { slug, name } => {
+            let t = ops.create_tenant(&slug, name.as_deref()).await?;
+            println!("created tenant {} ({})", t.slug, t.id);
+        }
+        TenantCommand::Export { slug, out, include_secrets } => {
+            let doc = ops.export(&slug, include_secrets).await?;
+            let json = serde_json::to_string_pretty(&doc)? + "\n";
+            match out {
+                Some(path) => write_private(&path, json.as_bytes())?,
+                None => print!("{json}"),
+            }
+            if include_secrets {
+                eprintln!("gatehouse: the export holds provider secrets in clear; keep it like a password");
+            }
+        }
+        TenantCommand::Import { file, replace } => {
+            let text = if file.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin())?
+            } else {
+                std::fs::read_to_string(&file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?
+            };
+            let doc: TenantExport =
+                serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("the document: {e}"))?;
+            let slug = doc.tenant.slug.clone();
+            let report = ops.import(doc, replace).await?;
+            for w in &report.warnings {
+                eprintln!("gatehouse: warning: {w}");
+            }
+            println!(
+                "imported tenant {slug} ({}): {} users, {} clients",
+                report.tenant_id, report.users, report.clients
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn admin(settings: Settings, command: AdminCommand) -> anyhow::Result<()> {
+    let AdminCommand::Create { tenant, username } = command;
+    // Never a command-line argument: those show up in `ps` and shell history.
+    let password = match std::env::var("GATEHOUSE_ADMIN_PASSWORD") {
+        Ok(p) => p,
+        Err(_) => {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+            line.trim_end_matches(['\r', '\n']).to_string()
+        }
+    };
+    let ops = Ops::connect(settings).await?;
+    let user = ops.create_admin(&tenant, &username, password).await?;
+    println!("created administrator {} in tenant {tenant} ({})", user.username, user.id);
+    Ok(())
+}
+
+async fn keys(settings: Settings, command: KeysCommand) -> anyhow::Result<()> {
+    let KeysCommand::Rotate { tenant, algorithm } = command;
+    let algorithm = match algorithm {
+        Some(a) => Some(
+            gatehouse::tokens::Algorithm::parse(&a)
+                .ok_or_else(|| anyhow::anyhow!("--algorithm: must be ES256, RS256 or EdDSA"))?,
+        ),
+        None => None,
+    };
+    let ops = Ops::connect(settings).await?;
+    for kid in ops.rotate_keys(&tenant, algorithm).await? {
+        println!("{kid}");
+    }
+    Ok(())
+}
+
+/// Writes a file only its owner can read: exports hold password hashes.
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    file.write_all(bytes)?;
     Ok(())
 }
 

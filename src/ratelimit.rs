@@ -5,7 +5,7 @@
 //! (`X-Forwarded-For` only from trusted proxies).
 use std::{sync::Arc, time::Duration};
 
-use poem::{Endpoint, IntoResponse, Request, Response, http::Method};
+use poem::{Endpoint, IntoResponse, PathPattern, Request, Response, http::Method};
 
 use crate::{app::AppState, config::LimitSettings, error::ApiError};
 
@@ -71,6 +71,22 @@ fn bucket(ip: std::net::IpAddr) -> String {
     }
 }
 
+/// The route template of a limited path, as the router would name it.
+fn route_template(path: &str) -> &'static str {
+    let tail = path.strip_prefix("/t/").and_then(|r| r.split_once('/')).map_or("", |(_, t)| t);
+    match tail {
+        "auth/login" => "/t/:tenant/auth/login",
+        "login" => "/t/:tenant/login",
+        "auth/register" => "/t/:tenant/auth/register",
+        "auth/refresh" => "/t/:tenant/auth/refresh",
+        "oauth2/token" => "/t/:tenant/oauth2/token",
+        "oauth2/authorize" => "/t/:tenant/oauth2/authorize",
+        t if t.ends_with("/start") => "/t/:tenant/auth/:provider/start",
+        t if t.ends_with("/callback") => "/t/:tenant/auth/:provider/callback",
+        _ => crate::metrics::UNMATCHED,
+    }
+}
+
 pub async fn limit<E: Endpoint>(ep: Arc<E>, req: Request, state: Arc<AppState>) -> poem::Result<Response> {
     if let Some((tenant, class)) = classify(req.method(), req.uri().path()) {
         let ip = crate::client_ip::of(&req).map(bucket).unwrap_or_default();
@@ -87,7 +103,11 @@ pub async fn limit<E: Endpoint>(ep: Arc<E>, req: Request, state: Arc<AppState>) 
         for ((count, left), max) in counts.into_iter().zip([per_ip, per_tenant]) {
             if count > max {
                 tracing::info!(class = class.name(), tenant, "rate limit hit");
-                return Ok(ApiError::rate_limited(max, left).into_response());
+                state.metrics.rate_limited(class.name());
+                let mut resp = ApiError::rate_limited(max, left).into_response();
+                // Answered before routing: name the route it was aimed at for the metrics.
+                resp.set_data(PathPattern(route_template(req.uri().path()).into()));
+                return Ok(resp);
             }
         }
     }
@@ -115,5 +135,12 @@ mod tests {
         assert_eq!(bucket(ip("2001:db8:1:2::1")), bucket(ip("2001:db8:1:2:ffff::9")));
         assert_ne!(bucket(ip("2001:db8:1:2::1")), bucket(ip("2001:db8:1:3::1")));
         assert_eq!(bucket(ip("203.0.113.9")), "203.0.113.9");
+    }
+
+    #[test]
+    fn limited_paths_map_to_their_route_templates() {
+        assert_eq!(route_template("/t/acme/auth/login"), "/t/:tenant/auth/login");
+        assert_eq!(route_template("/t/acme/auth/github/callback"), "/t/:tenant/auth/:provider/callback");
+        assert_eq!(route_template("/t/acme/oauth2/token"), "/t/:tenant/oauth2/token");
     }
 }

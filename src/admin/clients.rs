@@ -65,6 +65,18 @@ struct ClientFields {
     refresh_token_ttl_secs: Option<u64>,
 }
 
+/// Checks a client row that did not come through this API (an imported tenant) with the same
+/// rules as a create.
+///
+/// # Errors
+/// The first invalid field.
+pub fn check_stored(client: &clients::Model, max_access_ttl: u64) -> Result<(), ApiError> {
+    if !matches!(client.client_type.as_str(), PUBLIC | "confidential") {
+        return Err(ApiError::validation("client_type", "must be public or confidential"));
+    }
+    ClientFields::of(client).validate(&client.client_type, max_access_ttl).map(|_| ())
+}
+
 impl ClientFields {
     fn of(c: &clients::Model) -> Self {
         let strings =

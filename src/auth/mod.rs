@@ -11,6 +11,7 @@ use crate::{
     domain::{Email, Password, Username, ValidationError},
     error::ApiError,
     kv::KvError,
+    metrics::{Grant, LoginOutcome},
     store::{
         self, StoreError,
         entities::users,
@@ -173,7 +174,9 @@ pub async fn login(
         Err(e) => return Err(AuthError::Unexpected(anyhow::anyhow!(e.to_string()))),
     };
     let audience = if is_admin(&user) { Audience::Admin } else { Audience::Tenant };
-    open_session(state, &tenant, user.id, audience, meta, now).await
+    let issued = open_session(state, &tenant, user.id, audience, meta, now).await?;
+    state.metrics.tokens_issued(Grant::Password, true, false);
+    Ok(issued)
 }
 
 /// The local strategy's check, shared by every login path (JSON API, hosted form): one
@@ -209,6 +212,7 @@ pub async fn check_password(
             details: serde_json::json!({ "strategy": "local", "path": path }),
         };
         audit::record(&state.db, event, now).await;
+        state.metrics.login("local", LoginOutcome::Locked);
         return Err(AuthError::Locked { retry_after: left.max(1) });
     }
     let user = match &canonical {
@@ -251,6 +255,7 @@ pub async fn check_password(
         details: serde_json::json!({ "strategy": "local", "path": path }),
     };
     audit::record(&state.db, event, now).await;
+    state.metrics.login("local", if accepted { LoginOutcome::Succeeded } else { LoginOutcome::Failed });
     match user {
         Some(u) if accepted => Ok(u),
         _ => Err(AuthError::InvalidCredentials),
@@ -383,6 +388,7 @@ pub async fn refresh(
     let audience = if is_admin(&rotated.user) { Audience::Admin } else { Audience::Tenant };
     let (access_token, expires_in) =
         issue_access_token(&tenant, rotated.user.id, rotated.session.id, audience, now)?;
+    state.metrics.tokens_issued(Grant::RefreshToken, true, false);
     Ok(IssuedTokens { access_token, expires_in, refresh_token: rotated.refresh_token })
 }
 
@@ -427,6 +433,7 @@ pub async fn rotate_refresh(
         }
         Rotation::Reused { session_id } => {
             tracing::warn!(tenant = %tenant.slug, session = %session_id, "refresh token reuse: revoking the session");
+            state.metrics.refresh_reuse();
             state.revocations.revoke_sessions(tenant.id, &[session_id]).await?;
             store::sessions::revoke(&state.db, tenant.id, session_id, now).await?;
             Err(AuthError::InvalidRefreshToken)

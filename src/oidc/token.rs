@@ -8,6 +8,7 @@ use crate::{
     app::AppState,
     auth::{self, AccessGrant, Audience, AuthError, ClientMeta},
     kv::KvError,
+    metrics::Grant,
     store::{
         self, StoreError,
         entities::{clients, users},
@@ -200,11 +201,20 @@ pub async fn exchange(
     if !allows_grant(client, &grant) {
         return Err(OAuthError::UnauthorizedClient(format!("this client may not use the {grant} grant")));
     }
-    match grant.as_str() {
-        "authorization_code" => authorization_code(state, tenant, client, req, meta, now).await,
-        "refresh_token" => refresh_grant(state, tenant, client, req, now).await,
-        _ => client_credentials(tenant, client, authenticated_by_secret, req.scope.as_deref(), now),
+    let (kind, result) = match grant.as_str() {
+        "authorization_code" => {
+            (Grant::AuthorizationCode, authorization_code(state, tenant, client, req, meta, now).await)
+        }
+        "refresh_token" => (Grant::RefreshToken, refresh_grant(state, tenant, client, req, now).await),
+        _ => (
+            Grant::ClientCredentials,
+            client_credentials(tenant, client, authenticated_by_secret, req.scope.as_deref(), now),
+        ),
+    };
+    if let Ok(set) = &result {
+        state.metrics.tokens_issued(kind, set.refresh_token.is_some(), set.id_token.is_some());
     }
+    result
 }
 
 async fn authorization_code(

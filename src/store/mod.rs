@@ -29,7 +29,9 @@ pub enum StoreError {
 
 impl From<DbErr> for StoreError {
     fn from(e: DbErr) -> Self {
-        if is_unavailable(&e) { Self::Unavailable(e) } else { Self::Other(e) }
+        let unavailable = is_unavailable(&e);
+        crate::metrics::database_error(unavailable);
+        if unavailable { Self::Unavailable(e) } else { Self::Other(e) }
     }
 }
 

@@ -16,6 +16,7 @@ use crate::{
     audit::{self, Event},
     auth::{AuthError, ClientMeta},
     crypto::{random_token, sha256_b64},
+    metrics::LoginOutcome,
     store::entities::users,
     tenancy::TenantContext,
 };
@@ -235,5 +236,7 @@ pub async fn finish(
                          "link": link_to.is_some() }),
     };
     audit::record(&state.db, event, now).await;
+    let outcome = if success { LoginOutcome::Succeeded } else { LoginOutcome::Failed };
+    state.metrics.login(&info.kind, outcome);
     result
 }

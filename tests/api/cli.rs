@@ -1,0 +1,236 @@
+//! The operator CLI, run as the real binary against the same database as a running app.
+use std::{io::Write as _, path::PathBuf, process::Stdio};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{PASSWORD, TestApp, backend_tests};
+
+struct Output {
+    ok: bool,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `gatehouse <args>` configured like `app` (database, schema, master key, Redis), with
+/// `stdin` written to its standard input.
+async fn gatehouse(app: &TestApp, args: &[&str], env: &[(&str, &str)], stdin: &str) -> Output {
+    let s = &app.settings;
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+    cmd.args(args)
+        .env_remove("RUST_LOG")
+        .env_remove("GATEHOUSE_ADMIN_PASSWORD")
+        .env("GATEHOUSE_CONFIG_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/config"))
+        .env("GATEHOUSE__LOG__LEVEL", "warn")
+        .env("GATEHOUSE__DATABASE__URL", s.database.url.expose())
+        .env("GATEHOUSE__SECRETS__MASTER_KEY", s.secrets.master_key.as_ref().unwrap().expose())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(schema) = &s.database.schema {
+        cmd.env("GATEHOUSE__DATABASE__SCHEMA", schema);
+    }
+    if let Some(redis) = &s.redis.url {
+        cmd.env("GATEHOUSE__REDIS__URL", redis.expose())
+            .env("GATEHOUSE__REDIS__KEY_PREFIX", &s.redis.key_prefix);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let input = stdin.to_string();
+    tokio::task::spawn_blocking(move || {
+        let mut child = cmd.spawn().expect("the gatehouse binary starts");
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        Output {
+            ok: out.status.success(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    })
+    .await
+    .unwrap()
+}
+
+async fn ok(app: &TestApp, args: &[&str], stdin: &str) -> String {
+    let out = gatehouse(app, args, &[], stdin).await;
+    assert!(out.ok, "gatehouse {args:?} failed: {}", out.stderr);
+    out.stdout
+}
+
+fn temp_file(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("gatehouse-{name}-{}.json", uuid::Uuid::new_v4().simple()))
+}
+
+async fn kids(app: &TestApp, tenant: &str) -> Vec<String> {
+    let jwks: Value = app
+        .client
+        .get(app.url(&format!("/t/{tenant}/.well-known/jwks.json")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_string()).collect()
+}
+
+backend_tests! {
+    async fn a_tenant_and_admins_created_with_the_cli_log_in_over_http(app: TestApp) {
+        // Arrange + Act
+        let created = ok(&app, &["tenant", "create", "acme", "--name", "Acme Corp"], "").await;
+        assert!(created.contains("created tenant acme"), "{created}");
+        ok(&app, &["admin", "create", "--tenant", "acme", "--username", "Boss"], &format!("{PASSWORD}\n")).await;
+        let env = [("GATEHOUSE_ADMIN_PASSWORD", "an operator made from the cli")];
+        let out = gatehouse(&app, &["admin", "create", "--tenant", "system", "--username", "ops2"], &env, "").await;
+        assert!(out.ok, "{}", out.stderr);
+
+        // Assert: the tenant admin manages acme (and only acme), the operator every tenant.
+        let boss = app.login("acme", "boss").await.access;
+        assert_eq!(app.admin_get(&boss, "/admin/v1/tenants/acme/users").await.status(), StatusCode::OK);
+        assert_eq!(app.admin_get(&boss, "/admin/v1/tenants/default/users").await.status(), StatusCode::FORBIDDEN);
+        let tenant: Value = app.admin_get(&boss, "/admin/v1/tenants/acme").await.json().await.unwrap();
+        assert_eq!(tenant["display_name"], "Acme Corp");
+        let op = app.login_raw("system", "ops2", "an operator made from the cli").await;
+        assert_eq!(op.status(), StatusCode::OK);
+        let op = op.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string();
+        assert_eq!(app.admin_post(&op, "/admin/v1/tenants", &json!({"slug": "beta", "display_name": "Beta"})).await.status(), StatusCode::CREATED);
+        let log: Value = app.admin_get(&op, "/admin/v1/tenants/acme/audit-events").await.json().await.unwrap();
+        let types: Vec<&str> = log["items"].as_array().unwrap().iter().map(|e| e["event_type"].as_str().unwrap()).collect();
+        assert!(types.contains(&"tenant.created") && types.contains(&"user.created"), "{types:?}");
+
+        // Refusals: a taken slug, a taken username, a weak password, a password as an argument.
+        assert!(!gatehouse(&app, &["tenant", "create", "acme"], &[], "").await.ok);
+        let again = gatehouse(&app, &["admin", "create", "--tenant", "acme", "--username", "boss"], &[], &format!("{PASSWORD}\n")).await;
+        assert!(!again.ok && again.stderr.contains("boss"), "{}", again.stderr);
+        let weak = gatehouse(&app, &["admin", "create", "--tenant", "acme", "--username", "weak"], &[], "short\n").await;
+        assert!(!weak.ok && weak.stderr.contains("password"), "{}", weak.stderr);
+        let arg = gatehouse(&app, &["admin", "create", "--tenant", "acme", "--username", "x", "--password", PASSWORD], &[], "").await;
+        assert!(!arg.ok);
+        assert_eq!(app.login_raw("acme", "weak", "short").await.status(), StatusCode::UNAUTHORIZED);
+    }
+
+    async fn rotating_keys_with_the_cli_publishes_a_new_kid_and_old_tokens_keep_working(app: TestApp) {
+        let before = kids(&app, "default").await;
+        let t = app.user("alice").await;
+        let out = ok(&app, &["keys", "rotate", "--tenant", "default"], "").await;
+        let new: Vec<String> = out.lines().map(str::to_string).collect();
+        assert_eq!(new.len(), 2, "an access-token key and an ID-token key: {out}");
+        assert!(new.iter().all(|k| !before.contains(k)));
+        if app.settings.redis.url.is_none() {
+            // The in-process store reaches no other process: a single instance reloads the
+            // tenant when its cache entry expires (30 s); skip the wait.
+            app.state.tenants.invalidate("default");
+        }
+        // With Redis the CLI tells every instance at once.
+        let mut published = Vec::new();
+        for _ in 0..50 {
+            published = kids(&app, "default").await;
+            if new.iter().all(|k| published.contains(k)) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(new.iter().all(|k| published.contains(k)), "{published:?} lacks {new:?}");
+        assert!(before.iter().all(|k| published.contains(k)), "retired keys stay published while tokens live");
+        assert_eq!(app.me("default", &t.access).await.status(), StatusCode::OK);
+        let fresh = app.login("default", "alice").await.access;
+        let header = jsonwebtoken::decode_header(&fresh).unwrap();
+        assert_eq!(header.kid.as_deref(), Some(new[0].as_str()));
+    }
+
+    async fn an_exported_tenant_imports_into_another_database_and_its_users_keep_their_passwords(app: TestApp) {
+        // Arrange: a tenant with a user, a linked-provider setup and a confidential client.
+        ok(&app, &["tenant", "create", "acme"], "").await;
+        assert_eq!(app.register("acme", "alice").await.status(), StatusCode::CREATED);
+        let alice_sub = TestApp::claims_of(&app.login("acme", "alice").await.access).sub;
+        let op = app.operator().await;
+        let provider = json!({"provider_id": "github", "kind": "github", "display_name": "GitHub",
+                              "configuration": {"client_id": "gh-client"}, "secrets": {"client_secret": "gh-secret-value"}});
+        assert_eq!(app.admin_post(&op, "/admin/v1/tenants/acme/providers", &provider).await.status(), StatusCode::CREATED);
+        let client = json!({"name": "Billing", "client_type": "confidential", "grant_types": ["client_credentials"], "scopes": ["billing:read"]});
+        assert_eq!(app.admin_post(&op, "/admin/v1/tenants/acme/clients", &client).await.status(), StatusCode::CREATED);
+        let other = TestApp::spawn(app.backend).await;
+
+        // Act 1: the default export keeps provider secrets sealed; another master key cannot open them.
+        let sealed = temp_file("sealed");
+        ok(&app, &["tenant", "export", "acme", "--out", sealed.to_str().unwrap()], "").await;
+        let text = std::fs::read_to_string(&sealed).unwrap();
+        assert!(!text.contains("gh-secret-value"));
+        assert!(text.contains("$argon2id$"), "password hashes are exported");
+        #[cfg(unix)]
+        assert_eq!(std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&sealed).unwrap().permissions()) & 0o777, 0o600);
+        let refused = gatehouse(&other, &["tenant", "import", sealed.to_str().unwrap()], &[], "").await;
+        assert!(!refused.ok && refused.stderr.contains("--include-secrets"), "{}", refused.stderr);
+        assert_eq!(other.login_raw("acme", "alice", PASSWORD).await.status(), StatusCode::NOT_FOUND, "nothing was written");
+
+        // Act 2: with --include-secrets the import re-seals them with its own key.
+        let clear = ok(&app, &["tenant", "export", "acme", "--include-secrets"], "").await;
+        assert!(clear.contains("gh-secret-value"));
+        let imported = gatehouse(&other, &["tenant", "import", "-"], &[], &clear).await;
+        assert!(imported.ok, "{}", imported.stderr);
+        assert!(imported.stderr.contains("Billing"), "the client secret needs renewing: {}", imported.stderr);
+
+        // Assert: same password, same subject, the provider is offered.
+        let login = other.login("acme", "alice").await;
+        assert_eq!(TestApp::claims_of(&login.access).sub, alice_sub);
+        let options: Value = other.client.get(other.url("/t/acme/providers")).send().await.unwrap().json().await.unwrap();
+        assert!(options.to_string().contains("github"), "{options}");
+        let stored = gatehouse::store::providers::list_all(&other.state.db, other.state.tenants.get("acme").await.unwrap().unwrap().id).await.unwrap();
+        let github = stored.iter().find(|p| p.provider_id == "github").unwrap();
+        let secrets = gatehouse::store::providers::open_secrets(&other.state.master_key, github).unwrap();
+        assert_eq!(secrets["client_secret"], "gh-secret-value");
+
+        // An existing slug is refused unless --replace; a broken document writes nothing.
+        let again = gatehouse(&other, &["tenant", "import", "-"], &[], &clear).await;
+        assert!(!again.ok && again.stderr.contains("exists"), "{}", again.stderr);
+        let replaced = gatehouse(&other, &["tenant", "import", "--replace", "-"], &[], &clear).await;
+        assert!(replaced.ok, "{}", replaced.stderr);
+        let mut broken: Value = serde_json::from_str(&clear).unwrap();
+        broken["tenant"]["slug"] = json!("acme-copy");
+        broken["tenant"]["id"] = Value::Null;
+        for u in broken["users"].as_array_mut().unwrap() {
+            u["id"] = Value::Null;
+        }
+        broken["users"][0]["password_hash"] = json!("$2b$12$not.an.argon2.hash");
+        let bad = gatehouse(&other, &["tenant", "import", "-"], &[], &broken.to_string()).await;
+        assert!(!bad.ok && bad.stderr.contains("password_hash"), "{}", bad.stderr);
+        assert!(other.state.tenants.get("acme-copy").await.unwrap().is_none());
+        let _ = std::fs::remove_file(sealed);
+    }
+
+    async fn argon2id_hashes_from_another_system_log_in_and_are_upgraded(app: TestApp) {
+        use argon2::PasswordHasher as _;
+        // Another system's parameters (m=32 MiB, t=3), as a PHC string.
+        let params = argon2::Params::new(32 * 1024, 3, 1, None).unwrap();
+        let foreign = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+            .hash_password(b"imported password 1234")
+            .unwrap()
+            .to_string();
+        let doc = json!({
+            "format": "gatehouse.tenant", "version": 1,
+            "tenant": {"slug": "legacy", "display_name": "Legacy app"},
+            "users": [
+                {"username": "Carol", "email": "carol@example.com", "password_hash": foreign},
+                {"username": "dave", "roles": ["tenant-admin"], "password_hash": foreign}
+            ]
+        });
+        ok(&app, &["tenant", "import", "-"], &doc.to_string()).await;
+        let resp = app.login_raw("legacy", "carol", "imported password 1234").await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(app.login_raw("legacy", "carol", "wrong password 1234").await.status(), StatusCode::UNAUTHORIZED);
+        let tenant = app.state.tenants.get("legacy").await.unwrap().unwrap();
+        let carol = gatehouse::store::users::find_by_username(&app.state.db, tenant.id, "carol").await.unwrap().unwrap();
+        assert!(carol.password_hash.unwrap().starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "re-hashed at login");
+        // Roles carry over: dave administers the imported tenant.
+        let resp = app.login_raw("legacy", "dave", "imported password 1234").await;
+        let dave = resp.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string();
+        assert_eq!(app.admin_get(&dave, "/admin/v1/tenants/legacy/users").await.status(), StatusCode::OK);
+        // An operator role cannot be smuggled into an ordinary tenant.
+        let mut evil = doc.clone();
+        evil["tenant"]["slug"] = json!("evil");
+        evil["users"][0]["roles"] = json!(["admin"]);
+        let refused = gatehouse(&app, &["tenant", "import", "-"], &[], &evil.to_string()).await;
+        assert!(!refused.ok && refused.stderr.contains("role"), "{}", refused.stderr);
+    }
+}
