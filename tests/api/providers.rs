@@ -35,6 +35,11 @@ impl Drop for OpenIdProvider {
 
 impl OpenIdProvider {
     async fn start(redirect_uri: &str) -> Self {
+        Self::start_on(redirect_uri, 0).await
+    }
+
+    /// On a given port (0: any), e.g. to restart the issuer with new keys.
+    async fn start_on(redirect_uri: &str, port: u16) -> Self {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop");
         assert!(
             dir.join("node_modules/oidc-provider").exists(),
@@ -47,6 +52,7 @@ impl OpenIdProvider {
                 .env("CLIENT_ID", OP_CLIENT)
                 .env("CLIENT_SECRET", OP_SECRET)
                 .env("REDIRECT_URIS", redirect)
+                .env("PORT", port.to_string())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::inherit())
                 .spawn()
@@ -283,6 +289,24 @@ backend_tests! {
         let callback = to_callback(&mut browser, &start_url(&app, "corp", &client_id), swap_nonce).await;
         error_page(browser.get(&callback).await, StatusCode::BAD_REQUEST, "could not be verified").await;
         assert_eq!(app.stored_state().await, before);
+    }
+
+    async fn an_issuer_key_rotation_is_picked_up_from_discovery(app: TestApp) {
+        let (_, client_id, upstream) = with_corp_provider(&app).await;
+        upstream.next_account(json!({"sub": "u-700", "preferred_username": "kai"})).await;
+        let mut browser = Browser::new(&app);
+        let callback = to_callback(&mut browser, &start_url(&app, "corp", &client_id), |u| u).await;
+        let first = me(&app, &tokens_from(&app, &client_id, browser.get(&callback).await).await).await;
+
+        // The issuer restarts with a new signing key; Gatehouse still holds the old JWKS.
+        let port: u16 = upstream.issuer.rsplit(':').next().unwrap().parse().unwrap();
+        drop(upstream);
+        let upstream = OpenIdProvider::start_on(&callback_of(&app, "corp"), port).await;
+        upstream.next_account(json!({"sub": "u-700"})).await;
+        let mut browser = Browser::new(&app);
+        let callback = to_callback(&mut browser, &start_url(&app, "corp", &client_id), |u| u).await;
+        let again = me(&app, &tokens_from(&app, &client_id, browser.get(&callback).await).await).await;
+        assert_eq!(again["id"], first["id"], "the ID token under the new key verified after rediscovery");
     }
 
     async fn disabling_a_provider_mid_flow_stops_the_sign_in(app: TestApp) {

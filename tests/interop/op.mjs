@@ -3,15 +3,21 @@
 // whichever account the test chose with `POST /_test/next-account` (no login form), then
 // grant consent, so the test drives the full code flow with plain HTTP requests.
 //
-// Env: CLIENT_ID, CLIENT_SECRET, REDIRECT_URIS (comma-separated). Prints `READY <port>`.
+// Env: CLIENT_ID, CLIENT_SECRET, REDIRECT_URIS (comma-separated), PORT (default: any free
+// one). Prints `READY <port>`. Every start signs with a fresh key, so a restart on the same
+// port is the issuer rotating its keys.
 import http from 'node:http';
+import { exportJWK, generateKeyPair } from 'jose';
 import Provider from 'oidc-provider';
+
+const { privateKey } = await generateKeyPair('RS256', { extractable: true });
+const signingKey = { ...(await exportJWK(privateKey)), alg: 'RS256', use: 'sig', kid: `k-${Date.now()}` };
 
 const accounts = new Map();
 let next = null;
 
 const server = http.createServer();
-server.listen(0, '127.0.0.1', () => {
+server.listen(Number(process.env.PORT || 0), '127.0.0.1', () => {
   const { port } = server.address();
   const issuer = `http://127.0.0.1:${port}`;
   const provider = new Provider(issuer, {
@@ -36,6 +42,7 @@ server.listen(0, '127.0.0.1', () => {
       return { accountId: id, async claims() { return { sub: id, ...claims }; } };
     },
     pkce: { required: () => true },
+    jwks: { keys: [signingKey] },
     cookies: { keys: ['test-only-cookie-key'] },
   });
   // Loopback over plain HTTP is fine for a test provider; silence its production warnings.
