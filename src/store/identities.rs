@@ -1,8 +1,8 @@
 //! External identities linked to users.
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait,
-    QueryFilter, QueryOrder, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
+    TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -53,20 +53,6 @@ pub async fn list_for_user(
         .filter(identities::Column::UserId.eq(user_id))
         .order_by_asc(identities::Column::CreatedAt)
         .all(db)
-        .await?)
-}
-
-/// # Errors
-/// Database failure.
-pub async fn count_for_user(
-    db: &impl ConnectionTrait,
-    tenant_id: Uuid,
-    user_id: Uuid,
-) -> Result<u64, StoreError> {
-    Ok(identities::Entity::find()
-        .filter(identities::Column::TenantId.eq(tenant_id))
-        .filter(identities::Column::UserId.eq(user_id))
-        .count(db)
         .await?)
 }
 
