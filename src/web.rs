@@ -21,7 +21,7 @@ use crate::{
         sso,
     },
     strategy::{
-        Credentials, StrategyError, Verified,
+        StrategyError,
         flow::{self, FinishError, Purpose},
         link::ResolveError,
     },
@@ -195,30 +195,28 @@ pub async fn login_endpoint(
     }
     let now = chrono::Utc::now();
     let meta = client_meta(req);
-    let Some(local) = tenant.strategies.password() else {
-        return login_page(
-            state,
-            &tenant,
-            request_id,
-            &pending,
-            field("username"),
-            Some("Signing in with a password is turned off here. Use one of the options below."),
-            StatusCode::FORBIDDEN,
-        );
-    };
-    let credentials = Credentials::Password {
-        username: field("username"),
-        password: field("password").to_string(),
-        meta: &meta,
-        path: "hosted_form",
-    };
-    let user = match local.complete(state, &tenant, credentials, now).await.map_err(|e| match e {
-        StrategyError::Auth(a) => a,
-        other => AuthError::Unexpected(anyhow::anyhow!(other.to_string())),
-    }) {
-        Ok(Verified::User(u)) => *u,
-        Ok(Verified::External(_)) => {
-            return failure(AuthError::Unexpected(anyhow::anyhow!("not a password strategy")));
+    let signed_in = crate::strategy::password_sign_in(
+        state,
+        &tenant,
+        field("username"),
+        field("password").to_string(),
+        &meta,
+        "hosted_form",
+        now,
+    )
+    .await;
+    let user = match signed_in {
+        Ok(u) => u,
+        Err(AuthError::Forbidden(_)) => {
+            return login_page(
+                state,
+                &tenant,
+                request_id,
+                &pending,
+                field("username"),
+                Some("Signing in with a password is turned off here. Use one of the options below."),
+                StatusCode::FORBIDDEN,
+            );
         }
         Err(AuthError::InvalidCredentials) => {
             return login_page(

@@ -19,7 +19,6 @@ use crate::{
         sessions::NewSession,
         users::{InsertUserError, NewUser},
     },
-    strategy::{Credentials, StrategyError, Verified},
     tenancy::{TenantContext, TenantError},
     tokens::{AccessClaims, TokenError, keys::peek_header, refresh},
 };
@@ -158,21 +157,8 @@ pub async fn login(
     now: DateTime<Utc>,
 ) -> Result<IssuedTokens, AuthError> {
     let tenant = tenant(state, tenant_slug).await?;
-    let local = tenant
-        .strategies
-        .password()
-        .ok_or(AuthError::Forbidden("signing in with a password is turned off for this tenant"))?;
-    let credentials = Credentials::Password { username, password, meta: &meta, path: "json" };
-    let user = match local.complete(state, &tenant, credentials, now).await {
-        Ok(Verified::User(u)) => *u,
-        Ok(Verified::External(_)) | Err(StrategyError::Unsupported) => {
-            return Err(AuthError::Unexpected(anyhow::anyhow!(
-                "the password strategy is not a password strategy"
-            )));
-        }
-        Err(StrategyError::Auth(e)) => return Err(e),
-        Err(e) => return Err(AuthError::Unexpected(anyhow::anyhow!(e.to_string()))),
-    };
+    let user =
+        crate::strategy::password_sign_in(state, &tenant, username, password, &meta, "json", now).await?;
     let audience = if is_admin(&user) { Audience::Admin } else { Audience::Tenant };
     let issued = open_session(state, &tenant, user.id, audience, meta, now).await?;
     state.metrics.tokens_issued(Grant::Password, true, false);

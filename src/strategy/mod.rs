@@ -192,6 +192,34 @@ impl Strategies {
     }
 }
 
+/// Why [`password_sign_in`] refused when the tenant has no enabled password strategy.
+pub const PASSWORDS_OFF: &str = "signing in with a password is turned off for this tenant";
+
+/// A username and password checked by the tenant's password strategy, the one entry point for
+/// every password path (JSON API, hosted form).
+///
+/// # Errors
+/// `Forbidden(PASSWORDS_OFF)` when password sign-in is disabled, `InvalidCredentials`,
+/// `Locked`, or infrastructure failures.
+pub async fn password_sign_in(
+    state: &AppState,
+    tenant: &TenantContext,
+    username: &str,
+    password: String,
+    meta: &ClientMeta,
+    path: &str,
+    now: DateTime<Utc>,
+) -> Result<users::Model, AuthError> {
+    let local = tenant.strategies.password().ok_or(AuthError::Forbidden(PASSWORDS_OFF))?;
+    let credentials = Credentials::Password { username, password, meta, path };
+    match local.complete(state, tenant, credentials, now).await {
+        Ok(Verified::User(u)) => Ok(*u),
+        Err(StrategyError::Auth(e)) => Err(e),
+        Ok(Verified::External(_)) => Err(AuthError::Unexpected(anyhow::anyhow!("not a password strategy"))),
+        Err(e) => Err(AuthError::Unexpected(anyhow::anyhow!(e.to_string()))),
+    }
+}
+
 /// Validates a provider configuration the way the registry will build it, so the admin API
 /// refuses what could not work.
 ///
