@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# Tenant scale: login and token-verification throughput with 1 tenant and with 1,000 tenants
+# Tenant scale: login, refresh and token-verification throughput with 1 tenant and with 1,000 tenants
 # (one of them holding 1,000 users), on a release build with PostgreSQL + Redis.
 #
 #   bench/tenants.sh                   TENANTS=1000 USERS=1000 ROUNDS=3 DURATION=8s
 #
 # Phases, all against one server process:
-#   1. one tenant `bench-0` with user alice: /me (one token) and login, ROUNDS rounds each
+#   1. one tenant `bench-0` with user alice: /me (one token), login and refresh, ROUNDS rounds each
 #   2. TENANTS-1 more tenants through the admin API, USERS users in bench-0, one user per tenant
 #   3. /me with tokens of every tenant, picked at random per request (all tenants' keys in use),
-#      /me with bench-0's token, and login in bench-0, ROUNDS rounds each
+#      /me with bench-0's token, login and refresh rotation in bench-0, ROUNDS rounds each
 # Prints medians and the 1,000-vs-1 ratios. Needs wrk, curl, jq, psql.
 set -euo pipefail
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -61,6 +61,11 @@ phase() { # label
     measure "$1-me-one-r$r" "$CONNS" /t/bench-0/me "$PEER_LUA" WRK_MODE=bearer TOKEN="$tok"
     [ -n "${TOKENS_FILE:-}" ] && measure "$1-me-all-r$r" "$CONNS" / "$BENCH_DIR/wrk/multi_tenant.lua" TOKENS_FILE="$TOKENS_FILE"
     measure "$1-login-r$r" "$LOGIN_CONNS" /t/bench-0/auth/login "$PEER_LUA" WRK_MODE=post BODY="$LOGIN_BODY"
+    # Fresh rotation chains, one per wrk thread, from new logins.
+    local chains=() i
+    for i in $(seq "$THREADS"); do chains+=("$(login bench-0 alice "$PW" | jq -r .refresh_token)"); done
+    measure "$1-refresh-r$r" "$THREADS" /t/bench-0/auth/refresh "$PEER_LUA" WRK_MODE=refresh \
+      REFRESH_TOKENS="$(IFS=,; echo "${chains[*]}")"
   done
 }
 
@@ -93,5 +98,6 @@ n = sys.argv[2]
 print(f"/me, {n} tenants (random tenant per request) vs 1 tenant: {med('many-me-all','rps')/med('one-me-one','rps'):.2f}x")
 print(f"/me, one tenant's token, {n} tenants vs 1:                {med('many-me-one','rps')/med('one-me-one','rps'):.2f}x")
 print(f"login, {n} tenants vs 1:                                  {med('many-login','rps')/med('one-login','rps'):.2f}x")
+print(f"refresh, {n} tenants vs 1:                                {med('many-refresh','rps')/med('one-refresh','rps'):.2f}x")
 PY
 echo "raw results: $OUT"

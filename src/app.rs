@@ -26,10 +26,14 @@ use crate::{
 pub struct AppState {
     pub settings: Settings,
     pub db: DatabaseConnection,
+    /// Reads that tolerate replication lag (admin listings): the replica, if configured.
+    pub replica: DatabaseConnection,
     pub kv: Arc<Kv>,
     pub master_key: Arc<MasterKey>,
     pub tenants: TenantDirectory,
     pub revocations: RevocationList,
+    /// User rows for the read-only bearer routes, checked against Redis change markers.
+    pub users: crate::auth::user_cache::UserCache,
     pub hasher: PasswordHasher,
     /// HTTP client and discovery cache for external login providers.
     pub upstream: Arc<crate::strategy::Upstream>,
@@ -70,6 +74,9 @@ impl App {
         let db = store::connect(&settings.database)
             .await
             .map_err(|e| anyhow::anyhow!("GATEHOUSE__DATABASE__URL: cannot connect: {e}"))?;
+        let replica = store::connect_replica(&settings.database, &db)
+            .await
+            .map_err(|e| anyhow::anyhow!("GATEHOUSE__DATABASE__REPLICA_URL: cannot connect: {e}"))?;
         if settings.database.auto_migrate {
             migration::Migrator::up(&db, None).await?;
         }
@@ -95,12 +102,14 @@ impl App {
         let state = Arc::new(AppState {
             tenants: TenantDirectory::new(db.clone(), master_key.clone(), &settings),
             revocations: RevocationList::new(kv.clone(), horizon),
+            users: crate::auth::user_cache::UserCache::default(),
             hasher: PasswordHasher::new(&settings.passwords)?,
             upstream,
             metrics: Arc::default(),
             master_key,
             kv,
             db,
+            replica,
             settings,
         });
         let system = state

@@ -182,6 +182,10 @@ pub struct DatabaseSettings {
     pub connect_timeout_secs: u64,
     /// PostgreSQL only: `search_path`, so several deployments (or tests) can share one database.
     pub schema: Option<String>,
+    /// PostgreSQL only: a read replica (hot standby) for the admin API's listings and
+    /// searches, which tolerate replication lag. Token, login and `/me` paths always use
+    /// `url`. Unset: everything uses `url`.
+    pub replica_url: Option<Secret>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -257,6 +261,7 @@ impl Default for DatabaseSettings {
             max_connections: 16,
             connect_timeout_secs: 5,
             schema: None,
+            replica_url: None,
         }
     }
 }
@@ -344,6 +349,15 @@ impl Settings {
                 "GATEHOUSE__DATABASE__URL",
                 "must start with sqlite: or postgres://",
             ));
+        }
+        if let Some(replica) = &self.database.replica_url {
+            let postgres = |u: &str| u.starts_with("postgres://") || u.starts_with("postgresql://");
+            if !postgres(replica.expose()) || !postgres(url) {
+                return Err(ConfigError::key(
+                    "GATEHOUSE__DATABASE__REPLICA_URL",
+                    "needs PostgreSQL for both the database and its replica (postgres://)",
+                ));
+            }
         }
         if let Some(redis) = &self.redis.url {
             let r = redis.expose();
@@ -463,6 +477,8 @@ mod tests {
             ("GATEHOUSE__TOKENS__LEEWAY_SECS", "300"),
             ("GATEHOUSE__LOG__FORMAT", "xml"),
             ("GATEHOUSE__REDIS__URL", "memcached://x"),
+            // The embedded default's SQLite has no replicas.
+            ("GATEHOUSE__DATABASE__REPLICA_URL", "postgres://standby/gatehouse"),
             ("GATEHOUSE__SERVER__TRUSTED_PROXIES", "10.0.0.0/8,proxy.internal"),
         ] {
             let message = load_error(&[(key, value)]);

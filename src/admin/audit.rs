@@ -25,6 +25,6 @@ pub async fn list(
     }
     let before = parse_cursor(cursor)?;
     let fetched = fetch_size(limit);
-    let rows = store::audit::list(&state.db, tenant.id, &filter, before, fetched).await?;
+    let rows = store::audit::list(&state.replica, tenant.id, &filter, before, fetched).await?;
     Ok(page(rows, fetched, |e| e.id))
 }

@@ -268,7 +268,7 @@ pub async fn list(
 ) -> Result<Page<clients::Model>, ApiError> {
     let after = parse_cursor(cursor)?;
     let fetched = fetch_size(limit);
-    let rows = store::clients::list(&state.db, tenant.id, &filter, after, fetched).await?;
+    let rows = store::clients::list(&state.replica, tenant.id, &filter, after, fetched).await?;
     Ok(page(rows, fetched, |c| c.id))
 }
 

@@ -232,7 +232,7 @@ pub async fn list(
 ) -> Result<Page<Provider>, ApiError> {
     let after = cursor.map(parse_cursor).transpose()?;
     let fetched = fetch_size(limit);
-    let rows = store::providers::list(&state.db, tenant.id, &filter, after, fetched).await?;
+    let rows = store::providers::list(&state.replica, tenant.id, &filter, after, fetched).await?;
     let mut p = page(rows, fetched, |r| r.id);
     if p.next_cursor.is_some() {
         p.next_cursor = p.items.last().map(|r| format!("{}:{}", r.position, r.id));

@@ -91,7 +91,7 @@ pub async fn list(
 ) -> Result<Page<tenants::Model>, ApiError> {
     let after = parse_cursor(cursor)?;
     let fetched = fetch_size(limit);
-    let mut rows = store::tenants::list(&state.db, &filter, after, fetched).await?;
+    let mut rows = store::tenants::list(&state.replica, &filter, after, fetched).await?;
     if !admin.operator {
         filter.slug_prefix = None;
         rows.retain(|t| admin.may_manage(&t.slug));

@@ -109,7 +109,7 @@ pub async fn list(
         filter.username_prefix.map(|p| Username::parse(&p).map(|u| u.as_str().to_string()).unwrap_or(p));
     filter.email_prefix = filter.email_prefix.map(|p| p.trim().to_lowercase());
     let fetched = fetch_size(limit);
-    let rows = store::users::list(&state.db, tenant.id, &filter, after, fetched).await?;
+    let rows = store::users::list(&state.replica, tenant.id, &filter, after, fetched).await?;
     Ok(page(rows, fetched, |u| u.id))
 }
 
@@ -163,6 +163,7 @@ pub async fn update(
         auth::end_all_sessions(state, tenant.id, id, now).await?;
     }
     let user = store::users::update(&state.db, user).await?;
+    auth::user_changed(state, tenant.id, id).await?;
     record(state, admin, tenant, "user.updated", id, json!({ "status": user.status }), now).await;
     Ok(user)
 }
@@ -181,6 +182,7 @@ pub async fn delete(
     get(state, tenant, id).await?;
     auth::end_all_sessions(state, tenant.id, id, now).await?;
     store::users::delete(&state.db, tenant.id, id).await?;
+    auth::user_changed(state, tenant.id, id).await?;
     record(state, admin, tenant, "user.deleted", id, json!({}), now).await;
     Ok(())
 }
@@ -203,6 +205,7 @@ pub async fn set_password(
         Some(state.hasher.hash(password.expose().to_string()).await.map_err(ApiError::internal)?);
     user.updated_at = now;
     store::users::update(&state.db, user).await?;
+    auth::user_changed(state, tenant.id, id).await?;
     auth::end_all_sessions(state, tenant.id, id, now).await?;
     record(state, admin, tenant, "user.password_set", id, json!({}), now).await;
     Ok(())
@@ -225,6 +228,7 @@ pub async fn set_roles(
     user.roles = json!(roles);
     user.updated_at = now;
     let user = store::users::update(&state.db, user).await?;
+    auth::user_changed(state, tenant.id, id).await?;
     record(state, admin, tenant, "user.roles_set", id, json!({ "roles": roles }), now).await;
     Ok(user)
 }

@@ -153,7 +153,12 @@ impl IdentitiesApi {
     ) -> Result<Unlinked, ApiError> {
         let _ = tenant;
         let state = state(&self.state)?;
-        let user = crate::auth::current_user(state, &auth.0).await?;
+        // Fresh from the database, not the cache: the last-login-method rule needs the
+        // current password hash.
+        let user = crate::store::users::find_by_id(&state.db, auth.0.tenant.id, auth.0.user_id)
+            .await?
+            .filter(|u| u.status == "active")
+            .ok_or(crate::auth::AuthError::Token(crate::tokens::TokenError::Revoked))?;
         let now = chrono::Utc::now();
         match link::unlink(state, &auth.0.tenant, &user, &provider_id, &client_meta(req), now).await {
             Ok(()) => Ok(Unlinked::NoContent),

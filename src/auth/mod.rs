@@ -24,6 +24,7 @@ use crate::{
 };
 
 pub mod password;
+pub mod user_cache;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
@@ -99,6 +100,8 @@ pub struct Principal {
     pub tenant: Arc<TenantContext>,
     pub claims: AccessClaims,
     pub user_id: Uuid,
+    /// The user's change marker seen by the revocation check (see [`user_cache`]).
+    pub user_version: Option<String>,
 }
 
 /// Scopes granted to first-party logins through the JSON API.
@@ -220,9 +223,11 @@ pub async fn check_password(
                 Ok(h) => {
                     u.password_hash = Some(h);
                     u.updated_at = now;
+                    let id = u.id;
                     if let Err(e) = store::users::update(&state.db, u).await {
                         tracing::warn!(error = %e, "could not store an upgraded password hash");
                     }
+                    user_changed(state, tenant.id, id).await?;
                 }
                 Err(e) => tracing::warn!(error = %e, "could not upgrade a password hash"),
             }
@@ -555,12 +560,16 @@ async fn principal(
 ) -> Result<Principal, AuthError> {
     let user_id = Uuid::parse_str(&claims.sub).map_err(|_| TokenError::Malformed)?;
     #[cfg(not(feature = "bench-no-revocation"))]
-    if state.revocations.is_revoked(tenant.id, &claims).await? {
-        return Err(TokenError::Revoked.into());
-    }
+    let user_version = {
+        let checked = state.revocations.check(tenant.id, &claims).await?;
+        if checked.revoked {
+            return Err(TokenError::Revoked.into());
+        }
+        checked.user_version
+    };
     #[cfg(feature = "bench-no-revocation")]
-    let _ = state;
-    Ok(Principal { tenant, claims, user_id })
+    let user_version = None;
+    Ok(Principal { tenant, claims, user_id, user_version })
 }
 
 /// The user behind a principal.
@@ -568,10 +577,43 @@ async fn principal(
 /// # Errors
 /// The user was deleted or disabled since the token was issued, or a database failure.
 pub async fn current_user(state: &AppState, principal: &Principal) -> Result<users::Model, AuthError> {
-    store::users::find_by_id(&state.db, principal.tenant.id, principal.user_id)
+    active_user(state, principal.tenant.id, principal.user_id, principal.user_version.clone())
         .await?
-        .filter(|u| u.status == "active")
         .ok_or(AuthError::Token(TokenError::Revoked))
+}
+
+/// An active user, from this instance's cache when it was loaded under `version` (the
+/// change marker the revocation check returned), else from the database.
+///
+/// # Errors
+/// Database failure.
+pub async fn active_user(
+    state: &AppState,
+    tenant: Uuid,
+    id: Uuid,
+    version: Option<String>,
+) -> Result<Option<users::Model>, StoreError> {
+    let user = match state.users.get(tenant, id, version.as_deref()) {
+        Some(u) => Some(u),
+        None => {
+            let found = store::users::find_by_id(&state.db, tenant, id).await?;
+            if let Some(u) = &found {
+                state.users.put(tenant, version, u.clone());
+            }
+            found
+        }
+    };
+    Ok(user.filter(|u| u.status == "active"))
+}
+
+/// Tells every instance that a user row changed: call after each write to it, so cached
+/// copies (see [`user_cache`]) are not used again.
+///
+/// # Errors
+/// The shared store cannot be written.
+pub async fn user_changed(state: &AppState, tenant: Uuid, user: Uuid) -> Result<(), KvError> {
+    state.users.forget(tenant, user);
+    state.revocations.user_changed(tenant, user).await
 }
 
 /// Creates the operator account `admin` in the `system` tenant on first start. Its password

@@ -463,16 +463,15 @@ pub async fn introspect(
     let Some(claims) = verified_access_claims(state, tenant, token).await? else {
         return Ok(Introspection::default());
     };
-    if state.revocations.is_revoked(tenant.id, &claims).await? {
+    let checked = state.revocations.check(tenant.id, &claims).await?;
+    if checked.revoked {
         return Ok(Introspection::default());
     }
     let username = match Uuid::parse_str(&claims.sub) {
-        Ok(id) => {
-            match store::users::find_by_id(&state.db, tenant.id, id).await?.filter(|u| u.status == "active") {
-                Some(u) => Some(u.username),
-                None => return Ok(Introspection::default()),
-            }
-        }
+        Ok(id) => match crate::auth::active_user(state, tenant.id, id, checked.user_version).await? {
+            Some(u) => Some(u.username),
+            None => return Ok(Introspection::default()),
+        },
         Err(_) => None,
     };
     Ok(Introspection {

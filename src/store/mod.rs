@@ -69,7 +69,26 @@ pub fn is_unique_violation(e: &DbErr) -> bool {
 /// # Errors
 /// The database cannot be reached.
 pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, DbErr> {
-    let url = settings.url.expose();
+    connect_to(settings, settings.url.expose(), false).await
+}
+
+/// The pool for reads that may lag (see `DatabaseSettings::replica_url`): the replica when
+/// one is configured, else the primary's own pool. Connects lazily: a replica that is down
+/// fails the reads sent to it, never the start of an instance.
+///
+/// # Errors
+/// An unusable replica URL.
+pub async fn connect_replica(
+    settings: &DatabaseSettings,
+    primary: &DatabaseConnection,
+) -> Result<DatabaseConnection, DbErr> {
+    match &settings.replica_url {
+        Some(url) => connect_to(settings, url.expose(), true).await,
+        None => Ok(primary.clone()),
+    }
+}
+
+async fn connect_to(settings: &DatabaseSettings, url: &str, lazy: bool) -> Result<DatabaseConnection, DbErr> {
     if let Some(path) = sqlite_path(url)
         && let Some(dir) = std::path::Path::new(&path).parent().filter(|d| !d.as_os_str().is_empty())
     {
@@ -82,6 +101,7 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
         .connect_timeout(Duration::from_secs(settings.connect_timeout_secs))
         .acquire_timeout(Duration::from_secs(settings.connect_timeout_secs))
         .sqlx_logging(false)
+        .connect_lazy(lazy)
         .map_sqlx_sqlite_opts(|o| {
             o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
                 .busy_timeout(Duration::from_secs(5))

@@ -10,6 +10,13 @@ use uuid::Uuid;
 use super::AccessClaims;
 use crate::kv::{Kv, KvError};
 
+/// What one revocation round trip learned about a token.
+pub struct Checked {
+    pub revoked: bool,
+    /// The user's change marker (`None` until the user is first changed).
+    pub user_version: Option<String>,
+}
+
 pub struct RevocationList {
     kv: Arc<Kv>,
     /// How long session and user entries live: the longest an access token can be valid.
@@ -25,6 +32,11 @@ fn sid_key(tenant: Uuid, sid: &str) -> String {
 fn user_key(tenant: Uuid, sub: &str) -> String {
     format!("rv:{{{tenant}}}:u:{sub}")
 }
+/// A per-user change marker, fetched in the same round trip so instances can trust their
+/// cached copy of the user row (see `auth::user_cache`).
+fn version_key(tenant: Uuid, sub: &str) -> String {
+    format!("rv:{{{tenant}}}:v:{sub}")
+}
 fn tenant_key(tenant: Uuid) -> String {
     format!("rv:{{{tenant}}}:t")
 }
@@ -39,20 +51,35 @@ impl RevocationList {
 
     /// # Errors
     /// The store cannot answer; callers must then refuse the token (fail closed).
-    pub async fn is_revoked(&self, tenant: Uuid, claims: &AccessClaims) -> Result<bool, KvError> {
+    pub async fn check(&self, tenant: Uuid, claims: &AccessClaims) -> Result<Checked, KvError> {
         let mut keys = vec![
             jti_key(tenant, &claims.jti),
             sid_key(tenant, &claims.sid),
+            version_key(tenant, &claims.sub),
             user_key(tenant, &claims.sub),
             tenant_key(tenant),
         ];
         if let Some(client) = &claims.client_id {
             keys.push(client_key(tenant, client));
         }
-        let found = self.kv.get_many(&keys).await?;
+        let mut found = self.kv.get_many(&keys).await?;
         let present = |i: usize| found.get(i).is_some_and(Option::is_some);
         let before = |i: usize| found.get(i).cloned().flatten().and_then(|v| v.parse::<i64>().ok());
-        Ok(present(0) || present(1) || (2..found.len()).any(|i| before(i).is_some_and(|t| claims.iat < t)))
+        let revoked =
+            present(0) || present(1) || (3..found.len()).any(|i| before(i).is_some_and(|t| claims.iat < t));
+        let user_version = found.get_mut(2).and_then(Option::take);
+        Ok(Checked { revoked, user_version })
+    }
+
+    /// Marks the user row as changed, so every instance reloads it on its next request
+    /// instead of answering from its cache. The marker outlives any cache entry.
+    ///
+    /// # Errors
+    /// The store cannot be written.
+    pub async fn user_changed(&self, tenant: Uuid, user: Uuid) -> Result<(), KvError> {
+        let marker = crate::crypto::random_id();
+        let ttl = self.horizon + crate::auth::user_cache::MAX_AGE * 2;
+        self.kv.set_many_ex(&[(version_key(tenant, &user.to_string()), marker, ttl)]).await
     }
 
     /// Revokes one access token until it would have expired anyway.

@@ -389,9 +389,25 @@ async fn tenant_user_and_key_changes_at_one_instance_take_effect_at_another() {
         b.client.get(b.url("/t/acme/.well-known/jwks.json")).send().await.unwrap().json().await.unwrap();
     assert!(jwks["keys"].as_array().unwrap().iter().any(|k| k["kid"] == rotated["kid"]));
 
-    // Disabling the user at A: B refuses the user's tokens and logins.
+    // Profile changes at A show in B's /me on the next request, although B answered /me
+    // for this user a moment ago (and keeps user rows cached between requests).
     let users: Value = a.admin_get(&op, "/admin/v1/tenants/acme/users").await.json().await.unwrap();
     let id = users["items"][0]["id"].as_str().unwrap();
+    let me = async |app: &TestApp, token: String| json_of(app.me("acme", &token).await, StatusCode::OK).await;
+    assert_eq!(me(&b, t.access.clone()).await["email"], Value::Null);
+    let path = format!("/admin/v1/tenants/acme/users/{id}");
+    a.admin_patch(&op, &path, &json!({"email": "ann@acme.example", "email_verified": true})).await;
+    let seen = me(&b, t.access.clone()).await;
+    assert_eq!(
+        (seen["email"].as_str(), seen["email_verified"].as_bool()),
+        (Some("ann@acme.example"), Some(true))
+    );
+    let roles = json!({"roles": ["auditor"]});
+    assert_eq!(a.admin_put(&op, &format!("{path}/roles"), &roles).await.status(), StatusCode::OK);
+    assert_eq!(me(&b, t.access.clone()).await["roles"], json!(["auditor"]));
+    assert_eq!(me(&a, t.access.clone()).await["roles"], json!(["auditor"]));
+
+    // Disabling the user at A: B refuses the user's tokens and logins.
     a.admin_patch(&op, &format!("/admin/v1/tenants/acme/users/{id}"), &json!({"status": "disabled"})).await;
     assert_invalid_token(b.me("acme", &t.access).await).await;
     assert_eq!(b.login_raw("acme", "ann", PASSWORD).await.status(), StatusCode::UNAUTHORIZED);
@@ -401,4 +417,61 @@ async fn tenant_user_and_key_changes_at_one_instance_take_effect_at_another() {
     let t = b.login("acme", "ann").await;
     a.admin_patch(&op, "/admin/v1/tenants/acme", &json!({"status": "disabled"})).await;
     assert_invalid_token(b.me("acme", &t.access).await).await;
+}
+
+/// With a read replica configured, the admin listings read it (and so may lag, as a hot
+/// standby does); logins, tokens, `/me` and single lookups read the primary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listings_read_the_replica_and_everything_else_the_primary() {
+    use gatehouse::store::entities::{tenants, users};
+    use sea_orm::{ActiveModelTrait, EntityTrait, IntoActiveModel};
+
+    let app = TestApp::spawn_with_lagging_replica().await;
+    let op = app.operator().await;
+    assert_eq!(app.register("default", "ann").await.status(), StatusCode::CREATED);
+    let t = app.login("default", "ann").await;
+    let me = json_of(app.me("default", &t.access).await, StatusCode::OK).await;
+    let id = me["id"].as_str().unwrap();
+    let one = app.admin_get(&op, &format!("/admin/v1/tenants/default/users/{id}")).await;
+    assert_eq!(json_of(one, StatusCode::OK).await["username"], "ann");
+
+    // The replica has replayed nothing yet: the listing, served there, is empty.
+    let list = json_of(app.admin_get(&op, "/admin/v1/tenants/default/users").await, StatusCode::OK).await;
+    assert_eq!(list["items"], json!([]));
+
+    // Once it has caught up with the tenant and user rows, the listing shows ann.
+    let primary = gatehouse::store::connect(&app.settings.database).await.unwrap();
+    let mut replica_settings = app.settings.database.clone();
+    replica_settings.url = replica_settings.replica_url.clone().unwrap();
+    let replica = gatehouse::store::connect(&replica_settings).await.unwrap();
+    for row in tenants::Entity::find().all(&primary).await.unwrap() {
+        row.into_active_model().reset_all().insert(&replica).await.unwrap();
+    }
+    for row in users::Entity::find().all(&primary).await.unwrap() {
+        row.into_active_model().reset_all().insert(&replica).await.unwrap();
+    }
+    let list = json_of(app.admin_get(&op, "/admin/v1/tenants/default/users").await, StatusCode::OK).await;
+    let names: Vec<&str> =
+        list["items"].as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap()).collect();
+    assert_eq!(names, ["ann"]);
+}
+
+/// A replica that is down costs the listings (503, retryable) and nothing else: the instance
+/// starts, and logins and the admin API's other reads work from the primary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_that_is_down_only_fails_the_listings() {
+    let app = TestApp::spawn_tuned(Backend::PostgresRedis, |s| {
+        s.database.connect_timeout_secs = 1;
+        s.database.replica_url = Some(gatehouse::config::Secret::new("postgres://postgres@127.0.0.1:1/gone"));
+    })
+    .await;
+    let op = app.operator().await;
+    assert_eq!(app.register("default", "ann").await.status(), StatusCode::CREATED);
+    app.login("default", "ann").await;
+    let tenant = app.admin_get(&op, "/admin/v1/tenants/default").await;
+    assert_eq!(tenant.status(), StatusCode::OK);
+    let list = app.admin_get(&op, "/admin/v1/tenants/default/users").await;
+    assert_eq!(list.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(list.headers().contains_key("retry-after"));
+    assert_eq!(list.json::<Value>().await.unwrap()["code"], "service_unavailable");
 }

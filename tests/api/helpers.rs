@@ -63,6 +63,8 @@ fn redis_url() -> String {
 }
 
 const TEST_DB: &str = "gatehouse_test";
+/// Where [`TestApp::spawn_with_lagging_replica`] keeps its stand-in replicas, one schema each.
+pub const REPLICA_DB: &str = "gatehouse_test_replica";
 
 /// Creates the shared test database once per run and drops schemas left by runs over an
 /// hour old (each test works in its own schema, named by creation time).
@@ -85,24 +87,27 @@ async fn prepare_postgres() {
                 // Another test binary may win the race; that is fine.
                 let _ = admin.execute_unprepared(&format!("CREATE DATABASE {TEST_DB}")).await;
             }
-            let db = Database::connect(format!("{}/{TEST_DB}", pg_base())).await.unwrap();
-            let cutoff = chrono::Utc::now().timestamp() - 3600;
-            let rows = db
-                .query_all_raw(sea_orm::Statement::from_string(
-                    db.get_database_backend(),
-                    "SELECT nspname FROM pg_namespace WHERE nspname LIKE 't\\_%'".to_string(),
-                ))
-                .await
-                .unwrap();
-            for row in rows {
-                let name: String = row.try_get("", "nspname").unwrap();
-                let created = name.split('_').nth(1).and_then(|t| t.parse::<i64>().ok()).unwrap_or(0);
-                if created < cutoff {
-                    let _ = db.execute_unprepared(&format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE")).await;
-                }
-            }
+            drop_stale_schemas(&Database::connect(format!("{}/{TEST_DB}", pg_base())).await.unwrap()).await;
         })
         .await;
+}
+
+async fn drop_stale_schemas(db: &sea_orm::DatabaseConnection) {
+    let cutoff = chrono::Utc::now().timestamp() - 3600;
+    let rows = db
+        .query_all_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT nspname FROM pg_namespace WHERE nspname LIKE 't\\_%'".to_string(),
+        ))
+        .await
+        .unwrap();
+    for row in rows {
+        let name: String = row.try_get("", "nspname").unwrap();
+        let created = name.split('_').nth(1).and_then(|t| t.parse::<i64>().ok()).unwrap_or(0);
+        if created < cutoff {
+            let _ = db.execute_unprepared(&format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE")).await;
+        }
+    }
 }
 
 pub struct TestApp {
@@ -187,6 +192,27 @@ impl TestApp {
             create_schema(settings.database.schema.as_deref().unwrap()).await;
         }
         Self::spawn_with(backend, settings, file).await
+    }
+
+    /// A PostgreSQL instance whose `replica_url` names a second database standing in for a
+    /// hot standby that has not replayed anything yet: same schema, migrated, no rows.
+    pub async fn spawn_with_lagging_replica() -> Self {
+        let (mut settings, file) = Self::test_settings(Backend::PostgresRedis);
+        let schema = settings.database.schema.clone().unwrap();
+        prepare_postgres().await;
+        create_schema(&schema).await;
+        let admin = Database::connect(format!("{}/postgres", pg_base())).await.unwrap();
+        // Concurrent tests may race to create it; one wins.
+        let _ = admin.execute_unprepared(&format!("CREATE DATABASE {REPLICA_DB}")).await;
+        let replica = Database::connect(format!("{}/{REPLICA_DB}", pg_base())).await.unwrap();
+        drop_stale_schemas(&replica).await;
+        replica.execute_unprepared(&format!("CREATE SCHEMA \"{schema}\"")).await.unwrap();
+        let mut replica_settings = settings.database.clone();
+        replica_settings.url = Secret::new(format!("{}/{REPLICA_DB}", pg_base()));
+        let replica = gatehouse::store::connect(&replica_settings).await.unwrap();
+        <migration::Migrator as sea_orm_migration::MigratorTrait>::up(&replica, None).await.unwrap();
+        settings.database.replica_url = Some(replica_settings.url);
+        Self::spawn_with(Backend::PostgresRedis, settings, file).await
     }
 
     /// Another instance on the same database and Redis prefix, as in a scaled-out deployment.

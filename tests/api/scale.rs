@@ -198,6 +198,16 @@ async fn three_instances_agree_on_logout_refresh_keys_and_disabling() {
     let users: Value =
         a.get("/admin/v1/tenants/default/users?username=cy", Some(op)).await.json().await.unwrap();
     let cy_id = users["items"][0]["id"].as_str().unwrap().to_string();
+    // (First a profile change: B and C, which answered /me for cy above, show it at once.)
+    let email = json!({"email": "cy@example.com"});
+    assert_eq!(
+        a.patch(&format!("/admin/v1/tenants/default/users/{cy_id}"), op, email).await.status(),
+        StatusCode::OK
+    );
+    for i in [&b, &c] {
+        let me: Value = i.get("/t/default/me", cy["access_token"].as_str()).await.json().await.unwrap();
+        assert_eq!(me["email"], "cy@example.com");
+    }
     let resp =
         a.patch(&format!("/admin/v1/tenants/default/users/{cy_id}"), op, json!({"status": "disabled"})).await;
     assert_eq!(resp.status(), StatusCode::OK);
