@@ -13,6 +13,7 @@ use sea_orm_migration::MigratorTrait as _;
 use crate::{
     api::{api_service, security::accept_jwt_scheme},
     auth::password::PasswordHasher,
+    cache::VersionedCache,
     config::Settings,
     crypto::MasterKey,
     error::problem_for_poem_error,
@@ -33,7 +34,9 @@ pub struct AppState {
     pub tenants: TenantDirectory,
     pub revocations: RevocationList,
     /// User rows for the read-only bearer routes, checked against Redis change markers.
-    pub users: crate::auth::user_cache::UserCache,
+    pub users: VersionedCache<(uuid::Uuid, uuid::Uuid), crate::store::entities::users::Model>,
+    /// Client apps for client authentication, checked the same way.
+    pub clients: VersionedCache<(uuid::Uuid, String), crate::store::entities::clients::Model>,
     pub hasher: PasswordHasher,
     /// HTTP client and discovery cache for external login providers.
     pub upstream: Arc<crate::strategy::Upstream>,
@@ -102,7 +105,8 @@ impl App {
         let state = Arc::new(AppState {
             tenants: TenantDirectory::new(db.clone(), master_key.clone(), &settings),
             revocations: RevocationList::new(kv.clone(), horizon),
-            users: crate::auth::user_cache::UserCache::default(),
+            users: VersionedCache::default(),
+            clients: VersionedCache::default(),
             hasher: PasswordHasher::new(&settings.passwords)?,
             upstream,
             metrics: Arc::default(),

@@ -4,6 +4,7 @@ pub mod api;
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod cache;
 pub mod client_ip;
 pub mod config;
 pub mod crypto;

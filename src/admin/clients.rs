@@ -299,6 +299,12 @@ pub struct ClientChanges {
     pub enabled: Option<bool>,
 }
 
+/// After each write to a client row: no instance authenticates it from its cached copy again.
+async fn client_changed(state: &AppState, tenant: &TenantContext, client_id: &str) -> Result<(), ApiError> {
+    state.clients.forget(&(tenant.id, client_id.to_string()));
+    Ok(state.revocations.client_changed(tenant.id, client_id).await?)
+}
+
 /// Applies changes, checking the client as a whole afterwards.
 ///
 /// # Errors
@@ -353,6 +359,7 @@ pub async fn update(
         crate::auth::end_client_sessions(state, tenant.id, &client.client_id, now).await?;
     }
     let client = store::clients::update(&state.db, client).await?;
+    client_changed(state, tenant, client_id).await?;
     let details = json!({ "fields": changed, "enabled": client.enabled });
     record(state, admin, tenant, "client.updated", &client.client_id, details, now).await;
     Ok(client)
@@ -371,6 +378,7 @@ pub async fn delete(
     // Its tokens must not outlive it.
     crate::auth::end_client_sessions(state, tenant.id, &client.client_id, now).await?;
     store::clients::delete(&state.db, tenant.id, client.id).await?;
+    client_changed(state, tenant, client_id).await?;
     record(state, admin, tenant, "client.deleted", client_id, json!({}), now).await;
     Ok(())
 }
@@ -395,6 +403,7 @@ pub async fn rotate_secret(
     client.secret_hash = Some(hash);
     client.updated_at = now;
     let client = store::clients::update(&state.db, client).await?;
+    client_changed(state, tenant, client_id).await?;
     record(state, admin, tenant, "client.secret_rotated", client_id, json!({}), now).await;
     Ok(ClientWithSecret { client, secret: Some(secret) })
 }

@@ -24,7 +24,6 @@ use crate::{
 };
 
 pub mod password;
-pub mod user_cache;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
@@ -100,7 +99,7 @@ pub struct Principal {
     pub tenant: Arc<TenantContext>,
     pub claims: AccessClaims,
     pub user_id: Uuid,
-    /// The user's change marker seen by the revocation check (see [`user_cache`]).
+    /// The user's change marker seen by the revocation check (see [`crate::cache`]).
     pub user_version: Option<String>,
 }
 
@@ -593,12 +592,12 @@ pub async fn active_user(
     id: Uuid,
     version: Option<String>,
 ) -> Result<Option<users::Model>, StoreError> {
-    let user = match state.users.get(tenant, id, version.as_deref()) {
+    let user = match state.users.get(&(tenant, id), version.as_deref()) {
         Some(u) => Some(u),
         None => {
             let found = store::users::find_by_id(&state.db, tenant, id).await?;
             if let Some(u) = &found {
-                state.users.put(tenant, version, u.clone());
+                state.users.put((tenant, id), version, u.clone());
             }
             found
         }
@@ -607,12 +606,12 @@ pub async fn active_user(
 }
 
 /// Tells every instance that a user row changed: call after each write to it, so cached
-/// copies (see [`user_cache`]) are not used again.
+/// copies (see [`crate::cache`]) are not used again.
 ///
 /// # Errors
 /// The shared store cannot be written.
 pub async fn user_changed(state: &AppState, tenant: Uuid, user: Uuid) -> Result<(), KvError> {
-    state.users.forget(tenant, user);
+    state.users.forget(&(tenant, user));
     state.revocations.user_changed(tenant, user).await
 }
 

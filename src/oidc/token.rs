@@ -139,16 +139,31 @@ pub async fn authenticate_client(
     auth: &ClientAuth,
 ) -> Result<clients::Model, OAuthError> {
     let invalid = OAuthError::InvalidClient { basic: auth.basic };
+    let client = cached_client(state, tenant, &auth.client_id).await?.filter(|c| c.enabled);
     let client = match &auth.secret {
-        Some(secret) => {
-            store::clients::verify_secret(&state.db, &state.master_key, tenant.id, &auth.client_id, secret)
-                .await?
-        }
-        None => store::clients::find(&state.db, tenant.id, &auth.client_id)
-            .await?
-            .filter(|c| c.enabled && c.client_type == "public"),
+        Some(secret) => client.filter(|c| store::clients::secret_matches(&state.master_key, c, secret)),
+        None => client.filter(|c| c.client_type == "public"),
     };
     client.ok_or(invalid)
+}
+
+/// The client app's row, from this instance's cache while the client's change marker in
+/// Redis is the one it was loaded under (see [`crate::cache`]), else from the database.
+async fn cached_client(
+    state: &AppState,
+    tenant: &TenantContext,
+    client_id: &str,
+) -> Result<Option<clients::Model>, OAuthError> {
+    let version = state.revocations.client_version(tenant.id, client_id).await?;
+    let key = (tenant.id, client_id.to_string());
+    if let Some(c) = state.clients.get(&key, version.as_deref()) {
+        return Ok(Some(c));
+    }
+    let found = store::clients::find(&state.db, tenant.id, client_id).await?;
+    if let Some(c) = &found {
+        state.clients.put(key, version, c.clone());
+    }
+    Ok(found)
 }
 
 fn strings(v: &serde_json::Value) -> Vec<String> {

@@ -97,28 +97,13 @@ pub async fn delete(db: &impl ConnectionTrait, tenant_id: Uuid, id: Uuid) -> Res
     Ok(res.rows_affected == 1)
 }
 
-/// Authenticates a confidential client (for the token endpoint's `client_secret_basic` and
-/// `client_secret_post`): the client exists in this tenant, is enabled, has a secret, and
-/// `secret` matches its keyed hash (compared in constant time).
-///
-/// Returns `None` for every kind of mismatch, so callers answer all of them alike
+/// Whether `secret` is the confidential client's secret (for the token endpoint's
+/// `client_secret_basic` and `client_secret_post`): it has one and `secret` matches its keyed
+/// hash, compared in constant time. Callers answer every kind of mismatch alike
 /// (`invalid_client`) and reveal nothing about which check failed.
-///
-/// # Errors
-/// Database failure.
-pub async fn verify_secret(
-    db: &impl ConnectionTrait,
-    master_key: &MasterKey,
-    tenant_id: Uuid,
-    client_id: &str,
-    secret: &str,
-) -> Result<Option<clients::Model>, StoreError> {
-    let Some(client) = find(db, tenant_id, client_id).await? else {
-        return Ok(None);
-    };
-    let matches = client
+pub fn secret_matches(master_key: &MasterKey, client: &clients::Model, secret: &str) -> bool {
+    client
         .secret_hash
         .as_deref()
-        .is_some_and(|stored| master_key.verify_keyed_hash(SECRET_PURPOSE, secret, stored));
-    Ok((matches && client.enabled).then_some(client))
+        .is_some_and(|stored| master_key.verify_keyed_hash(SECRET_PURPOSE, secret, stored))
 }

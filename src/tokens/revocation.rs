@@ -37,6 +37,9 @@ fn user_key(tenant: Uuid, sub: &str) -> String {
 fn version_key(tenant: Uuid, sub: &str) -> String {
     format!("rv:{{{tenant}}}:v:{sub}")
 }
+fn client_version_key(tenant: Uuid, client_id: &str) -> String {
+    format!("rv:{{{tenant}}}:cv:{client_id}")
+}
 fn tenant_key(tenant: Uuid) -> String {
     format!("rv:{{{tenant}}}:t")
 }
@@ -78,8 +81,26 @@ impl RevocationList {
     /// The store cannot be written.
     pub async fn user_changed(&self, tenant: Uuid, user: Uuid) -> Result<(), KvError> {
         let marker = crate::crypto::random_id();
-        let ttl = self.horizon + crate::auth::user_cache::MAX_AGE * 2;
+        let ttl = self.horizon + crate::cache::MAX_AGE * 2;
         self.kv.set_many_ex(&[(version_key(tenant, &user.to_string()), marker, ttl)]).await
+    }
+
+    /// The client app's change marker (`None` until it is first changed).
+    ///
+    /// # Errors
+    /// The store cannot answer.
+    pub async fn client_version(&self, tenant: Uuid, client_id: &str) -> Result<Option<String>, KvError> {
+        self.kv.get(&client_version_key(tenant, client_id)).await
+    }
+
+    /// As [`Self::user_changed`], for a client app's row.
+    ///
+    /// # Errors
+    /// The store cannot be written.
+    pub async fn client_changed(&self, tenant: Uuid, client_id: &str) -> Result<(), KvError> {
+        let marker = crate::crypto::random_id();
+        let ttl = crate::cache::MAX_AGE * 2;
+        self.kv.set_many_ex(&[(client_version_key(tenant, client_id), marker, ttl)]).await
     }
 
     /// Revokes one access token until it would have expired anyway.

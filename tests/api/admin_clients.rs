@@ -46,10 +46,10 @@ async fn tenant_id(app: &TestApp, slug: &str) -> uuid::Uuid {
 
 async fn verifies(app: &TestApp, tenant: &str, client_id: &str, secret: &str) -> bool {
     let tid = tenant_id(app, tenant).await;
-    store::clients::verify_secret(&app.state.db, &app.state.master_key, tid, client_id, secret)
+    store::clients::find(&app.state.db, tid, client_id)
         .await
         .unwrap()
-        .is_some()
+        .is_some_and(|c| c.enabled && store::clients::secret_matches(&app.state.master_key, &c, secret))
 }
 
 /// A provider row of a kind the API cannot create yet, written straight to the store (as the

@@ -247,18 +247,30 @@ async fn three_instances_agree_on_logout_refresh_keys_and_disabling() {
         v["active"] == true
     };
     assert!(introspect(&c).await);
+    let grant = async |i: &Instance, secret: &str| -> StatusCode {
+        let form = [("grant_type", "client_credentials"), ("scope", "orders:read")];
+        let req = i.http.post(format!("{}/t/default/oauth2/token", i.url)).basic_auth(id, Some(secret));
+        req.form(&form).send().await.unwrap().status()
+    };
+    // Rotating its secret at A: C, which authenticated the client a moment ago (and caches
+    // client rows), refuses the old secret and accepts the new one on the next request.
+    let rotated: Value = a
+        .post(&format!("/admin/v1/tenants/default/clients/{id}/secret"), Some(op), json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let new_secret = rotated["client_secret"].as_str().unwrap();
+    assert_eq!(grant(&c, secret).await, StatusCode::UNAUTHORIZED, "the old secret is dead at C");
+    assert_eq!(grant(&c, new_secret).await, StatusCode::OK);
     let resp =
         a.patch(&format!("/admin/v1/tenants/default/clients/{id}"), op, json!({"enabled": false})).await;
     assert_eq!(resp.status(), StatusCode::OK);
-    let resp = c
-        .http
-        .post(format!("{}/t/default/oauth2/token", c.url))
-        .basic_auth(id, Some(secret))
-        .form(&[("grant_type", "client_credentials"), ("scope", "orders:read")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "a disabled client gets no tokens at C");
+    assert_eq!(
+        grant(&c, new_secret).await,
+        StatusCode::UNAUTHORIZED,
+        "a disabled client gets no tokens at C"
+    );
 
     // Adding and disabling a provider at A shows at B and C.
     let google = json!({"provider_id": "google", "kind": "google", "display_name": "Google",
