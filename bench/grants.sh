@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Gatehouse-only figures that have no counterpart in the Node peer: idle RSS, `/me` against a
-# trivial route of the same server, client-credentials grants and token introspection, each
+# trivial route of the same server, client-credentials grants, token introspection and
+# refresh rotation (one chain per wrk thread), each
 # with the server process's CPU time from /proc (requests per server CPU-second), rounds
 # alternating between scenarios. Uses the release binary `bench/run.sh` built (run that first,
 # or point BIN at a release build) and the peer's wrk script for POST bodies and bearer tokens.
@@ -59,7 +60,7 @@ run() {  # run ROUND SCENARIO PATH [VAR=VALUE...]
   local round=$1 sc=$2 path=$3; shift 3
   local c0 c1 line
   c0=$(cpu_ticks)
-  line=$(env "$@" wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s "$LUA" "$URL$path" | grep '^RESULT' || true)
+  line=$(env "$@" wrk -t"$THREADS" -c"${RUN_CONNS:-$CONNS}" -d"$DURATION" --latency -s "$LUA" "$URL$path" | grep '^RESULT' || true)
   c1=$(cpu_ticks)
   python3 - "$round" "$sc" "$line" "$c0" "$c1" "$HZ" >> "$OUT/rounds.tsv" <<'EOF'
 import re, sys
@@ -78,13 +79,19 @@ for r in $(seq "$ROUNDS"); do
     BODY='grant_type=client_credentials&scope=orders:read' AUTHORIZATION="$BASIC"
   run "$r" introspect /t/default/oauth2/introspect WRK_MODE=post CONTENT_TYPE=$FORM \
     BODY="token=$ACCESS" AUTHORIZATION="$BASIC"
+  # Rotation chains, one per wrk thread (each response carries the next token).
+  chains=$(for _ in $(seq "$THREADS"); do
+    curl -sf "$URL/t/default/auth/login" -H 'Content-Type: application/json' \
+      -d '{"username":"alice","password":"correct horse battery staple"}' | json refresh_token
+  done | paste -sd,)
+  RUN_CONNS=$THREADS run "$r" refresh /t/default/auth/refresh WRK_MODE=refresh REFRESH_TOKENS="$chains"
 done
 echo "RSS at the end: $(rss) MiB; peak $(awk '/^VmHWM/ {printf "%.1f", $2/1024}' "/proc/$PID/status") MiB" | tee -a "$OUT/summary.txt"
 python3 - "$OUT/rounds.tsv" <<'EOF' | tee -a "$OUT/summary.txt"
 import csv, statistics, sys
 rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
 med = lambda sc, k: statistics.median(float(r[k]) for r in rows if r["scenario"] == sc)
-for sc in ("live", "me", "client_credentials", "introspect"):
+for sc in ("live", "me", "client_credentials", "introspect", "refresh"):
     print(f"{sc:20} rps median {med(sc, 'rps'):9.1f}  p99 {med(sc, 'p99_ms'):7.2f} ms  "
           f"per server CPU-s {med(sc, 'req_per_server_cpu_s'):8.0f}  non2xx {sum(int(r['non2xx']) for r in rows if r['scenario'] == sc)}")
 rounds = sorted({r["round"] for r in rows})

@@ -411,13 +411,13 @@ pub async fn rotate_refresh(
         Rotation::Rotated { session } => {
             // The shared revocation list is authoritative: a session revoked there (by a
             // concurrent code replay, say) is dead even if its row has not caught up.
-            if state.revocations.is_session_revoked(tenant.id, session.id).await? {
+            let checked = state.revocations.check_session(tenant.id, session.id, session.user_id).await?;
+            if checked.revoked {
                 store::sessions::revoke(&state.db, tenant.id, session.id, now).await?;
                 return Err(AuthError::InvalidRefreshToken);
             }
-            let user = store::users::find_by_id(&state.db, tenant.id, session.user_id)
+            let user = active_user(state, tenant.id, session.user_id, checked.user_version)
                 .await?
-                .filter(|u| u.status == "active")
                 .ok_or(AuthError::InvalidRefreshToken)?;
             Ok(Rotated { session: *session, user, refresh_token: next.token })
         }

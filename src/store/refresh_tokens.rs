@@ -46,9 +46,9 @@ pub async fn rotate(
         .filter(refresh_tokens::Column::TenantId.eq(tenant_id))
         .filter(refresh_tokens::Column::TokenHash.eq(presented_hash))
         .filter(refresh_tokens::Column::UsedAt.is_null())
-        .exec(&txn)
+        .exec_with_returning(&txn)
         .await?;
-    if consumed.rows_affected != 1 {
+    let Some(token) = consumed.into_iter().next() else {
         txn.rollback().await?;
         let existing = refresh_tokens::Entity::find()
             .filter(refresh_tokens::Column::TenantId.eq(tenant_id))
@@ -61,15 +61,19 @@ pub async fn rotate(
             Some(t) if t.used_at.is_some() => Rotation::Reused { session_id: t.session_id },
             _ => Rotation::Invalid,
         });
-    }
-    let token = refresh_tokens::Entity::find()
-        .filter(refresh_tokens::Column::TenantId.eq(tenant_id))
-        .filter(refresh_tokens::Column::TokenHash.eq(presented_hash))
-        .one(&txn)
-        .await?;
-    let session = match token {
-        Some(t) if t.expires_at > now => super::sessions::find(&txn, tenant_id, t.session_id).await?,
-        _ => None,
+    };
+    // Marks the session seen and reads it in one statement; undone below if it is unusable.
+    let session = if token.expires_at > now {
+        sessions::Entity::update_many()
+            .col_expr(sessions::Column::LastSeenAt, Expr::value(now))
+            .filter(sessions::Column::TenantId.eq(tenant_id))
+            .filter(sessions::Column::Id.eq(token.session_id))
+            .exec_with_returning(&txn)
+            .await?
+            .into_iter()
+            .next()
+    } else {
+        None
     };
     // A token of another client (or a client's token at the first-party endpoint) is refused
     // without being consumed: the rollback below undoes the UPDATE.
@@ -80,7 +84,7 @@ pub async fn rotate(
         txn.rollback().await?;
         return Ok(Rotation::Invalid);
     };
-    refresh_tokens::Model {
+    let next = refresh_tokens::Model {
         id: Uuid::now_v7(),
         tenant_id,
         session_id: session.id,
@@ -88,17 +92,8 @@ pub async fn rotate(
         created_at: now,
         expires_at: session.expires_at,
         used_at: None,
-    }
-    .into_active_model()
-    .reset_all()
-    .insert(&txn)
-    .await?;
-    sessions::Entity::update_many()
-        .col_expr(sessions::Column::LastSeenAt, Expr::value(now))
-        .filter(sessions::Column::TenantId.eq(tenant_id))
-        .filter(sessions::Column::Id.eq(session.id))
-        .exec(&txn)
-        .await?;
+    };
+    refresh_tokens::Entity::insert(next.into_active_model().reset_all()).exec_without_returning(&txn).await?;
     txn.commit().await?;
     Ok(Rotation::Rotated { session: Box::new(session) })
 }

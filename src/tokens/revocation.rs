@@ -150,6 +150,18 @@ impl RevocationList {
 }
 
 impl RevocationList {
+    /// Whether a whole session was revoked (logout, reuse, admin action) in the shared store,
+    /// with its user's change marker, in one round trip (for refresh rotation).
+    ///
+    /// # Errors
+    /// The store cannot answer.
+    pub async fn check_session(&self, tenant: Uuid, sid: Uuid, user: Uuid) -> Result<Checked, KvError> {
+        let keys = [sid_key(tenant, &sid.to_string()), version_key(tenant, &user.to_string())];
+        let mut found = self.kv.get_many(&keys).await?;
+        let user_version = found.get_mut(1).and_then(Option::take);
+        Ok(Checked { revoked: found.first().is_some_and(Option::is_some), user_version })
+    }
+
     /// Whether a whole session was revoked (logout, reuse, admin action) in the shared store.
     ///
     /// # Errors
