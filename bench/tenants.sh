@@ -3,6 +3,7 @@
 # (one of them holding 1,000 users), on a release build with PostgreSQL + Redis.
 #
 #   bench/tenants.sh                   TENANTS=1000 USERS=1000 ROUNDS=3 DURATION=8s
+#   BIN=path/to/release/gatehouse bench/tenants.sh
 #
 # Phases, all against one server process:
 #   1. one tenant `bench-0` with user alice: /me (one token), login and refresh, ROUNDS rounds each
@@ -22,7 +23,9 @@ OUT=${OUT_DIR:-$BENCH_DIR/results}/tenants-$(date +%Y%m%d-%H%M%S); mkdir -p "$OU
 PW='correct horse battery staple'; OP_PW='bench operator passphrase'
 for tool in wrk curl jq psql; do command -v $tool >/dev/null || { echo "missing $tool" >&2; exit 1; }; done
 
-[ "${SKIP_BUILD:-}" = 1 ] || (cd "$REPO" && cargo build --release --bin gatehouse)
+# BIN= a release binary to measure instead of building the working tree.
+BIN=${BIN:-$CARGO_TARGET_DIR/release/gatehouse}
+[ "${SKIP_BUILD:-}" = 1 ] || [ "$BIN" != "$CARGO_TARGET_DIR/release/gatehouse" ] || (cd "$REPO" && cargo build --release --bin gatehouse)
 psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $DB_NAME" -c "CREATE DATABASE $DB_NAME"
 redis-cli --scan --pattern 'ghtenants:*' | xargs -r redis-cli del >/dev/null
 big=100000000
@@ -30,8 +33,8 @@ env GATEHOUSE_CONFIG_DIR="$REPO/config" GATEHOUSE__SERVER__BIND=127.0.0.1:$PORT 
   GATEHOUSE__DATABASE__URL="$PG/$DB_NAME" GATEHOUSE__REDIS__URL=redis://127.0.0.1:6379 \
   GATEHOUSE__REDIS__KEY_PREFIX=ghtenants: GATEHOUSE__SECRETS__MASTER_KEY="$(head -c32 /dev/urandom | base64)" \
   GATEHOUSE__BOOTSTRAP__ADMIN_PASSWORD="$OP_PW" GATEHOUSE__LOG__LEVEL=warn \
-  GATEHOUSE__LIMITS__LOGIN_PER_IP=$big GATEHOUSE__LIMITS__REGISTER_PER_IP=$big \
-  "$CARGO_TARGET_DIR/release/gatehouse" serve > "$OUT/server.log" 2>&1 &
+  GATEHOUSE__LIMITS__LOGIN_PER_IP=$big GATEHOUSE__LIMITS__REGISTER_PER_IP=$big GATEHOUSE__LIMITS__REFRESH_PER_IP=$big \
+  "$BIN" serve > "$OUT/server.log" 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true' EXIT
 for _ in $(seq 100); do curl -sf "$URL/health/ready" >/dev/null && break; sleep 0.2; done
