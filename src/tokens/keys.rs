@@ -5,7 +5,7 @@ use aws_lc_rs::{
     rsa::{KeyPair as RsaKeyPair, KeySize},
     signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair},
 };
-use jsonwebtoken::{DecodingKey, EncodingKey, Header, Validation, jwk::Jwk};
+use jsonwebtoken::{DecodingKey, Header, Validation, jwk::Jwk};
 use serde_json::json;
 
 use super::{ACCESS_TOKEN_TYP, AccessClaims, Algorithm, TokenError};
@@ -91,17 +91,36 @@ fn pkcs1_from_pkcs8(pkcs8: &[u8]) -> Option<&[u8]> {
 pub struct Signer {
     pub kid: String,
     pub algorithm: Algorithm,
-    key: EncodingKey,
+    private_der: Vec<u8>,
+    /// Parsed on first use, then kept: jsonwebtoken's `encode` would parse (and, for EC and
+    /// RSA, validate) the private key again on every signature, and parsing when the tenant
+    /// loads would make reloads of tenants that only verify tokens pay for it. `None` for an
+    /// unusable (corrupted) key.
+    key: std::sync::OnceLock<Option<SigningKey>>,
+}
+
+enum SigningKey {
+    Es256(EcdsaKeyPair),
+    EdDsa(Ed25519KeyPair),
+    Rs256(RsaKeyPair),
 }
 
 impl Signer {
     pub fn new(kid: String, algorithm: Algorithm, private_der: &[u8]) -> Self {
-        let key = match algorithm {
-            Algorithm::Es256 => EncodingKey::from_ec_der(private_der),
-            Algorithm::EdDsa => EncodingKey::from_ed_der(private_der),
-            Algorithm::Rs256 => EncodingKey::from_rsa_der(private_der),
-        };
-        Self { kid, algorithm, key }
+        Self { kid, algorithm, private_der: private_der.to_vec(), key: std::sync::OnceLock::new() }
+    }
+
+    fn key(&self) -> Option<&SigningKey> {
+        let der = self.private_der.as_slice();
+        self.key
+            .get_or_init(|| match self.algorithm {
+                Algorithm::Es256 => EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der)
+                    .ok()
+                    .map(SigningKey::Es256),
+                Algorithm::EdDsa => Ed25519KeyPair::from_pkcs8(der).ok().map(SigningKey::EdDsa),
+                Algorithm::Rs256 => RsaKeyPair::from_der(der).ok().map(SigningKey::Rs256),
+            })
+            .as_ref()
     }
 
     /// # Errors
@@ -119,10 +138,28 @@ impl Signer {
         claims: &impl serde::Serialize,
         typ: &str,
     ) -> Result<String, jsonwebtoken::errors::Error> {
+        use jsonwebtoken::errors::ErrorKind;
+        let key = self.key().ok_or(ErrorKind::InvalidKeyFormat)?;
         let mut header = Header::new(self.algorithm.jwt());
         header.kid = Some(self.kid.clone());
         header.typ = Some(typ.into());
-        jsonwebtoken::encode(&header, claims, &self.key)
+        let mut token = b64url(&serde_json::to_vec(&header)?);
+        token.push('.');
+        token.push_str(&b64url(&serde_json::to_vec(claims)?));
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let signature = match key {
+            SigningKey::Es256(k) => k.sign(&rng, token.as_bytes()).map(|s| s.as_ref().to_vec()),
+            SigningKey::EdDsa(k) => Ok(k.sign(token.as_bytes()).as_ref().to_vec()),
+            SigningKey::Rs256(k) => {
+                let mut out = vec![0; k.public_modulus_len()];
+                k.sign(&aws_lc_rs::signature::RSA_PKCS1_SHA256, &rng, token.as_bytes(), &mut out)
+                    .map(|()| out)
+            }
+        }
+        .map_err(|_| ErrorKind::InvalidKeyFormat)?;
+        token.push('.');
+        token.push_str(&b64url(&signature));
+        Ok(token)
     }
 }
 
@@ -235,6 +272,14 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    #[test]
+    fn a_corrupted_private_key_fails_to_sign_instead_of_panicking() {
+        for alg in [Algorithm::Es256, Algorithm::EdDsa, Algorithm::Rs256] {
+            let signer = Signer::new("k".into(), alg, b"not a key");
+            assert!(signer.sign(&claims("i", "a")).is_err(), "{alg:?}");
+        }
+    }
 
     fn claims(iss: &str, aud: &str) -> AccessClaims {
         let now = chrono::Utc::now().timestamp();
