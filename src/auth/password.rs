@@ -45,22 +45,20 @@ impl PasswordHasher {
         )
         .map_err(|e| HashError::Params(e.to_string()))?;
         let argon = Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
-        let dummy = crate::crypto::random_token("");
-        let dummy_hash =
-            argon.hash_password(dummy.as_bytes()).map_err(|e| HashError::Hash(e.to_string()))?.to_string();
         let permits = match settings.max_concurrent_hashes {
             0 => std::thread::available_parallelism().map(usize::from).unwrap_or(2),
             n => n,
         };
+        let current_prefix = format!(
+            "$argon2id$v=19$m={},t={},p={}$",
+            settings.argon2_memory_kib, settings.argon2_iterations, settings.argon2_parallelism
+        );
         Ok(Self {
             argon: Arc::new(argon),
             verifications: std::sync::atomic::AtomicU64::new(0),
             permits: Arc::new(Semaphore::new(permits)),
-            current_prefix: format!(
-                "$argon2id$v=19$m={},t={},p={}$",
-                settings.argon2_memory_kib, settings.argon2_iterations, settings.argon2_parallelism
-            ),
-            dummy_hash: dummy_hash.into(),
+            dummy_hash: dummy_hash(&current_prefix).into(),
+            current_prefix,
             buffers: Arc::new(Mutex::new(Vec::new())),
         })
     }
@@ -113,6 +111,17 @@ impl PasswordHasher {
     }
 }
 
+/// A PHC string with the current parameters, a random salt and a random "hash" that no
+/// password produces: verifying against it costs exactly one hash, like a real user's. Built,
+/// not computed, so starting an instance hashes nothing (a 19 MiB hash at start also made
+/// glibc keep the next one resident: +19 MiB idle RSS, see docs/performance.md).
+fn dummy_hash(current_prefix: &str) -> String {
+    use base64::{Engine as _, engine::general_purpose::STANDARD_NO_PAD};
+    let salt = STANDARD_NO_PAD.encode(crate::crypto::random_bytes::<16>());
+    let output = STANDARD_NO_PAD.encode(crate::crypto::random_bytes::<32>());
+    format!("{current_prefix}{salt}${output}")
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
@@ -146,6 +155,22 @@ fn verify_in(memory: &mut Vec<Block>, password: &[u8], stored: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_dummy_hash_has_the_current_parameters_and_takes_a_full_verification() {
+        let prefix = "$argon2id$v=19$m=8,t=1,p=1$";
+        let dummy = dummy_hash(prefix);
+        let phc = PasswordHash::new(&dummy).unwrap();
+        let params = argon2::Params::try_from(&phc).unwrap();
+        assert_eq!(
+            (params.m_cost(), params.t_cost(), params.p_cost(), params.output_len()),
+            (8, 1, 1, Some(32))
+        );
+        assert!(dummy.starts_with(prefix));
+        let mut memory = Vec::new();
+        assert!(!verify_in(&mut memory, b"", &dummy));
+        assert_eq!(memory.len(), 8, "the full Argon2 computation ran");
+    }
 
     #[test]
     fn pooled_verification_agrees_with_the_library() {
