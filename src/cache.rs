@@ -58,6 +58,27 @@ impl<K: Eq + Hash, V: Clone> VersionedCache<K, V> {
         entries.insert(key, Entry { version, loaded: Instant::now(), value });
     }
 
+    /// The cached value under `version`, else what `load` reads (remembered under `version`
+    /// when found).
+    ///
+    /// # Errors
+    /// Whatever `load` fails with.
+    pub async fn get_or_load<E>(
+        &self,
+        key: K,
+        version: Option<String>,
+        load: impl Future<Output = Result<Option<V>, E>>,
+    ) -> Result<Option<V>, E> {
+        if let Some(v) = self.get(&key, version.as_deref()) {
+            return Ok(Some(v));
+        }
+        let found = load.await?;
+        if let Some(v) = &found {
+            self.put(key, version, v.clone());
+        }
+        Ok(found)
+    }
+
     pub fn forget(&self, key: &K) {
         self.lock().remove(key);
     }

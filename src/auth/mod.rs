@@ -222,11 +222,10 @@ pub async fn check_password(
                 Ok(h) => {
                     u.password_hash = Some(h);
                     u.updated_at = now;
-                    let id = u.id;
-                    if let Err(e) = store::users::update(&state.db, u).await {
-                        tracing::warn!(error = %e, "could not store an upgraded password hash");
+                    match store::users::update(&state.db, u).await {
+                        Ok(stored) => user_changed(state, tenant.id, stored.id).await?,
+                        Err(e) => tracing::warn!(error = %e, "could not store an upgraded password hash"),
                     }
-                    user_changed(state, tenant.id, id).await?;
                 }
                 Err(e) => tracing::warn!(error = %e, "could not upgrade a password hash"),
             }
@@ -592,16 +591,8 @@ pub async fn active_user(
     id: Uuid,
     version: Option<String>,
 ) -> Result<Option<users::Model>, StoreError> {
-    let user = match state.users.get(&(tenant, id), version.as_deref()) {
-        Some(u) => Some(u),
-        None => {
-            let found = store::users::find_by_id(&state.db, tenant, id).await?;
-            if let Some(u) = &found {
-                state.users.put((tenant, id), version, u.clone());
-            }
-            found
-        }
-    };
+    let load = store::users::find_by_id(&state.db, tenant, id);
+    let user = state.users.get_or_load((tenant, id), version, load).await?;
     Ok(user.filter(|u| u.status == "active"))
 }
 

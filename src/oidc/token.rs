@@ -155,15 +155,8 @@ async fn cached_client(
     client_id: &str,
 ) -> Result<Option<clients::Model>, OAuthError> {
     let version = state.revocations.client_version(tenant.id, client_id).await?;
-    let key = (tenant.id, client_id.to_string());
-    if let Some(c) = state.clients.get(&key, version.as_deref()) {
-        return Ok(Some(c));
-    }
-    let found = store::clients::find(&state.db, tenant.id, client_id).await?;
-    if let Some(c) = &found {
-        state.clients.put(key, version, c.clone());
-    }
-    Ok(found)
+    let load = store::clients::find(&state.db, tenant.id, client_id);
+    Ok(state.clients.get_or_load((tenant.id, client_id.to_string()), version, load).await?)
 }
 
 fn strings(v: &serde_json::Value) -> Vec<String> {

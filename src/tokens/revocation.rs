@@ -33,7 +33,7 @@ fn user_key(tenant: Uuid, sub: &str) -> String {
     format!("rv:{{{tenant}}}:u:{sub}")
 }
 /// A per-user change marker, fetched in the same round trip so instances can trust their
-/// cached copy of the user row (see `auth::user_cache`).
+/// cached copy of the user row (see `crate::cache`).
 fn version_key(tenant: Uuid, sub: &str) -> String {
     format!("rv:{{{tenant}}}:v:{sub}")
 }
@@ -80,9 +80,7 @@ impl RevocationList {
     /// # Errors
     /// The store cannot be written.
     pub async fn user_changed(&self, tenant: Uuid, user: Uuid) -> Result<(), KvError> {
-        let marker = crate::crypto::random_id();
-        let ttl = self.horizon + crate::cache::MAX_AGE * 2;
-        self.kv.set_many_ex(&[(version_key(tenant, &user.to_string()), marker, ttl)]).await
+        self.mark_changed(version_key(tenant, &user.to_string())).await
     }
 
     /// The client app's change marker (`None` until it is first changed).
@@ -98,9 +96,15 @@ impl RevocationList {
     /// # Errors
     /// The store cannot be written.
     pub async fn client_changed(&self, tenant: Uuid, client_id: &str) -> Result<(), KvError> {
-        let marker = crate::crypto::random_id();
+        self.mark_changed(client_version_key(tenant, client_id)).await
+    }
+
+    /// A new random marker. It only has to outlive the cache entries loaded before it: they
+    /// are trusted for at most `MAX_AGE`, so after twice that no entry can still match an
+    /// older marker, and a missing marker is safe again.
+    async fn mark_changed(&self, key: String) -> Result<(), KvError> {
         let ttl = crate::cache::MAX_AGE * 2;
-        self.kv.set_many_ex(&[(client_version_key(tenant, client_id), marker, ttl)]).await
+        self.kv.set_many_ex(&[(key, crate::crypto::random_id(), ttl)]).await
     }
 
     /// Revokes one access token until it would have expired anyway.

@@ -221,17 +221,12 @@ async fn three_instances_agree_on_logout_refresh_keys_and_disabling() {
     let created: Value =
         a.post("/admin/v1/tenants/default/clients", Some(op), client).await.json().await.unwrap();
     let (id, secret) = (created["client_id"].as_str().unwrap(), created["client_secret"].as_str().unwrap());
-    let token: Value = b
-        .http
-        .post(format!("{}/t/default/oauth2/token", b.url))
-        .basic_auth(id, Some(secret))
-        .form(&[("grant_type", "client_credentials"), ("scope", "orders:read")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let grant = async |i: &Instance, secret: &str| -> reqwest::Response {
+        let form = [("grant_type", "client_credentials"), ("scope", "orders:read")];
+        let req = i.http.post(format!("{}/t/default/oauth2/token", i.url)).basic_auth(id, Some(secret));
+        req.form(&form).send().await.unwrap()
+    };
+    let token: Value = grant(&b, secret).await.json().await.unwrap();
     let introspect = async |i: &Instance| -> bool {
         let v: Value = i
             .http
@@ -247,11 +242,6 @@ async fn three_instances_agree_on_logout_refresh_keys_and_disabling() {
         v["active"] == true
     };
     assert!(introspect(&c).await);
-    let grant = async |i: &Instance, secret: &str| -> StatusCode {
-        let form = [("grant_type", "client_credentials"), ("scope", "orders:read")];
-        let req = i.http.post(format!("{}/t/default/oauth2/token", i.url)).basic_auth(id, Some(secret));
-        req.form(&form).send().await.unwrap().status()
-    };
     // Rotating its secret at A: C, which authenticated the client a moment ago (and caches
     // client rows), refuses the old secret and accepts the new one on the next request.
     let rotated: Value = a
@@ -261,13 +251,13 @@ async fn three_instances_agree_on_logout_refresh_keys_and_disabling() {
         .await
         .unwrap();
     let new_secret = rotated["client_secret"].as_str().unwrap();
-    assert_eq!(grant(&c, secret).await, StatusCode::UNAUTHORIZED, "the old secret is dead at C");
-    assert_eq!(grant(&c, new_secret).await, StatusCode::OK);
+    assert_eq!(grant(&c, secret).await.status(), StatusCode::UNAUTHORIZED, "the old secret is dead at C");
+    assert_eq!(grant(&c, new_secret).await.status(), StatusCode::OK);
     let resp =
         a.patch(&format!("/admin/v1/tenants/default/clients/{id}"), op, json!({"enabled": false})).await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(
-        grant(&c, new_secret).await,
+        grant(&c, new_secret).await.status(),
         StatusCode::UNAUTHORIZED,
         "a disabled client gets no tokens at C"
     );
