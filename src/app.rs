@@ -7,53 +7,26 @@ use poem::{
     http::StatusCode,
     listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
 };
-use sea_orm::DatabaseConnection;
 use sea_orm_migration::MigratorTrait as _;
 
 use crate::{
     api::{api_service, security::accept_jwt_scheme},
-    auth::password::PasswordHasher,
     cache::VersionedCache,
     config::Settings,
-    crypto::MasterKey,
+    crypto::{MasterKey, password::PasswordHasher},
     error::problem_for_poem_error,
     kv::Kv,
+    state::AppState,
     store,
-    tenancy::{self, TenantDirectory, TenantSettings},
+    tenancy::{self, DEFAULT_TENANT, SYSTEM_TENANT, TenantDirectory, TenantSettings},
     tokens::revocation::RevocationList,
 };
-
-/// Everything a request handler may need; shared by all requests.
-pub struct AppState {
-    pub settings: Settings,
-    pub db: DatabaseConnection,
-    /// Reads that tolerate replication lag (admin listings): the replica, if configured.
-    pub replica: DatabaseConnection,
-    pub kv: Arc<Kv>,
-    pub master_key: Arc<MasterKey>,
-    pub tenants: TenantDirectory,
-    pub revocations: RevocationList,
-    /// User rows for the read-only bearer routes, checked against Redis change markers.
-    pub users: VersionedCache<(uuid::Uuid, uuid::Uuid), crate::store::entities::users::Model>,
-    /// Client apps for client authentication, checked the same way.
-    pub clients: VersionedCache<(uuid::Uuid, String), crate::store::entities::clients::Model>,
-    pub hasher: PasswordHasher,
-    /// HTTP client and discovery cache for external login providers.
-    pub upstream: Arc<crate::strategy::Upstream>,
-    /// This app's Prometheus counters (`GET /metrics`).
-    pub metrics: Arc<crate::metrics::Metrics>,
-}
 
 pub struct App {
     acceptor: TcpAcceptor,
     port: u16,
     state: Arc<AppState>,
 }
-
-/// The tenant that exists after the first start.
-pub const DEFAULT_TENANT: &str = "default";
-/// The reserved tenant of operators.
-pub const SYSTEM_TENANT: &str = "system";
 
 impl App {
     /// Connects to the database and token store, migrates when configured, creates the
@@ -101,7 +74,7 @@ impl App {
         tenancy::ensure_tenant(&db, &master_key, SYSTEM_TENANT, "System", system_settings, now).await?;
         let horizon =
             Duration::from_secs(settings.tokens.max_access_ttl_secs + settings.tokens.leeway_secs + 60);
-        let upstream = Arc::new(crate::strategy::Upstream::new(&settings.upstream)?);
+        let upstream = Arc::new(crate::upstream::Upstream::new(&settings.upstream)?);
         let state = Arc::new(AppState {
             tenants: TenantDirectory::new(db.clone(), master_key.clone(), &settings),
             revocations: RevocationList::new(kv.clone(), horizon),
@@ -160,7 +133,7 @@ impl App {
 pub fn routes(state: Arc<AppState>) -> impl Endpoint {
     let public_url = state.settings.public_url();
     let max_body = state.settings.server.max_body_bytes;
-    let api = api_service(Some(state.clone()), &public_url);
+    let api = api_service(&public_url);
     let spec_json = api.spec_endpoint();
     let spec_yaml = api.spec_endpoint_yaml();
     let docs = api.swagger_ui();

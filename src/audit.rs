@@ -7,7 +7,7 @@ use sea_orm::ConnectionTrait;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::{auth::ClientMeta, store, store::entities::audit_events};
+use crate::{domain::ClientMeta, store, store::entities::audit_events};
 
 /// Who did it: a user of some tenant (operators act from `system`).
 #[derive(Debug, Clone)]

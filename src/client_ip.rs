@@ -140,6 +140,18 @@ pub async fn attach<E: Endpoint>(
     Ok(ep.call(req).await?.into_response())
 }
 
+/// Where a request came from, for sessions and the audit log.
+pub fn client_meta(req: &Request) -> crate::domain::ClientMeta {
+    crate::domain::ClientMeta {
+        ip: of(req).map(|ip| ip.to_string()),
+        user_agent: req
+            .headers()
+            .get(poem::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(512).collect()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

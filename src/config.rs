@@ -389,7 +389,7 @@ impl Settings {
         if self.tokens.leeway_secs > 30 {
             return Err(ConfigError::key("GATEHOUSE__TOKENS__LEEWAY_SECS", "must be at most 30"));
         }
-        if crate::tokens::Algorithm::parse(&self.tokens.default_algorithm).is_none() {
+        if crate::domain::Algorithm::parse(&self.tokens.default_algorithm).is_none() {
             return Err(ConfigError::key(
                 "GATEHOUSE__TOKENS__DEFAULT_ALGORITHM",
                 "must be ES256, RS256 or EdDSA",

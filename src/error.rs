@@ -183,6 +183,12 @@ impl ApiError {
     }
 }
 
+impl From<crate::domain::ValidationError> for crate::error::ApiError {
+    fn from(e: crate::domain::ValidationError) -> Self {
+        Self::validation(e.field, e.message)
+    }
+}
+
 impl From<crate::store::StoreError> for ApiError {
     fn from(err: crate::store::StoreError) -> Self {
         match err {

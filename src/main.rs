@@ -105,7 +105,7 @@ enum Format {
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     if let Some(Command::Openapi { format }) = cli.command {
-        let api = gatehouse::api::api_service(None, "http://127.0.0.1:8080");
+        let api = gatehouse::api::api_service("http://127.0.0.1:8080");
         match format {
             Format::Yaml => print!("{}", api.spec_yaml()),
             Format::Json => println!("{}", api.spec()),

@@ -35,11 +35,10 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::{
-    app::{DEFAULT_TENANT, SYSTEM_TENANT},
     audit::{self, Event},
-    auth::{ClientMeta, ROLE_ADMIN, ROLE_TENANT_ADMIN, password::PasswordHasher},
+    auth::{ClientMeta, ROLE_ADMIN, ROLE_TENANT_ADMIN},
     config::Settings,
-    crypto::MasterKey,
+    crypto::{MasterKey, password::PasswordHasher},
     domain::{Email, Password, Username},
     kv::Kv,
     store::{
@@ -49,6 +48,7 @@ use crate::{
         users::{InsertUserError, NewUser},
     },
     tenancy::{self, TenantSettings},
+    tenancy::{DEFAULT_TENANT, SYSTEM_TENANT},
     tokens::Algorithm,
 };
 
@@ -129,7 +129,7 @@ impl Ops {
         slug: &str,
         display_name: Option<&str>,
     ) -> anyhow::Result<tenants::Model> {
-        if !crate::admin::tenants::valid_slug(slug) {
+        if !crate::domain::valid_slug(slug) {
             bail!("slug: must be 1-63 lower-case letters, digits or inner hyphens");
         }
         let name = display_name.unwrap_or(slug).trim();
@@ -407,7 +407,7 @@ impl Ops {
         let same_key = doc.master_key_fingerprint.as_deref() == Some(self.fingerprint().as_str());
         let mut warnings = Vec::new();
         let t = doc.tenant;
-        if !crate::admin::tenants::valid_slug(&t.slug) {
+        if !crate::domain::valid_slug(&t.slug) {
             bail!("tenant.slug: must be 1-63 lower-case letters, digits or inner hyphens");
         }
         if t.display_name.trim().is_empty() || t.display_name.chars().count() > 200 {

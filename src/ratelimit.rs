@@ -7,7 +7,7 @@ use std::{sync::Arc, time::Duration};
 
 use poem::{Endpoint, IntoResponse, PathPattern, Request, Response, http::Method};
 
-use crate::{app::AppState, config::LimitSettings, error::ApiError};
+use crate::{config::LimitSettings, error::ApiError, state::AppState};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Class {

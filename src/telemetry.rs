@@ -14,10 +14,10 @@ use tracing::Instrument;
 use tracing_subscriber::{EnvFilter, fmt};
 
 use crate::{
-    app::AppState,
     config::LogSettings,
     error::ApiError,
     metrics::{self, Metrics},
+    state::AppState,
 };
 
 pub fn init(settings: &LogSettings) {
@@ -47,7 +47,7 @@ fn request_id(req: &Request) -> String {
 fn tenant_of(path: &str) -> Option<&str> {
     let rest = path.strip_prefix("/t/").or_else(|| path.strip_prefix("/admin/v1/tenants/"))?;
     let slug = rest.split('/').next()?;
-    crate::admin::tenants::valid_slug(slug).then_some(slug)
+    crate::domain::valid_slug(slug).then_some(slug)
 }
 
 /// Route templates as the API documents them. poem-openapi registers `/t/:tenant/me` with

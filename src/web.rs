@@ -10,9 +10,8 @@ use poem::{
 };
 
 use crate::{
-    api::client_meta,
-    app::AppState,
     auth::{self, AuthError},
+    client_ip::client_meta,
     crypto::random_token,
     oidc::{
         PendingAuthorization,
@@ -20,6 +19,7 @@ use crate::{
         pages::{self, LoginForm, ProviderButton},
         sso,
     },
+    state::AppState,
     strategy::{
         StrategyError,
         flow::{self, FinishError, Purpose},
@@ -195,7 +195,7 @@ pub async fn login_endpoint(
     }
     let now = chrono::Utc::now();
     let meta = client_meta(req);
-    let signed_in = crate::strategy::password_sign_in(
+    let signed_in = crate::auth::password_sign_in(
         state,
         &tenant,
         field("username"),

@@ -1,8 +1,8 @@
 //! Reading the audit log.
 use super::{Page, fetch_size, page, parse_cursor};
 use crate::{
-    app::AppState,
     error::ApiError,
+    state::AppState,
     store::{self, audit::AuditFilter, entities::audit_events},
     tenancy::TenantContext,
 };

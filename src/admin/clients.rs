@@ -5,10 +5,10 @@ use serde_json::json;
 
 use super::{Admin, Page, fetch_size, page, parse_cursor};
 use crate::{
-    app::AppState,
     crypto,
     domain::redirect_uri,
     error::ApiError,
+    state::AppState,
     store::{
         self,
         clients::{ClientFilter, SECRET_PURPOSE},

@@ -4,8 +4,8 @@ use serde_json::json;
 
 use super::Admin;
 use crate::{
-    app::AppState,
     error::ApiError,
+    state::AppState,
     store::{self, entities::signing_keys},
     tenancy::{self, TenantContext},
     tokens::Algorithm,

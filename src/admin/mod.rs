@@ -7,10 +7,10 @@ use serde::{Serialize, de::DeserializeOwned};
 use uuid::Uuid;
 
 use crate::{
-    app::AppState,
     audit::Actor,
     auth::ClientMeta,
     error::ApiError,
+    state::AppState,
     store::idempotency::{self, Begin},
     tenancy::TenantContext,
 };

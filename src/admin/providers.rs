@@ -8,8 +8,8 @@ use serde_json::{Map, Value, json};
 
 use super::{Admin, Page, fetch_size, page};
 use crate::{
-    app::AppState,
     error::ApiError,
+    state::AppState,
     store::{
         self,
         entities::providers,

@@ -5,9 +5,10 @@ use uuid::Uuid;
 
 use super::{Admin, Page, fetch_size, managed_tenant, page, parse_cursor};
 use crate::{
-    app::{AppState, SYSTEM_TENANT},
     error::ApiError,
+    state::AppState,
     store::{self, entities::tenants, tenants::TenantFilter},
+    tenancy::SYSTEM_TENANT,
     tenancy::{self, TenantSettings},
     tokens::Algorithm,
 };
@@ -16,16 +17,6 @@ pub struct NewTenant {
     pub slug: String,
     pub display_name: String,
     pub settings: TenantSettings,
-}
-
-/// Slugs are lower-case letters, digits and inner hyphens, 1 to 63 characters.
-pub fn valid_slug(slug: &str) -> bool {
-    let bytes = slug.as_bytes();
-    !bytes.is_empty()
-        && bytes.len() <= 63
-        && bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
-        && !slug.starts_with('-')
-        && !slug.ends_with('-')
 }
 
 fn validate_display_name(name: &str) -> Result<(), ApiError> {
@@ -46,7 +37,7 @@ pub async fn create(
     now: DateTime<Utc>,
 ) -> Result<tenants::Model, ApiError> {
     admin.require_operator()?;
-    if !valid_slug(&new.slug) {
+    if !crate::domain::valid_slug(&new.slug) {
         return Err(ApiError::validation("slug", "must be 1-63 lower-case letters, digits or inner hyphens"));
     }
     validate_display_name(&new.display_name)?;

@@ -5,15 +5,16 @@ use uuid::Uuid;
 
 use super::{Admin, Page, fetch_size, page, parse_cursor};
 use crate::{
-    app::{AppState, SYSTEM_TENANT},
     auth::{self, ROLE_ADMIN},
     domain::{Email, Password, Username},
     error::ApiError,
+    state::AppState,
     store::{
         self,
         entities::{sessions, users},
         users::{InsertUserError, NewUser, UserFilter},
     },
+    tenancy::SYSTEM_TENANT,
     tenancy::TenantContext,
 };
 

@@ -2,18 +2,17 @@
 use std::sync::Arc;
 
 use poem::Request;
+use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json, types::Example};
 
-use super::{ApiTags, client_meta, me::UserView, security::BearerAuth, state};
+use super::{ApiTags, client_meta, me::UserView, security::BearerAuth};
 use crate::{
-    app::AppState,
     auth::{self, IssuedTokens},
     error::ApiError,
+    state::AppState,
 };
 
-pub struct AuthApi {
-    pub state: Option<Arc<AppState>>,
-}
+pub struct AuthApi;
 
 #[derive(Object)]
 #[oai(deny_unknown_fields, example)]
@@ -141,10 +140,10 @@ impl AuthApi {
     #[oai(path = "/t/:tenant/auth/register", method = "post", operation_id = "register")]
     async fn register(
         &self,
+        Data(state): Data<&Arc<AppState>>,
         #[oai(name = "tenant", validator(max_length = 63))] tenant: Path<String>,
         body: Json<RegisterRequest>,
     ) -> Result<RegisterResponse, ApiError> {
-        let state = state(&self.state)?;
         let body = body.0;
         let user = auth::register(
             state,
@@ -165,11 +164,11 @@ impl AuthApi {
     #[oai(path = "/t/:tenant/auth/login", method = "post", operation_id = "login")]
     async fn login(
         &self,
+        Data(state): Data<&Arc<AppState>>,
         req: &Request,
         #[oai(name = "tenant", validator(max_length = 63))] tenant: Path<String>,
         body: Json<LoginRequest>,
     ) -> Result<TokenIssued, ApiError> {
-        let state = state(&self.state)?;
         let body = body.0;
         let tokens =
             auth::login(state, &tenant, &body.username, body.password, client_meta(req), chrono::Utc::now())
@@ -184,10 +183,10 @@ impl AuthApi {
     #[oai(path = "/t/:tenant/auth/refresh", method = "post", operation_id = "refresh")]
     async fn refresh(
         &self,
+        Data(state): Data<&Arc<AppState>>,
         #[oai(name = "tenant", validator(max_length = 63))] tenant: Path<String>,
         body: Json<RefreshRequest>,
     ) -> Result<TokenIssued, ApiError> {
-        let state = state(&self.state)?;
         let tokens = auth::refresh(state, &tenant, &body.0.refresh_token, chrono::Utc::now()).await?;
         Ok(TokenIssued::new(tokens))
     }
@@ -199,12 +198,12 @@ impl AuthApi {
     #[oai(path = "/t/:tenant/auth/logout", method = "post", operation_id = "logout")]
     async fn logout(
         &self,
+        Data(state): Data<&Arc<AppState>>,
         auth: BearerAuth,
         #[oai(name = "tenant", validator(max_length = 63))] tenant: Path<String>,
         body: Json<Option<LogoutRequest>>,
     ) -> Result<LogoutResponse, ApiError> {
         let _ = tenant;
-        let state = state(&self.state)?;
         let everywhere = body.0.is_some_and(|b| b.everywhere);
         auth::logout(state, &auth.0, everywhere, chrono::Utc::now()).await?;
         Ok(LogoutResponse::NoContent)

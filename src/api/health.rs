@@ -1,14 +1,13 @@
 //! Probes for orchestrators and load balancers.
 use std::{sync::Arc, time::Duration};
 
+use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 
 use super::ApiTags;
-use crate::app::AppState;
+use crate::state::AppState;
 
-pub struct HealthApi {
-    pub state: Option<Arc<AppState>>,
-}
+pub struct HealthApi;
 
 #[derive(Object)]
 pub struct HealthStatus {
@@ -49,14 +48,7 @@ impl HealthApi {
     ///
     /// 200 when the database and the token store (Redis) answer within a second; 503 otherwise.
     #[oai(path = "/ready", method = "get", operation_id = "ready")]
-    async fn ready(&self) -> HealthResponse {
-        let Some(state) = self.state.as_deref() else {
-            return HealthResponse::Unavailable(Json(HealthStatus {
-                status: word(false),
-                database: None,
-                token_store: None,
-            }));
-        };
+    async fn ready(&self, Data(state): Data<&Arc<AppState>>) -> HealthResponse {
         let limit = Duration::from_secs(1);
         let (db, kv) = tokio::join!(
             tokio::time::timeout(limit, state.db.ping()),

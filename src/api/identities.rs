@@ -2,12 +2,13 @@
 use std::sync::Arc;
 
 use poem::Request;
+use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json};
 
-use super::{ApiTags, active_tenant, client_meta, security::BearerAuth, state};
+use super::{ApiTags, active_tenant, client_meta, security::BearerAuth};
 use crate::{
-    app::AppState,
     error::ApiError,
+    state::AppState,
     store::entities::identities,
     strategy::{
         flow,
@@ -15,9 +16,7 @@ use crate::{
     },
 };
 
-pub struct IdentitiesApi {
-    pub state: Option<Arc<AppState>>,
-}
+pub struct IdentitiesApi;
 
 /// An account at an external provider linked to the user.
 #[derive(Object)]
@@ -114,11 +113,11 @@ impl IdentitiesApi {
     #[oai(path = "/t/:tenant/me/identities", method = "get", operation_id = "listMyIdentities")]
     async fn list(
         &self,
+        Data(state): Data<&Arc<AppState>>,
         auth: BearerAuth,
         #[oai(name = "tenant", validator(max_length = 63))] tenant: Path<String>,
     ) -> Result<IdentityListOk, ApiError> {
         let _ = tenant;
-        let state = state(&self.state)?;
         let t = &auth.0.tenant;
         let rows = link::identities_of(state, t, auth.0.user_id).await?;
         let items = rows
@@ -146,13 +145,13 @@ impl IdentitiesApi {
     )]
     async fn unlink(
         &self,
+        Data(state): Data<&Arc<AppState>>,
         req: &Request,
         auth: BearerAuth,
         #[oai(name = "tenant", validator(max_length = 63))] tenant: Path<String>,
         #[oai(name = "provider_id", validator(max_length = 64))] provider_id: Path<String>,
     ) -> Result<Unlinked, ApiError> {
         let _ = tenant;
-        let state = state(&self.state)?;
         // Fresh from the database, not the cache: the last-login-method rule needs the
         // current password hash.
         let user = crate::store::users::find_by_id(&state.db, auth.0.tenant.id, auth.0.user_id)
@@ -184,12 +183,12 @@ impl IdentitiesApi {
     )]
     async fn link(
         &self,
+        Data(state): Data<&Arc<AppState>>,
         auth: BearerAuth,
         #[oai(name = "tenant", validator(max_length = 63))] tenant: Path<String>,
         #[oai(name = "provider_id", validator(max_length = 64))] provider_id: Path<String>,
     ) -> Result<LinkStarted, ApiError> {
         let _ = tenant;
-        let state = state(&self.state)?;
         let t = &auth.0.tenant;
         if t.strategies.get(&provider_id).is_none_or(|s| !s.capabilities().redirect) {
             return Err(ApiError::not_found(
@@ -213,9 +212,7 @@ impl IdentitiesApi {
     }
 }
 
-pub struct SignInOptionsApi {
-    pub state: Option<Arc<AppState>>,
-}
+pub struct SignInOptionsApi;
 
 #[OpenApi(tag = "ApiTags::Auth")]
 impl SignInOptionsApi {
@@ -226,9 +223,9 @@ impl SignInOptionsApi {
     #[oai(path = "/t/:tenant/providers", method = "get", operation_id = "listSignInOptions")]
     async fn options(
         &self,
+        Data(state): Data<&Arc<AppState>>,
         #[oai(name = "tenant", validator(max_length = 63))] tenant: Path<String>,
     ) -> Result<SignInOptionsOk, ApiError> {
-        let state = state(&self.state)?;
         let t = active_tenant(state, &tenant).await?;
         let providers = t
             .strategies

@@ -1,14 +1,13 @@
 //! The authenticated user (what `req.user` is in a passport app).
 use std::sync::Arc;
 
+use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json};
 
-use super::{ApiTags, security::BearerAuth, state};
-use crate::{app::AppState, error::ApiError, store::entities::users};
+use super::{ApiTags, security::BearerAuth};
+use crate::{error::ApiError, state::AppState, store::entities::users};
 
-pub struct MeApi {
-    pub state: Option<Arc<AppState>>,
-}
+pub struct MeApi;
 
 /// A user as shown to the user and to admins. Never carries the password hash.
 #[derive(Object, serde::Serialize, serde::Deserialize)]
@@ -56,11 +55,11 @@ impl MeApi {
     #[oai(path = "/t/:tenant/me", method = "get", operation_id = "getMe")]
     async fn me(
         &self,
+        Data(state): Data<&Arc<AppState>>,
         auth: BearerAuth,
         #[oai(name = "tenant", validator(max_length = 63))] tenant: Path<String>,
     ) -> Result<MeResponse, ApiError> {
         let _ = tenant;
-        let state = state(&self.state)?;
         let user = crate::auth::current_user(state, &auth.0).await?;
         Ok(MeResponse::Ok(Json(user.into())))
     }

@@ -1,10 +1,11 @@
 //! The poem-openapi layer: parse, call one service function, map the result.
 use std::sync::Arc;
 
-use poem::Request;
 use poem_openapi::{OpenApiService, Tags};
 
-use crate::{app::AppState, auth::ClientMeta};
+use crate::state::AppState;
+
+pub(crate) use crate::client_ip::client_meta;
 
 pub mod admin;
 pub mod auth;
@@ -57,21 +58,22 @@ pub type Apis = (
     admin::providers::AdminProvidersApi,
 );
 
-/// The whole API; `state` is `None` only when the spec is exported without a running service.
-pub fn api_service(state: Option<Arc<AppState>>, server_url: &str) -> OpenApiService<Apis, ()> {
+/// The whole API. Handlers take the state from the request (`Data`), so the spec is built
+/// without one.
+pub fn api_service(server_url: &str) -> OpenApiService<Apis, ()> {
     OpenApiService::new(
         (
-            auth::AuthApi { state: state.clone() },
-            me::MeApi { state: state.clone() },
-            identities::IdentitiesApi { state: state.clone() },
-            identities::SignInOptionsApi { state: state.clone() },
-            well_known::WellKnownApi { state: state.clone() },
-            oauth::OAuthApi { state: state.clone() },
-            health::HealthApi { state: state.clone() },
-            admin::tenants::AdminTenantsApi { state: state.clone() },
-            admin::users::AdminUsersApi { state: state.clone() },
-            admin::clients::AdminClientsApi { state: state.clone() },
-            admin::providers::AdminProvidersApi { state },
+            auth::AuthApi,
+            me::MeApi,
+            identities::IdentitiesApi,
+            identities::SignInOptionsApi,
+            well_known::WellKnownApi,
+            oauth::OAuthApi,
+            health::HealthApi,
+            admin::tenants::AdminTenantsApi,
+            admin::users::AdminUsersApi,
+            admin::clients::AdminClientsApi,
+            admin::providers::AdminProvidersApi,
         ),
         "Gatehouse",
         env!("CARGO_PKG_VERSION"),
@@ -82,24 +84,6 @@ pub fn api_service(state: Option<Arc<AppState>>, server_url: &str) -> OpenApiSer
          with a stable `code`.",
     )
     .server(server_url)
-}
-
-/// The state behind an API struct. Only the spec exporter builds them without state, and it
-/// never calls a handler.
-pub(crate) fn state(state: &Option<Arc<AppState>>) -> Result<&AppState, crate::error::ApiError> {
-    state.as_deref().ok_or_else(|| crate::error::ApiError::internal(anyhow::anyhow!("no application state")))
-}
-
-/// Where a request came from, for sessions and the audit log.
-pub(crate) fn client_meta(req: &Request) -> ClientMeta {
-    ClientMeta {
-        ip: crate::client_ip::of(req).map(|ip| ip.to_string()),
-        user_agent: req
-            .headers()
-            .get(poem::http::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|s| s.chars().take(512).collect()),
-    }
 }
 
 /// The active tenant at `slug`, or 404 `tenant_not_found`.

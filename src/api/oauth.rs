@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use poem::Request;
+use poem::web::Data;
 use poem_openapi::{
     ApiResponse, Object, OpenApi,
     param::Path,
@@ -11,20 +12,18 @@ use poem_openapi::{
 };
 use serde::Deserialize;
 
-use super::{ApiTags, client_meta, security::BearerAuth, state};
+use super::{ApiTags, client_meta, security::BearerAuth};
 use crate::{
-    app::AppState,
     error::ApiError,
     oidc::{
         ProfileClaims, STANDARD_SCOPES,
         token::{self, OAuthError, TokenRequest},
     },
+    state::AppState,
     tenancy::TenantContext,
 };
 
-pub struct OAuthApi {
-    pub state: Option<Arc<AppState>>,
-}
+pub struct OAuthApi;
 
 /// OpenID Provider metadata (OpenID Connect Discovery 1.0).
 #[derive(Object)]
@@ -313,9 +312,9 @@ impl OAuthApi {
     )]
     async fn discovery(
         &self,
+        Data(state): Data<&Arc<AppState>>,
         #[oai(name = "tenant")] tenant: Path<String>,
     ) -> Result<DiscoveryResponse, ApiError> {
-        let state = state(&self.state)?;
         let t = super::active_tenant(state, &tenant).await?;
         Ok(DiscoveryResponse::Ok(Json(metadata(&t)), "public, max-age=300".into()))
     }
@@ -328,13 +327,11 @@ impl OAuthApi {
     #[oai(path = "/t/:tenant/oauth2/token", method = "post", operation_id = "token")]
     async fn token(
         &self,
+        Data(state): Data<&Arc<AppState>>,
         req: &Request,
         #[oai(name = "tenant")] tenant: Path<String>,
         form: Form<TokenForm>,
     ) -> OAuthResponse<TokenBody> {
-        let Ok(state) = state(&self.state) else {
-            return OAuthResponse::from_error(OAuthError::Server, &tenant);
-        };
         let f = form.0;
         let result = async {
             let t = tenant_or_error(state, &tenant).await?;
@@ -372,13 +369,11 @@ impl OAuthApi {
     #[oai(path = "/t/:tenant/oauth2/introspect", method = "post", operation_id = "introspect")]
     async fn introspect(
         &self,
+        Data(state): Data<&Arc<AppState>>,
         req: &Request,
         #[oai(name = "tenant")] tenant: Path<String>,
         form: Form<IntrospectForm>,
     ) -> OAuthResponse<IntrospectionBody> {
-        let Ok(state) = state(&self.state) else {
-            return OAuthResponse::from_error(OAuthError::Server, &tenant);
-        };
         let f = form.0;
         let result = async {
             let t = tenant_or_error(state, &tenant).await?;
@@ -418,13 +413,11 @@ impl OAuthApi {
     #[oai(path = "/t/:tenant/oauth2/revoke", method = "post", operation_id = "revoke")]
     async fn revoke(
         &self,
+        Data(state): Data<&Arc<AppState>>,
         req: &Request,
         #[oai(name = "tenant")] tenant: Path<String>,
         form: Form<RevokeForm>,
     ) -> OAuthResponse<Empty> {
-        let Ok(state) = state(&self.state) else {
-            return OAuthResponse::from_error(OAuthError::Server, &tenant);
-        };
         let f = form.0;
         let result = async {
             let t = tenant_or_error(state, &tenant).await?;
@@ -446,11 +439,12 @@ impl OAuthApi {
     #[oai(path = "/t/:tenant/oauth2/userinfo", method = "get", operation_id = "getUserInfo")]
     async fn userinfo_get(
         &self,
+        state: Data<&Arc<AppState>>,
         auth: BearerAuth,
         #[oai(name = "tenant")] tenant: Path<String>,
     ) -> Result<UserInfoResponse, ApiError> {
         let _ = tenant;
-        self.userinfo(auth).await
+        self.userinfo(state, auth).await
     }
 
     /// UserInfo (POST)
@@ -459,17 +453,21 @@ impl OAuthApi {
     #[oai(path = "/t/:tenant/oauth2/userinfo", method = "post", operation_id = "postUserInfo")]
     async fn userinfo_post(
         &self,
+        state: Data<&Arc<AppState>>,
         auth: BearerAuth,
         #[oai(name = "tenant")] tenant: Path<String>,
     ) -> Result<UserInfoResponse, ApiError> {
         let _ = tenant;
-        self.userinfo(auth).await
+        self.userinfo(state, auth).await
     }
 }
 
 impl OAuthApi {
-    async fn userinfo(&self, auth: BearerAuth) -> Result<UserInfoResponse, ApiError> {
-        let state = state(&self.state)?;
+    async fn userinfo(
+        &self,
+        Data(state): Data<&Arc<AppState>>,
+        auth: BearerAuth,
+    ) -> Result<UserInfoResponse, ApiError> {
         let principal = auth.0;
         if !principal.claims.scope.split(' ').any(|s| s == "openid") {
             return Err(ApiError::forbidden("insufficient_scope", "the token lacks the openid scope"));

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use poem::{Endpoint, Request, http::header::AUTHORIZATION};
 use poem_openapi::{SecurityScheme, auth::Bearer};
 
-use crate::{app::AppState, auth::Principal, error::ApiError};
+use crate::{auth::Principal, error::ApiError, state::AppState};
 
 /// `Authorization: Bearer <access token>` (the `JWT <token>` form of passport-jwt apps is
 /// accepted too).

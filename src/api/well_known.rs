@@ -1,14 +1,13 @@
 //! Public key material per tenant, served from memory.
 use std::sync::Arc;
 
+use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json};
 
-use super::{ApiTags, state};
-use crate::{app::AppState, error::ApiError};
+use super::ApiTags;
+use crate::{error::ApiError, state::AppState};
 
-pub struct WellKnownApi {
-    pub state: Option<Arc<AppState>>,
-}
+pub struct WellKnownApi;
 
 /// A public JSON Web Key (RFC 7517). Members depend on `kty`.
 #[derive(Object, serde::Deserialize)]
@@ -52,9 +51,9 @@ impl WellKnownApi {
     #[oai(path = "/t/:tenant/.well-known/jwks.json", method = "get", operation_id = "getJwks")]
     async fn jwks(
         &self,
+        Data(state): Data<&Arc<AppState>>,
         #[oai(name = "tenant", validator(max_length = 63))] tenant: Path<String>,
     ) -> Result<JwksResponse, ApiError> {
-        let state = state(&self.state)?;
         let t = super::active_tenant(state, &tenant).await?;
         let set: JsonWebKeySet = serde_json::from_str(&t.jwks).map_err(ApiError::internal)?;
         Ok(JwksResponse::Ok(Json(set), "public, max-age=300".into()))

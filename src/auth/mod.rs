@@ -6,12 +6,12 @@ use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use uuid::Uuid;
 
 use crate::{
-    app::AppState,
     audit::{self, Event},
     domain::{Email, Password, Username, ValidationError},
     error::ApiError,
     kv::KvError,
     metrics::{Grant, LoginOutcome},
+    state::AppState,
     store::{
         self, StoreError,
         entities::users,
@@ -22,8 +22,6 @@ use crate::{
     tenancy::{TenantContext, TenantError},
     tokens::{AccessClaims, TokenError, keys::peek_header, refresh},
 };
-
-pub mod password;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
@@ -81,12 +79,7 @@ impl From<AuthError> for ApiError {
     }
 }
 
-/// Where a login came from, kept on the session for the user and admins to see.
-#[derive(Debug, Default, Clone)]
-pub struct ClientMeta {
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
-}
+pub use crate::domain::ClientMeta;
 
 pub struct IssuedTokens {
     pub access_token: String,
@@ -159,12 +152,35 @@ pub async fn login(
     now: DateTime<Utc>,
 ) -> Result<IssuedTokens, AuthError> {
     let tenant = tenant(state, tenant_slug).await?;
-    let user =
-        crate::strategy::password_sign_in(state, &tenant, username, password, &meta, "json", now).await?;
+    let user = password_sign_in(state, &tenant, username, password, &meta, "json", now).await?;
     let audience = if is_admin(&user) { Audience::Admin } else { Audience::Tenant };
     let issued = open_session(state, &tenant, user.id, audience, meta, now).await?;
     state.metrics.tokens_issued(Grant::Password, true, false);
     Ok(issued)
+}
+
+/// Why [`password_sign_in`] refused when the tenant has no enabled password strategy.
+pub const PASSWORDS_OFF: &str = "signing in with a password is turned off for this tenant";
+
+/// A username and password checked when the tenant's password strategy is enabled: the one
+/// entry point for every password path (JSON API, hosted form).
+///
+/// # Errors
+/// `Forbidden(PASSWORDS_OFF)` when password sign-in is disabled, `InvalidCredentials`,
+/// `Locked`, or infrastructure failures.
+pub async fn password_sign_in(
+    state: &AppState,
+    tenant: &TenantContext,
+    username: &str,
+    password: String,
+    meta: &ClientMeta,
+    path: &str,
+    now: DateTime<Utc>,
+) -> Result<users::Model, AuthError> {
+    if tenant.strategies.password().is_none() {
+        return Err(AuthError::Forbidden(PASSWORDS_OFF));
+    }
+    check_password(state, tenant, username, password, meta, path, now).await
 }
 
 /// The local strategy's check, shared by every login path (JSON API, hosted form): one

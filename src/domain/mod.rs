@@ -2,10 +2,14 @@
 pub mod email;
 pub mod password;
 pub mod redirect_uri;
+pub mod signing;
+pub mod tenant_slug;
 pub mod username;
 
 pub use email::Email;
 pub use password::Password;
+pub use signing::Algorithm;
+pub use tenant_slug::valid_slug;
 pub use username::Username;
 
 /// A value failed validation; `field` names the request field for the error body.
@@ -22,8 +26,9 @@ impl ValidationError {
     }
 }
 
-impl From<ValidationError> for crate::error::ApiError {
-    fn from(e: ValidationError) -> Self {
-        Self::validation(e.field, e.message)
-    }
+/// Where a login came from, kept on the session for the user and admins to see.
+#[derive(Debug, Default, Clone)]
+pub struct ClientMeta {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
 }

@@ -8,9 +8,9 @@ use uuid::Uuid;
 
 use super::{CodeRecord, IssuedCode, PendingAuthorization, redirect, sso::SsoSession};
 use crate::{
-    app::AppState,
     auth::AuthError,
     crypto::{random_token, sha256_b64},
+    state::AppState,
     store::{self, entities::clients},
     tenancy::TenantContext,
 };

@@ -6,10 +6,10 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::{
-    app::AppState,
     auth::{AuthError, ClientMeta},
     config::Settings,
     crypto::{random_token, sha256_b64},
+    state::AppState,
     store::{self, sessions::NewSession},
     tenancy::TenantContext,
 };

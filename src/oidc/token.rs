@@ -5,10 +5,10 @@ use uuid::Uuid;
 
 use super::{CodeRecord, IdTokenClaims, ProfileClaims, at_hash, authorize, pkce_matches};
 use crate::{
-    app::AppState,
     auth::{self, AccessGrant, Audience, AuthError, ClientMeta},
     kv::KvError,
     metrics::Grant,
+    state::AppState,
     store::{
         self, StoreError,
         entities::{clients, users},

@@ -8,17 +8,18 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::{
-    Begin, Credentials, Strategy, StrategyError, Verified,
+    StrategyError,
     link::{self, ResolveError},
 };
 use crate::{
-    app::AppState,
     audit::{self, Event},
     auth::{AuthError, ClientMeta},
     crypto::{random_token, sha256_b64},
     metrics::LoginOutcome,
+    state::AppState,
     store::entities::users,
     tenancy::TenantContext,
+    upstream::{Begin, Callback, Strategy},
 };
 
 /// Marks a consumed login so a replayed callback is told apart from an unknown one.
@@ -90,7 +91,7 @@ pub async fn start(
         pkce_verifier: &pending.pkce_verifier,
         redirect_uri: &redirect_uri,
     };
-    let location = strategy.begin(state, &begin).await?;
+    let location = strategy.begin(&state.upstream, &begin).await?;
     let value = serde_json::to_string(&pending).map_err(|e| AuthError::Unexpected(e.into()))?;
     let ttl = std::time::Duration::from_secs(state.settings.upstream.login_ttl_secs);
     state
@@ -203,7 +204,7 @@ pub async fn finish(
         .ok_or(FinishError::ProviderGone)?;
     let info = strategy.info();
     let redirect_uri = callback_url(tenant, &info.provider_id);
-    let credentials = Credentials::Callback {
+    let callback = Callback {
         code,
         nonce: &pending.nonce,
         pkce_verifier: &pending.pkce_verifier,
@@ -213,12 +214,11 @@ pub async fn finish(
         Purpose::Link { user_id } => Some(user_id),
         Purpose::SignIn { .. } => None,
     };
-    let result = match strategy.complete(state, tenant, credentials, now).await {
-        Ok(Verified::External(identity)) => {
+    let result = match strategy.complete(&state.upstream, callback).await {
+        Ok(identity) => {
             link::resolve(state, tenant, info, &identity, link_to, meta, now).await.map_err(FinishError::from)
         }
-        Ok(Verified::User(_)) => Err(StrategyError::Unsupported.into()),
-        Err(e) => Err(e.into()),
+        Err(e) => Err(StrategyError::from(e).into()),
     };
     let (success, user_id, reason) = match &result {
         Ok(u) => (true, Some(u.id), None),

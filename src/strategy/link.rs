@@ -6,12 +6,11 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{ExternalIdentity, ProviderInfo};
 use crate::{
-    app::AppState,
     audit::{self, Event},
     auth::{AuthError, ClientMeta},
     domain::username::Username,
+    state::AppState,
     store::{
         self,
         entities::{identities, users},
@@ -19,6 +18,7 @@ use crate::{
         users::NewUser,
     },
     tenancy::TenantContext,
+    upstream::{ExternalIdentity, ProviderInfo},
 };
 
 #[derive(Debug, thiserror::Error)]

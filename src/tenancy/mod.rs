@@ -16,12 +16,17 @@ use crate::{
     crypto::MasterKey,
     domain::{ValidationError, password::PasswordPolicy},
     store::{self, StoreError, entities},
-    strategy::Strategies,
     tokens::{
         Algorithm, TokenError,
         keys::{self, Signer, Verifier},
     },
+    upstream::Strategies,
 };
+
+/// The tenant that exists after the first start.
+pub const DEFAULT_TENANT: &str = "default";
+/// The reserved tenant of operators.
+pub const SYSTEM_TENANT: &str = "system";
 
 /// Per-tenant settings, stored as JSON on the tenant row.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

@@ -6,8 +6,9 @@
 use std::{path::PathBuf, sync::Arc};
 
 use gatehouse::{
-    app::{App, AppState},
+    app::App,
     config::{Secret, Settings},
+    state::AppState,
     store::entities::{refresh_tokens, sessions, users},
     tokens::AccessClaims,
 };

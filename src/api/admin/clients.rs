@@ -2,6 +2,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use poem::web::Data;
 use poem_openapi::{
     ApiResponse, Enum, Object, OpenApi,
     param::{Header, Path, Query},
@@ -16,15 +17,13 @@ use crate::{
         self,
         clients::{ClientChanges, ClientWithSecret, NewClientInput},
     },
-    api::{ApiTags, state},
-    app::AppState,
+    api::ApiTags,
     error::ApiError,
+    state::AppState,
     store::{clients::ClientFilter, entities::clients},
 };
 
-pub struct AdminClientsApi {
-    pub state: Option<Arc<AppState>>,
-}
+pub struct AdminClientsApi;
 
 /// Whether a client app can keep a secret.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -266,12 +265,12 @@ impl AdminClientsApi {
     #[oai(path = "/admin/v1/tenants/:tenant/clients", method = "post", operation_id = "createClient")]
     async fn create_client(
         &self,
+        Data(state): Data<&Arc<AppState>>,
         auth: AdminAuth,
         #[oai(name = "tenant")] tenant: Path<String>,
         #[oai(name = "Idempotency-Key")] idempotency_key: Header<Option<String>>,
         body: Json<CreateClientRequest>,
     ) -> Result<ClientCreated, ApiError> {
-        let state = state(&self.state)?;
         let t = admin::managed_tenant(state, &auth.0, &tenant).await?;
         let req = body.0;
         let route = format!("POST /admin/v1/tenants/{}/clients", t.slug);
@@ -301,6 +300,7 @@ impl AdminClientsApi {
     #[oai(path = "/admin/v1/tenants/:tenant/clients", method = "get", operation_id = "listClients")]
     async fn list_clients(
         &self,
+        Data(state): Data<&Arc<AppState>>,
         auth: AdminAuth,
         #[oai(name = "tenant")] tenant: Path<String>,
         /// Only clients of this type.
@@ -310,7 +310,6 @@ impl AdminClientsApi {
         cursor: Query<Option<String>>,
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<Option<u32>>,
     ) -> Result<ClientListOk, ApiError> {
-        let state = state(&self.state)?;
         let t = admin::managed_tenant(state, &auth.0, &tenant).await?;
         let filter =
             ClientFilter { client_type: client_type.0.map(|c| c.as_str().to_string()), enabled: enabled.0 };
@@ -323,11 +322,11 @@ impl AdminClientsApi {
     #[oai(path = "/admin/v1/tenants/:tenant/clients/:client_id", method = "get", operation_id = "getClient")]
     async fn get_client(
         &self,
+        Data(state): Data<&Arc<AppState>>,
         auth: AdminAuth,
         #[oai(name = "tenant")] tenant: Path<String>,
         client_id: Path<String>,
     ) -> Result<ClientOk, ApiError> {
-        let state = state(&self.state)?;
         let t = admin::managed_tenant(state, &auth.0, &tenant).await?;
         Ok(ClientOk::Ok(Json(admin::clients::get(state, &t, &client_id).await?.into())))
     }
@@ -343,12 +342,12 @@ impl AdminClientsApi {
     )]
     async fn update_client(
         &self,
+        Data(state): Data<&Arc<AppState>>,
         auth: AdminAuth,
         #[oai(name = "tenant")] tenant: Path<String>,
         client_id: Path<String>,
         body: Json<UpdateClientRequest>,
     ) -> Result<ClientOk, ApiError> {
-        let state = state(&self.state)?;
         let t = admin::managed_tenant(state, &auth.0, &tenant).await?;
         let req = body.0;
         let changes = ClientChanges {
@@ -373,11 +372,11 @@ impl AdminClientsApi {
     )]
     async fn delete_client(
         &self,
+        Data(state): Data<&Arc<AppState>>,
         auth: AdminAuth,
         #[oai(name = "tenant")] tenant: Path<String>,
         client_id: Path<String>,
     ) -> Result<ClientDeleted, ApiError> {
-        let state = state(&self.state)?;
         let t = admin::managed_tenant(state, &auth.0, &tenant).await?;
         admin::clients::delete(state, &auth.0, &t, &client_id, Utc::now()).await?;
         Ok(ClientDeleted::NoContent)
@@ -394,11 +393,11 @@ impl AdminClientsApi {
     )]
     async fn rotate_secret(
         &self,
+        Data(state): Data<&Arc<AppState>>,
         auth: AdminAuth,
         #[oai(name = "tenant")] tenant: Path<String>,
         client_id: Path<String>,
     ) -> Result<SecretRotated, ApiError> {
-        let state = state(&self.state)?;
         let t = admin::managed_tenant(state, &auth.0, &tenant).await?;
         let rotated = admin::clients::rotate_secret(state, &auth.0, &t, &client_id, Utc::now()).await?;
         Ok(SecretRotated::Ok(Json(rotated.into()), NO_STORE.into()))

@@ -6,10 +6,11 @@ use poem_openapi::{Object, SecurityScheme, auth::Bearer};
 
 use crate::{
     admin::Admin,
-    app::{AppState, SYSTEM_TENANT},
     audit::Actor,
     auth::{self, ROLE_ADMIN, ROLE_TENANT_ADMIN},
     error::ApiError,
+    state::AppState,
+    tenancy::SYSTEM_TENANT,
 };
 
 pub mod clients;

@@ -2,6 +2,7 @@
 use std::{collections::BTreeMap, sync::Arc};
 
 use chrono::{DateTime, Utc};
+use poem::web::Data;
 use poem_openapi::{
     ApiResponse, Enum, Object, OpenApi,
     param::{Header, Path, Query},
@@ -16,15 +17,13 @@ use crate::{
         self,
         providers::{NewProviderInput, Provider, ProviderChanges},
     },
-    api::{ApiTags, state},
-    app::AppState,
+    api::ApiTags,
     error::ApiError,
+    state::AppState,
     store::providers::ProviderFilter,
 };
 
-pub struct AdminProvidersApi {
-    pub state: Option<Arc<AppState>>,
-}
+pub struct AdminProvidersApi;
 
 /// How a login provider checks who the user is.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -224,12 +223,12 @@ impl AdminProvidersApi {
     #[oai(path = "/admin/v1/tenants/:tenant/providers", method = "post", operation_id = "createProvider")]
     async fn create_provider(
         &self,
+        Data(state): Data<&Arc<AppState>>,
         auth: AdminAuth,
         #[oai(name = "tenant")] tenant: Path<String>,
         #[oai(name = "Idempotency-Key")] idempotency_key: Header<Option<String>>,
         body: Json<CreateProviderRequest>,
     ) -> Result<ProviderCreated, ApiError> {
-        let state = state(&self.state)?;
         let t = admin::managed_tenant(state, &auth.0, &tenant).await?;
         let req = body.0;
         let route = format!("POST /admin/v1/tenants/{}/providers", t.slug);
@@ -261,6 +260,7 @@ impl AdminProvidersApi {
     #[oai(path = "/admin/v1/tenants/:tenant/providers", method = "get", operation_id = "listProviders")]
     async fn list_providers(
         &self,
+        Data(state): Data<&Arc<AppState>>,
         auth: AdminAuth,
         #[oai(name = "tenant")] tenant: Path<String>,
         /// Only providers of this kind.
@@ -270,7 +270,6 @@ impl AdminProvidersApi {
         cursor: Query<Option<String>>,
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<Option<u32>>,
     ) -> Result<ProviderListOk, ApiError> {
-        let state = state(&self.state)?;
         let t = admin::managed_tenant(state, &auth.0, &tenant).await?;
         let filter = ProviderFilter { kind: kind.0.map(|k| k.as_str().to_string()), enabled: enabled.0 };
         let page = admin::providers::list(state, &t, filter, cursor.as_deref(), limit.0).await?;
@@ -286,11 +285,11 @@ impl AdminProvidersApi {
     )]
     async fn get_provider(
         &self,
+        Data(state): Data<&Arc<AppState>>,
         auth: AdminAuth,
         #[oai(name = "tenant")] tenant: Path<String>,
         provider_id: Path<String>,
     ) -> Result<ProviderOk, ApiError> {
-        let state = state(&self.state)?;
         let t = admin::managed_tenant(state, &auth.0, &tenant).await?;
         Ok(ProviderOk::Ok(Json(admin::providers::get(state, &t, &provider_id).await?.into())))
     }
@@ -306,12 +305,12 @@ impl AdminProvidersApi {
     )]
     async fn update_provider(
         &self,
+        Data(state): Data<&Arc<AppState>>,
         auth: AdminAuth,
         #[oai(name = "tenant")] tenant: Path<String>,
         provider_id: Path<String>,
         body: Json<UpdateProviderRequest>,
     ) -> Result<ProviderOk, ApiError> {
-        let state = state(&self.state)?;
         let t = admin::managed_tenant(state, &auth.0, &tenant).await?;
         let req = body.0;
         let changes = ProviderChanges {
@@ -335,11 +334,11 @@ impl AdminProvidersApi {
     )]
     async fn delete_provider(
         &self,
+        Data(state): Data<&Arc<AppState>>,
         auth: AdminAuth,
         #[oai(name = "tenant")] tenant: Path<String>,
         provider_id: Path<String>,
     ) -> Result<ProviderDeleted, ApiError> {
-        let state = state(&self.state)?;
         let t = admin::managed_tenant(state, &auth.0, &tenant).await?;
         admin::providers::delete(state, &auth.0, &t, &provider_id, Utc::now()).await?;
         Ok(ProviderDeleted::NoContent)

@@ -2,6 +2,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use poem::web::Data;
 use poem_openapi::{
     ApiResponse, Enum, Object, OpenApi,
     param::{Header, Path, Query},
@@ -12,9 +13,9 @@ use serde::{Deserialize, Serialize};
 use super::AdminAuth;
 use crate::{
     admin::{self, tenants::TenantChanges},
-    api::{ApiTags, state},
-    app::AppState,
+    api::ApiTags,
     error::ApiError,
+    state::AppState,
     store::{
         audit::AuditFilter,
         entities::{audit_events, signing_keys, tenants},
@@ -24,9 +25,7 @@ use crate::{
     tokens::Algorithm,
 };
 
-pub struct AdminTenantsApi {
-    pub state: Option<Arc<AppState>>,
-}
+pub struct AdminTenantsApi;
 
 /// `active`, or `disabled`: refused everywhere until enabled again.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -457,11 +456,11 @@ impl AdminTenantsApi {
     )]
     async fn create_tenant(
         &self,
+        Data(state): Data<&Arc<AppState>>,
         auth: AdminAuth,
         #[oai(name = "Idempotency-Key")] idempotency_key: Header<Option<String>>,
         body: Json<CreateTenantRequest>,
     ) -> Result<TenantCreated, ApiError> {
-        let state = state(&self.state)?;
         let req = body.0;
         let view = admin::idempotent(
             state,
@@ -498,6 +497,7 @@ impl AdminTenantsApi {
     )]
     async fn list_tenants(
         &self,
+        Data(state): Data<&Arc<AppState>>,
         auth: AdminAuth,
         /// Only tenants with this status.
         status: Query<Option<TenantStatus>>,
@@ -506,7 +506,6 @@ impl AdminTenantsApi {
         cursor: Query<Option<String>>,
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<Option<u32>>,
     ) -> Result<TenantListOk, ApiError> {
-        let state = state(&self.state)?;
         let filter = TenantFilter {
             status: status
                 .0
@@ -527,10 +526,10 @@ impl AdminTenantsApi {
     )]
     async fn get_tenant(
         &self,
+        Data(state): Data<&Arc<AppState>>,
         auth: AdminAuth,
         #[oai(name = "tenant")] tenant: Path<String>,
     ) -> Result<TenantOk, ApiError> {
-        let state = state(&self.state)?;
         let t = admin::tenants::get(state, &auth.0, &tenant).await?;
         Ok(TenantOk::Ok(Json(tenant_view(state, t))))
     }
@@ -547,11 +546,11 @@ impl AdminTenantsApi {
     )]
     async fn update_tenant(
         &self,
+        Data(state): Data<&Arc<AppState>>,
         auth: AdminAuth,
         #[oai(name = "tenant")] tenant: Path<String>,
         body: Json<UpdateTenantRequest>,
     ) -> Result<TenantOk, ApiError> {
-        let state = state(&self.state)?;
         let req = body.0;
         let changes = TenantChanges {
             display_name: req.display_name,
@@ -579,10 +578,10 @@ impl AdminTenantsApi {
     )]
     async fn delete_tenant(
         &self,
+        Data(state): Data<&Arc<AppState>>,
         auth: AdminAuth,
         #[oai(name = "tenant")] tenant: Path<String>,
     ) -> Result<Deleted, ApiError> {
-        let state = state(&self.state)?;
         admin::tenants::delete(state, &auth.0, &tenant, Utc::now()).await?;
         Ok(Deleted::NoContent)
     }
@@ -598,10 +597,10 @@ impl AdminTenantsApi {
     )]
     async fn list_keys(
         &self,
+        Data(state): Data<&Arc<AppState>>,
         auth: AdminAuth,
         #[oai(name = "tenant")] tenant: Path<String>,
     ) -> Result<KeysOk, ApiError> {
-        let state = state(&self.state)?;
         let t = admin::managed_tenant(state, &auth.0, &tenant).await?;
         let items = admin::keys::list(state, &t).await?.into_iter().map(Into::into).collect();
         Ok(KeysOk::Ok(Json(SigningKeyList { items })))
@@ -619,11 +618,11 @@ impl AdminTenantsApi {
     )]
     async fn rotate_key(
         &self,
+        Data(state): Data<&Arc<AppState>>,
         auth: AdminAuth,
         #[oai(name = "tenant")] tenant: Path<String>,
         body: Json<Option<RotateKeyRequest>>,
     ) -> Result<KeyRotated, ApiError> {
-        let state = state(&self.state)?;
         let t = admin::managed_tenant(state, &auth.0, &tenant).await?;
         let algorithm = body.0.and_then(|b| b.algorithm).and_then(|a| Algorithm::parse(a.as_str()));
         let key = admin::keys::rotate(state, &auth.0, &t, algorithm, Utc::now()).await?;
@@ -641,6 +640,7 @@ impl AdminTenantsApi {
     )]
     async fn list_audit_events(
         &self,
+        Data(state): Data<&Arc<AppState>>,
         auth: AdminAuth,
         #[oai(name = "tenant")] tenant: Path<String>,
         /// Event type, e.g. `login.failed`.
@@ -657,7 +657,6 @@ impl AdminTenantsApi {
         cursor: Query<Option<String>>,
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<Option<u32>>,
     ) -> Result<AuditOk, ApiError> {
-        let state = state(&self.state)?;
         let t = admin::managed_tenant(state, &auth.0, &tenant).await?;
         let filter = AuditFilter {
             event_type: event_type.0,

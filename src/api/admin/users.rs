@@ -2,6 +2,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use poem::web::Data;
 use poem_openapi::{
     ApiResponse, Object, OpenApi,
     param::{Header, Path, Query},
@@ -16,15 +17,13 @@ use crate::{
         self,
         users::{NewUserInput, UserChanges},
     },
-    api::{ApiTags, me::UserView, state},
-    app::AppState,
+    api::{ApiTags, me::UserView},
     error::ApiError,
+    state::AppState,
     store::{entities::sessions, users::UserFilter},
 };
 
-pub struct AdminUsersApi {
-    pub state: Option<Arc<AppState>>,
-}
+pub struct AdminUsersApi;
 
 #[derive(Object, Serialize)]
 #[oai(deny_unknown_fields)]
@@ -157,12 +156,12 @@ impl AdminUsersApi {
     #[oai(path = "/admin/v1/tenants/:tenant/users", method = "post", operation_id = "createUser")]
     async fn create_user(
         &self,
+        Data(state): Data<&Arc<AppState>>,
         auth: AdminAuth,
         #[oai(name = "tenant")] tenant: Path<String>,
         #[oai(name = "Idempotency-Key")] idempotency_key: Header<Option<String>>,
         body: Json<CreateUserRequest>,
     ) -> Result<UserCreated, ApiError> {
-        let state = state(&self.state)?;
         let t = admin::managed_tenant(state, &auth.0, &tenant).await?;
         let req = body.0;
         let route = format!("POST /admin/v1/tenants/{}/users", t.slug);
@@ -186,6 +185,7 @@ impl AdminUsersApi {
     #[oai(path = "/admin/v1/tenants/:tenant/users", method = "get", operation_id = "listUsers")]
     async fn list_users(
         &self,
+        Data(state): Data<&Arc<AppState>>,
         auth: AdminAuth,
         #[oai(name = "tenant")] tenant: Path<String>,
         /// Username prefix (compared in normalised form).
@@ -197,7 +197,6 @@ impl AdminUsersApi {
         cursor: Query<Option<String>>,
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<Option<u32>>,
     ) -> Result<UserListOk, ApiError> {
-        let state = state(&self.state)?;
         let t = admin::managed_tenant(state, &auth.0, &tenant).await?;
         let filter = UserFilter {
             username_prefix: username.0,
@@ -213,11 +212,11 @@ impl AdminUsersApi {
     #[oai(path = "/admin/v1/tenants/:tenant/users/:user_id", method = "get", operation_id = "getUser")]
     async fn get_user(
         &self,
+        Data(state): Data<&Arc<AppState>>,
         auth: AdminAuth,
         #[oai(name = "tenant")] tenant: Path<String>,
         user_id: Path<Uuid>,
     ) -> Result<UserOk, ApiError> {
-        let state = state(&self.state)?;
         let t = admin::managed_tenant(state, &auth.0, &tenant).await?;
         Ok(UserOk::Ok(Json(admin::users::get(state, &t, user_id.0).await?.into())))
     }
@@ -228,12 +227,12 @@ impl AdminUsersApi {
     #[oai(path = "/admin/v1/tenants/:tenant/users/:user_id", method = "patch", operation_id = "updateUser")]
     async fn update_user(
         &self,
+        Data(state): Data<&Arc<AppState>>,
         auth: AdminAuth,
         #[oai(name = "tenant")] tenant: Path<String>,
         user_id: Path<Uuid>,
         body: Json<UpdateUserRequest>,
     ) -> Result<UserOk, ApiError> {
-        let state = state(&self.state)?;
         let t = admin::managed_tenant(state, &auth.0, &tenant).await?;
         let req = body.0;
         let changes = UserChanges {
@@ -251,11 +250,11 @@ impl AdminUsersApi {
     #[oai(path = "/admin/v1/tenants/:tenant/users/:user_id", method = "delete", operation_id = "deleteUser")]
     async fn delete_user(
         &self,
+        Data(state): Data<&Arc<AppState>>,
         auth: AdminAuth,
         #[oai(name = "tenant")] tenant: Path<String>,
         user_id: Path<Uuid>,
     ) -> Result<Done, ApiError> {
-        let state = state(&self.state)?;
         let t = admin::managed_tenant(state, &auth.0, &tenant).await?;
         admin::users::delete(state, &auth.0, &t, user_id.0, Utc::now()).await?;
         Ok(Done::NoContent)
@@ -271,12 +270,12 @@ impl AdminUsersApi {
     )]
     async fn set_password(
         &self,
+        Data(state): Data<&Arc<AppState>>,
         auth: AdminAuth,
         #[oai(name = "tenant")] tenant: Path<String>,
         user_id: Path<Uuid>,
         body: Json<SetPasswordRequest>,
     ) -> Result<Done, ApiError> {
-        let state = state(&self.state)?;
         let t = admin::managed_tenant(state, &auth.0, &tenant).await?;
         admin::users::set_password(state, &auth.0, &t, user_id.0, body.0.password, Utc::now()).await?;
         Ok(Done::NoContent)
@@ -293,12 +292,12 @@ impl AdminUsersApi {
     )]
     async fn set_roles(
         &self,
+        Data(state): Data<&Arc<AppState>>,
         auth: AdminAuth,
         #[oai(name = "tenant")] tenant: Path<String>,
         user_id: Path<Uuid>,
         body: Json<SetRolesRequest>,
     ) -> Result<UserOk, ApiError> {
-        let state = state(&self.state)?;
         let t = admin::managed_tenant(state, &auth.0, &tenant).await?;
         let user = admin::users::set_roles(state, &auth.0, &t, user_id.0, &body.0.roles, Utc::now()).await?;
         Ok(UserOk::Ok(Json(user.into())))
@@ -312,11 +311,11 @@ impl AdminUsersApi {
     )]
     async fn list_sessions(
         &self,
+        Data(state): Data<&Arc<AppState>>,
         auth: AdminAuth,
         #[oai(name = "tenant")] tenant: Path<String>,
         user_id: Path<Uuid>,
     ) -> Result<SessionsOk, ApiError> {
-        let state = state(&self.state)?;
         let t = admin::managed_tenant(state, &auth.0, &tenant).await?;
         let now = Utc::now();
         let items = admin::users::sessions(state, &t, user_id.0)
@@ -335,11 +334,11 @@ impl AdminUsersApi {
     )]
     async fn revoke_all_sessions(
         &self,
+        Data(state): Data<&Arc<AppState>>,
         auth: AdminAuth,
         #[oai(name = "tenant")] tenant: Path<String>,
         user_id: Path<Uuid>,
     ) -> Result<Done, ApiError> {
-        let state = state(&self.state)?;
         let t = admin::managed_tenant(state, &auth.0, &tenant).await?;
         admin::users::revoke_all_sessions(state, &auth.0, &t, user_id.0, Utc::now()).await?;
         Ok(Done::NoContent)
@@ -355,12 +354,12 @@ impl AdminUsersApi {
     )]
     async fn revoke_session(
         &self,
+        Data(state): Data<&Arc<AppState>>,
         auth: AdminAuth,
         #[oai(name = "tenant")] tenant: Path<String>,
         user_id: Path<Uuid>,
         session_id: Path<Uuid>,
     ) -> Result<Done, ApiError> {
-        let state = state(&self.state)?;
         let t = admin::managed_tenant(state, &auth.0, &tenant).await?;
         admin::users::revoke_session(state, &auth.0, &t, user_id.0, session_id.0, Utc::now()).await?;
         Ok(Done::NoContent)

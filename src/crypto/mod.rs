@@ -9,6 +9,8 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64URL, prelude
 
 use crate::config::{ConfigError, SecretSettings};
 
+pub mod password;
+
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut buf = [0u8; N];
     // The system RNG failing is not recoverable; aws-lc aborts in that case anyway.

@@ -1,7 +1,6 @@
 //! Any OpenID Connect issuer, through the `openidconnect` crate: discovery (cached, refreshed
 //! when an ID token names an unknown key), PKCE, `nonce`, full ID token validation, then the
 //! userinfo endpoint when the issuer has one.
-use chrono::{DateTime, Utc};
 use openidconnect::{
     AuthorizationCode, ClientId, ClientSecret, CsrfToken, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
     PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
@@ -11,10 +10,10 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{
-    Begin, Capabilities, ClaimMap, Credentials, ProviderInfo, Strategy, StrategyError, Verified, error_chain,
-    provider_url,
+    Begin, Callback, Capabilities, ClaimMap, ExternalIdentity, ProviderError, ProviderInfo, Strategy,
+    Upstream, error_chain, provider_url,
 };
-use crate::{app::AppState, config::UpstreamSettings, domain::ValidationError, tenancy::TenantContext};
+use crate::{config::UpstreamSettings, domain::ValidationError};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -70,10 +69,10 @@ impl Oidc {
             openidconnect::EndpointMaybeSet,
             openidconnect::EndpointMaybeSet,
         >,
-        StrategyError,
+        ProviderError,
     > {
         let redirect = RedirectUrl::new(redirect_uri.to_string())
-            .map_err(|e| StrategyError::Upstream(format!("callback URL: {e}")))?;
+            .map_err(|e| ProviderError::Upstream(format!("callback URL: {e}")))?;
         Ok(CoreClient::from_provider_metadata(
             metadata.clone(),
             ClientId::new(self.config.client_id.clone()),
@@ -93,8 +92,8 @@ impl Strategy for Oidc {
         Capabilities { password: false, redirect: true }
     }
 
-    async fn begin(&self, state: &AppState, begin: &Begin<'_>) -> Result<String, StrategyError> {
-        let metadata = state.upstream.metadata(&self.config.issuer, false).await?;
+    async fn begin(&self, upstream: &Upstream, begin: &Begin<'_>) -> Result<String, ProviderError> {
+        let metadata = upstream.metadata(&self.config.issuer, false).await?;
         let client = self.client(&metadata, begin.redirect_uri)?;
         let csrf = begin.state.to_string();
         let nonce = begin.nonce.to_string();
@@ -115,27 +114,23 @@ impl Strategy for Oidc {
 
     async fn complete(
         &self,
-        state: &AppState,
-        _tenant: &TenantContext,
-        credentials: Credentials<'_>,
-        _now: DateTime<Utc>,
-    ) -> Result<Verified, StrategyError> {
-        let Credentials::Callback { code, nonce, pkce_verifier, redirect_uri } = credentials else {
-            return Err(StrategyError::Unsupported);
-        };
-        let http = &state.upstream.http;
-        let mut metadata = state.upstream.metadata(&self.config.issuer, false).await?;
+        upstream: &Upstream,
+        callback: Callback<'_>,
+    ) -> Result<ExternalIdentity, ProviderError> {
+        let Callback { code, nonce, pkce_verifier, redirect_uri } = callback;
+        let http = &upstream.http;
+        let mut metadata = upstream.metadata(&self.config.issuer, false).await?;
         let client = self.client(&metadata, redirect_uri)?;
         let token = client
             .exchange_code(AuthorizationCode::new(code.to_string()))
-            .map_err(|e| StrategyError::Upstream(e.to_string()))?
+            .map_err(|e| ProviderError::Upstream(e.to_string()))?
             .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_string()))
             .request_async(http)
             .await
-            .map_err(|e| StrategyError::Upstream(format!("code exchange failed: {}", error_chain(&e))))?;
+            .map_err(|e| ProviderError::Upstream(format!("code exchange failed: {}", error_chain(&e))))?;
         let id_token = token
             .id_token()
-            .ok_or_else(|| StrategyError::Rejected("the token response carries no ID token".into()))?;
+            .ok_or_else(|| ProviderError::Rejected("the token response carries no ID token".into()))?;
         let nonce = Nonce::new(nonce.to_string());
         let claims = match id_token.claims(&client.id_token_verifier(), &nonce) {
             Ok(c) => c.clone(),
@@ -143,14 +138,14 @@ impl Strategy for Oidc {
             Err(openidconnect::ClaimsVerificationError::SignatureVerification(
                 openidconnect::SignatureVerificationError::NoMatchingKey,
             )) => {
-                metadata = state.upstream.metadata(&self.config.issuer, true).await?;
+                metadata = upstream.metadata(&self.config.issuer, true).await?;
                 let client = self.client(&metadata, redirect_uri)?;
                 id_token
                     .claims(&client.id_token_verifier(), &nonce)
-                    .map_err(|e| StrategyError::Rejected(format!("ID token: {e}")))?
+                    .map_err(|e| ProviderError::Rejected(format!("ID token: {e}")))?
                     .clone()
             }
-            Err(e) => return Err(StrategyError::Rejected(format!("ID token: {e}"))),
+            Err(e) => return Err(ProviderError::Rejected(format!("ID token: {e}"))),
         };
         let mut merged = serde_json::to_value(&claims).unwrap_or(Value::Null);
         let client = self.client(&metadata, redirect_uri)?;
@@ -158,11 +153,11 @@ impl Strategy for Oidc {
             let info: CoreUserInfoClaims = request
                 .request_async(http)
                 .await
-                .map_err(|e| StrategyError::Upstream(format!("userinfo failed: {}", error_chain(&e))))?;
+                .map_err(|e| ProviderError::Upstream(format!("userinfo failed: {}", error_chain(&e))))?;
             if let (Value::Object(m), Ok(Value::Object(extra))) = (&mut merged, serde_json::to_value(&info)) {
                 m.extend(extra);
             }
         }
-        Ok(Verified::External(self.config.claims.apply(&merged, "sub")?))
+        self.config.claims.apply(&merged, "sub")
     }
 }

@@ -5,15 +5,14 @@ use ::oauth2::{
     AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, PkceCodeChallenge,
     PkceCodeVerifier, RedirectUrl, Scope, TokenResponse, TokenUrl, basic::BasicClient,
 };
-use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::{
-    Begin, Capabilities, ClaimMap, Credentials, ProviderInfo, Strategy, StrategyError, Verified, error_chain,
-    provider_url,
+    Begin, Callback, Capabilities, ClaimMap, ExternalIdentity, ProviderError, ProviderInfo, Strategy,
+    Upstream, error_chain, provider_url,
 };
-use crate::{app::AppState, config::UpstreamSettings, domain::ValidationError, tenancy::TenantContext};
+use crate::{config::UpstreamSettings, domain::ValidationError};
 
 /// The most JSON we read from a user-info or email endpoint.
 const MAX_BODY: usize = 256 * 1024;
@@ -96,10 +95,10 @@ impl OAuth2 {
             ::oauth2::EndpointNotSet,
             ::oauth2::EndpointSet,
         >,
-        StrategyError,
+        ProviderError,
     > {
         let redirect = RedirectUrl::new(redirect_uri.to_string())
-            .map_err(|e| StrategyError::Upstream(format!("callback URL: {e}")))?;
+            .map_err(|e| ProviderError::Upstream(format!("callback URL: {e}")))?;
         let mut client = BasicClient::new(ClientId::new(self.config.client_id.clone()))
             .set_auth_uri(self.auth_url.clone())
             .set_token_uri(self.token_url.clone())
@@ -113,26 +112,25 @@ impl OAuth2 {
         Ok(client)
     }
 
-    async fn get_json(&self, state: &AppState, url: &str, token: &str) -> Result<Value, StrategyError> {
-        let resp = state
-            .upstream
+    async fn get_json(&self, upstream: &Upstream, url: &str, token: &str) -> Result<Value, ProviderError> {
+        let resp = upstream
             .http
             .get(url)
             .bearer_auth(token)
             .header(reqwest::header::ACCEPT, "application/json")
             .send()
             .await
-            .map_err(|e| StrategyError::Upstream(format!("{url}: {}", error_chain(&e))))?;
+            .map_err(|e| ProviderError::Upstream(format!("{url}: {}", error_chain(&e))))?;
         if !resp.status().is_success() {
-            return Err(StrategyError::Upstream(format!("{url} answered {}", resp.status())));
+            return Err(ProviderError::Upstream(format!("{url} answered {}", resp.status())));
         }
         let body =
-            resp.bytes().await.map_err(|e| StrategyError::Upstream(format!("{url}: {}", error_chain(&e))))?;
+            resp.bytes().await.map_err(|e| ProviderError::Upstream(format!("{url}: {}", error_chain(&e))))?;
         if body.len() > MAX_BODY {
-            return Err(StrategyError::Upstream(format!("{url} answered more than {MAX_BODY} bytes")));
+            return Err(ProviderError::Upstream(format!("{url} answered more than {MAX_BODY} bytes")));
         }
         serde_json::from_slice(&body)
-            .map_err(|_| StrategyError::Upstream(format!("{url} did not answer JSON")))
+            .map_err(|_| ProviderError::Upstream(format!("{url} did not answer JSON")))
     }
 }
 
@@ -146,7 +144,7 @@ impl Strategy for OAuth2 {
         Capabilities { password: false, redirect: true }
     }
 
-    async fn begin(&self, _state: &AppState, begin: &Begin<'_>) -> Result<String, StrategyError> {
+    async fn begin(&self, _upstream: &Upstream, begin: &Begin<'_>) -> Result<String, ProviderError> {
         let csrf = begin.state.to_string();
         let challenge = PkceCodeChallenge::from_code_verifier_sha256(&PkceCodeVerifier::new(
             begin.pkce_verifier.to_string(),
@@ -162,28 +160,24 @@ impl Strategy for OAuth2 {
 
     async fn complete(
         &self,
-        state: &AppState,
-        _tenant: &TenantContext,
-        credentials: Credentials<'_>,
-        _now: DateTime<Utc>,
-    ) -> Result<Verified, StrategyError> {
-        let Credentials::Callback { code, pkce_verifier, redirect_uri, .. } = credentials else {
-            return Err(StrategyError::Unsupported);
-        };
+        upstream: &Upstream,
+        callback: Callback<'_>,
+    ) -> Result<ExternalIdentity, ProviderError> {
+        let Callback { code, pkce_verifier, redirect_uri, .. } = callback;
         let token = self
             .client(redirect_uri)?
             .exchange_code(AuthorizationCode::new(code.to_string()))
             .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_string()))
-            .request_async(&state.upstream.http)
+            .request_async(&upstream.http)
             .await
-            .map_err(|e| StrategyError::Upstream(format!("code exchange failed: {}", error_chain(&e))))?;
+            .map_err(|e| ProviderError::Upstream(format!("code exchange failed: {}", error_chain(&e))))?;
         let access = token.access_token().secret();
-        let mut claims = self.get_json(state, &self.config.userinfo_url, access).await?;
+        let mut claims = self.get_json(upstream, &self.config.userinfo_url, access).await?;
         if !claims.is_object() {
-            return Err(StrategyError::Upstream("the user-info answer is not a JSON object".into()));
+            return Err(ProviderError::Upstream("the user-info answer is not a JSON object".into()));
         }
         if let Some(url) = &self.config.emails_url {
-            let emails = self.get_json(state, url, access).await?;
+            let emails = self.get_json(upstream, url, access).await?;
             let primary = emails.as_array().and_then(|list| {
                 list.iter().find(|e| e.get("primary").and_then(Value::as_bool) == Some(true))
             });
@@ -198,6 +192,6 @@ impl Strategy for OAuth2 {
                 );
             }
         }
-        Ok(Verified::External(self.config.claims.apply(&claims, "id")?))
+        self.config.claims.apply(&claims, "id")
     }
 }
