@@ -318,13 +318,26 @@ impl Drop for RedisProcess {
     }
 }
 
+/// Removes the test's Redis working directory when dropped (after the processes, declared later).
+struct RemoveDir(std::path::PathBuf);
+
+impl Drop for RemoveDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-fn redis_server(args: &[&str]) -> RedisProcess {
+/// Starts `redis-server` in `dir`, where a replica's full sync writes its RDB file (never the
+/// work tree: a test run leaves `git status` clean).
+fn redis_server(dir: &std::path::Path, args: &[&str]) -> RedisProcess {
     let child = Command::new("redis-server")
         .args(args)
+        .args(["--dir", dir.to_str().unwrap()])
+        .current_dir(dir)
         .stdout(Stdio::null())
         .spawn()
         .unwrap_or_else(|e| panic!("redis-server is required for the Sentinel test: {e}"));
@@ -347,20 +360,24 @@ fn redis_cli(port: u16, args: &[&str]) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sentinel_failover_is_followed_without_restart() {
     let (master, replica, sentinel) = (free_port(), free_port(), free_port());
-    let _m = redis_server(&["--port", &master.to_string(), "--save", "", "--appendonly", "no"]);
-    let _r = redis_server(&[
-        "--port",
-        &replica.to_string(),
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--replicaof",
-        "127.0.0.1",
-        &master.to_string(),
-    ]);
     let dir = std::env::temp_dir().join(format!("gh-sentinel-{sentinel}"));
     std::fs::create_dir_all(&dir).unwrap();
+    let _cleanup = RemoveDir(dir.clone());
+    let _m = redis_server(&dir, &["--port", &master.to_string(), "--save", "", "--appendonly", "no"]);
+    let _r = redis_server(
+        &dir,
+        &[
+            "--port",
+            &replica.to_string(),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--replicaof",
+            "127.0.0.1",
+            &master.to_string(),
+        ],
+    );
     let conf = dir.join("sentinel.conf");
     std::fs::write(
         &conf,
@@ -370,7 +387,7 @@ async fn a_sentinel_failover_is_followed_without_restart() {
         ),
     )
     .unwrap();
-    let _s = redis_server(&[conf.to_str().unwrap(), "--sentinel"]);
+    let _s = redis_server(&dir, &[conf.to_str().unwrap(), "--sentinel"]);
     // Sentinels learn replicas from the master's INFO, which they poll every 10 s.
     within("the replica in sync and known to the sentinel", 300, 100, async || {
         redis_cli(replica, &["INFO", "replication"]).contains("master_link_status:up")
