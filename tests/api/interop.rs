@@ -13,7 +13,7 @@ fn run_node(script: &str, env: &[(&str, String)]) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop");
     assert!(
         dir.join("node_modules/openid-client").exists(),
-        "tests/interop has no node_modules: run `npm ci --prefix tests/interop` (.ci/run does)"
+        "tests/interop has no node_modules: run `npm ci --prefix tests/interop` (scripts/test does)"
     );
     let output = std::process::Command::new("node")
         .arg(dir.join(script))
