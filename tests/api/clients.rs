@@ -2,8 +2,8 @@
 //! with no hand edits, run the admin and user scenario against the real server. TypeScript:
 //! openapi-typescript + openapi-fetch, type-checked with `tsc` before it runs. Python:
 //! openapi-python-client, which refuses (`--fail-on-warning`) a spec it cannot fully turn into
-//! code. The scenarios live in `tests/clients/`; `.ci/run` installs the tools
-//! (`npm ci --prefix tests/clients`, `python3 -m pip install -r tests/clients/requirements.txt`).
+//! code. The scenarios live in `tests/clients/`; `scripts/test` installs the tools
+//! (`npm ci --prefix tests/clients`, and a Python venv from `tests/clients/requirements.txt`).
 //! A missing tool fails these tests; it never skips them.
 use std::{path::PathBuf, process::Command};
 

@@ -1,6 +1,6 @@
 //! Interop with the outside world, run against the real server: the npm package
 //! `openid-client` (a certified relying-party library) and Debian's Chromium driven by
-//! playwright-core. Their programs live in `tests/interop/`; `.ci/run` installs them. A
+//! playwright-core. Their programs live in `tests/interop/`; `scripts/test` installs them. A
 //! missing Node.js, package or browser fails these tests; it never skips them.
 use std::path::Path;
 
