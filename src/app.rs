@@ -57,7 +57,9 @@ impl App {
             migration::Migrator::up(&db, None).await?;
         }
         let kv = Arc::new(
-            Kv::connect(&settings.redis).await.map_err(|e| anyhow::anyhow!("GATEHOUSE__REDIS__URL: {e}"))?,
+            Kv::connect(&settings.redis, &db)
+                .await
+                .map_err(|e| anyhow::anyhow!("GATEHOUSE__REDIS__URL: {e}"))?,
         );
         let now = chrono::Utc::now();
         tenancy::ensure_tenant(

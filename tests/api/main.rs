@@ -23,5 +23,6 @@ mod openapi;
 mod providers;
 mod refresh;
 mod resource_server;
+mod restart;
 mod scale;
 mod tokens;
