@@ -151,6 +151,7 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
         .at("/openapi.json", spec_json)
         .at("/openapi.yaml", spec_yaml)
         .nest("/docs", docs)
+        .at(gatehouse_ui::STYLESHEET_PATH, poem::get(crate::web::stylesheet))
         .at(
             "/t/:tenant/oauth2/authorize",
             poem::get(crate::web::authorize_endpoint).post(crate::web::authorize_endpoint),

@@ -318,6 +318,19 @@ backend_tests! {
         assert_eq!(browser.get(&native).await.status(), StatusCode::OK);
     }
 
+    async fn pages_link_one_served_stylesheet_under_a_strict_csp(app: TestApp) {
+        let page = app.client.get(app.url("/t/default/oauth2/logout")).send().await.unwrap();
+        let csp = page.headers()["content-security-policy"].to_str().unwrap().to_string();
+        assert!(csp.starts_with("default-src 'none'; style-src 'self' 'nonce-"), "{csp}");
+        let html = page.text().await.unwrap();
+        assert!(!html.contains(" style=") && !html.contains("<script"), "{html}");
+        let href = html.split(r#"<link rel="stylesheet" href=""#).nth(1).unwrap().split('"').next().unwrap();
+        let css = app.client.get(app.url(href)).send().await.unwrap();
+        assert_eq!(css.status(), StatusCode::OK);
+        assert!(css.headers()["content-type"].to_str().unwrap().starts_with("text/css"));
+        assert!(css.text().await.unwrap().contains("var(--brand)"));
+    }
+
     async fn later_errors_go_back_to_the_client_with_state_and_iss(app: TestApp) {
         let op = app.operator().await;
         let (public, _) = app.oidc_client(&op, "default", "public", &["authorization_code"], json!({})).await;
