@@ -105,7 +105,7 @@ backend_tests! {
         assert_invalid_token(app.me("default", &ta).await).await;
         assert_eq!(app.admin_get(&ta, "/admin/v1/tenants/default/users").await.status(), StatusCode::OK);
         // No token or a garbage token: 401.
-        assert_invalid_token(app.client.get(app.url("/admin/v1/tenants")).send().await.unwrap()).await;
+        crate::helpers::assert_bearer_challenge(app.client.get(app.url("/admin/v1/tenants")).send().await.unwrap()).await;
         assert_invalid_token(app.admin_get("not.a.token", "/admin/v1/tenants").await).await;
     }
 

@@ -8,7 +8,7 @@ use jsonwebtoken::{EncodingKey, Header};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, assert_invalid_token, backend_tests};
+use crate::helpers::{TestApp, assert_bearer_challenge, assert_invalid_token, backend_tests};
 
 fn now() -> i64 {
     chrono::Utc::now().timestamp()
@@ -108,12 +108,32 @@ backend_tests! {
         assert_invalid_token(app.me("default", &format!("{}.{}.{sig}", parts[0], parts[1])).await).await;
     }
 
-    async fn missing_garbage_and_oversized_tokens_are_refused(app: TestApp) {
-        assert_invalid_token(app.client.get(app.url("/t/default/me")).send().await.unwrap()).await;
+    async fn garbage_and_oversized_tokens_are_refused(app: TestApp) {
         assert_invalid_token(app.me("default", "not.a.token").await).await;
         assert_invalid_token(app.me("default", &"a".repeat(10_000)).await).await;
-        let resp = app.client.get(app.url("/t/default/me")).header("Authorization", "Basic YTpi").send().await.unwrap();
-        assert_invalid_token(resp).await;
+    }
+
+    async fn a_request_without_a_bearer_token_gets_a_bare_challenge_on_every_protected_route(app: TestApp) {
+        let t = app.user("olga").await;
+        let routes = [
+            (reqwest::Method::GET, "/t/default/me"),
+            (reqwest::Method::GET, "/t/default/oauth2/userinfo"),
+            (reqwest::Method::POST, "/t/default/oauth2/userinfo"),
+            (reqwest::Method::GET, "/admin/v1/tenants"),
+            (reqwest::Method::GET, "/admin/v1/tenants/default/users"),
+        ];
+        for (method, path) in routes {
+            let nothing = app.client.request(method.clone(), app.url(path)).send().await.unwrap();
+            assert_bearer_challenge(nothing).await;
+            // Another scheme is no bearer token either (RFC 6750 §3.1: "unsupported method").
+            let basic = app.client.request(method.clone(), app.url(path)).header("Authorization", "Basic YTpi");
+            assert_bearer_challenge(basic.send().await.unwrap()).await;
+            // A bad token that was sent is named as such.
+            let bad = app.client.request(method, app.url(path)).bearer_auth("not.a.token").send().await.unwrap();
+            assert_invalid_token(bad).await;
+        }
+        // The genuine token still works, so the routes above were refused for the credentials.
+        assert_eq!(app.me("default", &t.access).await.status(), StatusCode::OK);
     }
 
     async fn the_passport_jwt_scheme_is_accepted(app: TestApp) {
