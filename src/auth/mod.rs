@@ -311,7 +311,7 @@ pub(crate) fn issue_access_token(
     };
     let grant = AccessGrant {
         subject: user_id.to_string(),
-        session_id: session_id.to_string(),
+        session_id: Some(session_id.to_string()),
         audience,
         scope,
         client_id: None,
@@ -323,8 +323,8 @@ pub(crate) fn issue_access_token(
 /// What an access token grants, for [`sign_access_token`].
 pub struct AccessGrant<'a> {
     pub subject: String,
-    /// The `sid`; empty for client-credentials tokens, which have no session.
-    pub session_id: String,
+    /// The `sid`; `None` for client-credentials tokens, which have no session.
+    pub session_id: Option<String>,
     pub audience: Audience,
     pub scope: &'a str,
     pub client_id: Option<&'a str>,
@@ -444,7 +444,7 @@ pub async fn logout(
     now: DateTime<Utc>,
 ) -> Result<(), AuthError> {
     let tenant = principal.tenant.id;
-    let sid = Uuid::parse_str(&principal.claims.sid).ok();
+    let sid = principal.claims.sid.as_deref().and_then(|s| Uuid::parse_str(s).ok());
     state.revocations.revoke_token(tenant, &principal.claims, now.timestamp()).await?;
     if let Some(sid) = sid {
         state.revocations.revoke_sessions(tenant, &[sid]).await?;

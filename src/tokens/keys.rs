@@ -291,7 +291,7 @@ mod tests {
             nbf: now,
             iat: now,
             jti: "j".into(),
-            sid: "s".into(),
+            sid: Some("s".into()),
             scope: String::new(),
             client_id: None,
         }

@@ -244,7 +244,7 @@ backend_tests! {
         assert_eq!(list["items"].as_array().unwrap().len(), 3);
         assert!(list["items"].as_array().unwrap().iter().all(|s| s["active"] == true && s["ip"] == "127.0.0.1"));
 
-        let sid = TestApp::claims_of(&laptop.access).sid;
+        let sid = TestApp::claims_of(&laptop.access).sid.unwrap();
         assert_eq!(app.admin_delete(&op, &format!("{base}/{sid}")).await.status(), StatusCode::NO_CONTENT);
         assert_invalid_token(app.me("default", &laptop.access).await).await;
         assert_eq!(app.me("default", &phone.access).await.status(), StatusCode::OK);
