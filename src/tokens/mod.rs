@@ -83,6 +83,8 @@ pub enum TokenError {
     WrongIssuerOrAudience,
     #[error("the token has been revoked")]
     Revoked,
+    #[error("the token names critical header extensions we do not support")]
+    UnsupportedCritical,
 }
 
 impl From<TokenError> for crate::error::ApiError {

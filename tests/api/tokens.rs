@@ -18,6 +18,21 @@ fn header_of(token: &str) -> Value {
     serde_json::from_slice(&B64.decode(token.split('.').next().unwrap()).unwrap()).unwrap()
 }
 
+/// Signs `claims` with the tenant's real access-token key (ES256) under a header of our making.
+async fn sign_with_header(app: &TestApp, tenant: &str, header: &mut Header, claims: &AccessClaims) -> String {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let kid = app.state.tenants.get(tenant).await.unwrap().unwrap().signer.kid.clone();
+    let row = gatehouse::store::entities::signing_keys::Entity::find()
+        .filter(gatehouse::store::entities::signing_keys::Column::Kid.eq(kid.clone()))
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let der = app.state.master_key.decrypt(&row.private_key, kid.as_bytes()).unwrap();
+    header.kid = Some(kid);
+    jsonwebtoken::encode(header, claims, &EncodingKey::from_ec_der(&der)).unwrap()
+}
+
 backend_tests! {
     async fn a_token_with_alg_none_is_refused(app: TestApp) {
         let t = app.user("alice").await;
@@ -73,6 +88,69 @@ backend_tests! {
         // Within the 30 s leeway a token still works: the checks above are about time, not forgery.
         let recent = AccessClaims { iat: n - 620, nbf: n - 620, exp: n - 5, ..base };
         assert_eq!(app.me("default", &app.sign_as_tenant("default", &recent).await).await.status(), StatusCode::OK);
+    }
+
+    async fn a_token_with_an_unknown_crit_header_is_refused(app: TestApp) {
+        let t = app.user("crit").await;
+        let claims = TestApp::claims_of(&t.access);
+        let mut header = Header::new(jsonwebtoken::Algorithm::ES256);
+        header.typ = Some("at+jwt".into());
+        // The same key and header without `crit` is accepted: only `crit` makes the difference.
+        let plain = sign_with_header(&app, "default", &mut header.clone(), &claims).await;
+        assert_eq!(app.me("default", &plain).await.status(), StatusCode::OK);
+        for crit in [vec!["http://example.com/must-understand".to_string()], vec!["exp".into()]] {
+            header.crit = Some(crit);
+            let forged = sign_with_header(&app, "default", &mut header.clone(), &claims).await;
+            assert_invalid_token(app.me("default", &forged).await).await;
+        }
+    }
+
+    async fn a_token_issued_in_the_future_beyond_the_leeway_is_refused(app: TestApp) {
+        let t = app.user("futura").await;
+        let n = now();
+        let future = AccessClaims { iat: n + 600, nbf: n, exp: n + 900, ..TestApp::claims_of(&t.access) };
+        assert_invalid_token(app.me("default", &app.sign_as_tenant("default", &future).await).await).await;
+        let skewed = AccessClaims { iat: n + 10, ..future };
+        assert_eq!(app.me("default", &app.sign_as_tenant("default", &skewed).await).await.status(), StatusCode::OK);
+    }
+
+    async fn an_access_token_signed_with_the_id_token_key_is_refused(app: TestApp) {
+        let op = app.operator().await;
+        let t = app.user("ida").await;
+        let tenant = app.state.tenants.get("default").await.unwrap().unwrap();
+        let forged = tenant.id_token_signer.sign(&TestApp::claims_of(&t.access)).unwrap();
+        assert_invalid_token(app.me("default", &forged).await).await;
+        let system = app.state.tenants.get("system").await.unwrap().unwrap();
+        let admin = system.id_token_signer.sign(&TestApp::claims_of(&op)).unwrap();
+        assert_invalid_token(app.admin_get(&admin, "/admin/v1/tenants").await).await;
+        assert_eq!(app.admin_get(&op, "/admin/v1/tenants").await.status(), StatusCode::OK);
+    }
+
+    async fn an_rs256_tenant_signs_access_and_id_tokens_with_separate_keys(app: TestApp) {
+        let op = app.operator().await;
+        let resp = app.admin_post(&op, "/admin/v1/tenants/default/keys/rotate", &json!({"algorithm": "RS256"})).await;
+        assert_eq!(resp.status(), StatusCode::CREATED);
+        let t = app.user("rsa").await;
+        let tenant = app.state.tenants.get("default").await.unwrap().unwrap();
+        assert_eq!(header_of(&t.access)["alg"], "RS256");
+        assert_ne!(tenant.signer.kid, tenant.id_token_signer.kid);
+        let forged = tenant.id_token_signer.sign(&TestApp::claims_of(&t.access)).unwrap();
+        assert_invalid_token(app.me("default", &forged).await).await;
+        assert_eq!(app.me("default", &t.access).await.status(), StatusCode::OK);
+        let keys: Value = app.admin_get(&op, "/admin/v1/tenants/default/keys").await.json().await.unwrap();
+        let active: Vec<(&str, &str)> = keys["items"].as_array().unwrap().iter()
+            .filter(|k| k["status"] == "active")
+            .map(|k| (k["algorithm"].as_str().unwrap(), k["purpose"].as_str().unwrap()))
+            .collect();
+        assert_eq!(active.len(), 2);
+        assert!(active.contains(&("RS256", "access")) && active.contains(&("RS256", "id_token")), "{active:?}");
+    }
+
+    async fn an_access_token_is_not_accepted_as_an_id_token_hint(app: TestApp) {
+        let t = app.user("hinta").await;
+        let url = app.url(&format!("/t/default/oauth2/logout?id_token_hint={}", t.access));
+        let resp = app.client.get(url).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     }
 
     async fn tokens_for_another_issuer_or_audience_are_refused(app: TestApp) {
