@@ -208,16 +208,17 @@ pub async fn check_password(
         None => None,
     };
     let stored_hash = user.as_ref().and_then(|u| u.password_hash.clone());
-    let password_for_upgrade = password.clone();
-    let matches = state.hasher.verify(password, stored_hash).await.map_err(anyhow::Error::from)?;
+    let password_for_upgrade = crate::domain::password::normalize(&password);
+    let (matches, raw_form) =
+        state.hasher.verify_typed(password, stored_hash).await.map_err(anyhow::Error::from)?;
     let accepted = matches && user.as_ref().is_some_and(|u| u.status == "active");
     if accepted {
         state.kv.delete(&lock).await?;
-        if let Some(mut u) =
-            user.clone().filter(|u| u.password_hash.as_deref().is_some_and(|h| state.hasher.needs_rehash(h)))
-        {
-            // Upgrade to the current parameters while the password is at hand. A failure only
-            // postpones the upgrade to the next login.
+        if let Some(mut u) = user.clone().filter(|u| {
+            raw_form || u.password_hash.as_deref().is_some_and(|h| state.hasher.needs_rehash(h))
+        }) {
+            // Upgrade to the current parameters (and the normalised password) while the
+            // password is at hand. A failure only postpones the upgrade to the next login.
             match state.hasher.hash(password_for_upgrade).await {
                 Ok(h) => {
                     u.password_hash = Some(h);
@@ -623,7 +624,7 @@ pub async fn bootstrap_operator(
         Some(p) => (p.expose().to_string(), false),
         None => (crate::crypto::random_token(""), true),
     };
-    let hash = state.hasher.hash(password.clone()).await?;
+    let hash = state.hasher.hash(crate::domain::password::normalize(&password)).await?;
     let new = NewUser {
         username: "admin".into(),
         email: None,

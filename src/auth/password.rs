@@ -87,6 +87,26 @@ impl PasswordHasher {
         self.verifications.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Checks a password as typed: its normalised form (see
+    /// [`crate::domain::password::normalize`]) first, then, when that differs, the raw form,
+    /// which hashes stored before passwords were normalised were made of. Returns whether it
+    /// matched and whether it matched only in the raw form (so the hash should be replaced).
+    /// Unknown users take the same verifications as known ones.
+    ///
+    /// # Errors
+    /// The blocking pool failed.
+    pub async fn verify_typed(&self, typed: String, stored: Option<String>) -> Result<(bool, bool), HashError> {
+        let normalized = crate::domain::password::normalize(&typed);
+        if self.verify(normalized.clone(), stored.clone()).await? {
+            return Ok((true, false));
+        }
+        if normalized == typed {
+            return Ok((false, false));
+        }
+        let raw = self.verify(typed, stored).await?;
+        Ok((raw, raw))
+    }
+
     pub async fn verify(&self, password: String, stored: Option<String>) -> Result<bool, HashError> {
         self.verifications.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let known = stored.is_some();
