@@ -181,7 +181,7 @@ pub async fn check_password(
     path: &str,
     now: DateTime<Utc>,
 ) -> Result<users::Model, AuthError> {
-    let canonical = Username::parse(username).map(|u| u.as_str().to_string()).ok();
+    let canonical = Username::lookup(username).map(|u| u.as_str().to_string()).ok();
     // Locks key on the name as typed (normalised), whether or not such a user exists, so a
     // lock says nothing about existence. While locked no hash is computed.
     let lock_name = canonical.as_deref().unwrap_or(username);

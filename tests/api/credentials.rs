@@ -4,7 +4,20 @@ use reqwest::StatusCode;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, Set};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, backend_tests};
+use crate::helpers::{PASSWORD, TestApp, backend_tests, problem};
+
+/// Names that render like "alice" (or like nothing at all) but are other strings.
+const LOOKALIKES: &[&str] = &[
+    "\u{430}lice",        // Cyrillic а
+    "al\u{200b}ice",      // zero-width space
+    "al\u{200d}ice",      // zero-width joiner
+    "al\u{ad}ice",        // soft hyphen
+    "alice\u{feff}",      // byte-order mark
+    "\u{202e}ecila",      // right-to-left override
+    "al\u{2066}ice\u{2069}", // isolate
+    "\u{3b1}lice",        // Greek α
+    "\u{430}\u{43e}\u{440}", // all-Cyrillic "аор"
+];
 
 /// The same password, composed (NFC) and decomposed (NFD).
 const NFC: &str = "p\u{e4}sswort-l\u{e4}ntern-\u{f1}o-42";
@@ -64,5 +77,34 @@ backend_tests! {
         assert_ne!(upgraded, legacy);
         assert!(app.state.hasher.verify(NFC.to_string(), Some(upgraded)).await.unwrap());
         assert_eq!(app.login_raw("default", "olaf", NFC).await.status(), StatusCode::OK);
+    }
+
+    async fn names_that_render_like_another_are_refused_at_registration_and_store_nothing(app: TestApp) {
+        app.user("alice").await;
+        let before = app.stored_state().await;
+        for name in LOOKALIKES {
+            let p = problem(register_with(&app, name, PASSWORD).await, StatusCode::BAD_REQUEST).await;
+            assert_eq!((p["code"].as_str(), p["field"].as_str()), (Some("validation_failed"), Some("username")), "{name:?}: {p}");
+            // Signing in with such a name is just a wrong name, never a match for alice.
+            assert_eq!(app.login_raw("default", name, PASSWORD).await.status(), StatusCode::UNAUTHORIZED, "{name:?}");
+        }
+        assert_eq!(app.stored_state().await, before);
+        assert_eq!(app.login_raw("default", "alice", PASSWORD).await.status(), StatusCode::OK);
+    }
+
+    async fn names_that_render_like_another_are_refused_by_the_admin_api(app: TestApp) {
+        let op = app.operator().await;
+        let before = app.stored_state().await;
+        for name in LOOKALIKES {
+            let body = json!({"username": name, "password": PASSWORD});
+            let p = problem(app.admin_post(&op, "/admin/v1/tenants/default/users", &body).await, StatusCode::BAD_REQUEST).await;
+            assert_eq!((p["code"].as_str(), p["field"].as_str()), (Some("validation_failed"), Some("username")), "{name:?}: {p}");
+        }
+        assert_eq!(app.stored_state().await, before);
+        // One script with digits and ASCII punctuation is fine, in any script.
+        for name in ["zo\u{eb}.smith-2", "\u{441}\u{430}\u{448}\u{430}", "\u{7530}\u{4e2d}"] {
+            let body = json!({"username": name, "password": PASSWORD});
+            assert_eq!(app.admin_post(&op, "/admin/v1/tenants/default/users", &body).await.status(), StatusCode::CREATED, "{name:?}");
+        }
     }
 }
