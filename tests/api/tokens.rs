@@ -146,6 +146,36 @@ backend_tests! {
         assert!(active.contains(&("RS256", "access")) && active.contains(&("RS256", "id_token")), "{active:?}");
     }
 
+    async fn the_purpose_migration_keeps_id_token_keys_apart_and_splits_a_shared_rs256_key(app: TestApp) {
+        use gatehouse::store::entities::signing_keys::{Column, Entity};
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        use sea_orm_migration::MigratorTrait;
+        let mut settings = gatehouse::tenancy::TenantSettings::from_config(&app.settings);
+        settings.signing_algorithm = "RS256".into();
+        gatehouse::tenancy::ensure_tenant(&app.state.db, &app.state.master_key, "legacy", "legacy", settings, chrono::Utc::now())
+            .await
+            .unwrap();
+        let legacy = app.state.tenants.get("legacy").await.unwrap().unwrap();
+        // Before ID tokens had their own key, an RS256 tenant had one key for both.
+        Entity::delete_by_id(legacy_id_key(&app, legacy.id).await).exec(&app.state.db).await.unwrap();
+        let shared = legacy.signer.kid.clone();
+        let default_id_kid = app.state.tenants.get("default").await.unwrap().unwrap().id_token_signer.kid.clone();
+
+        migration::Migrator::down(&app.state.db, Some(1)).await.unwrap();
+        migration::Migrator::up(&app.state.db, None).await.unwrap();
+        app.state.tenants.invalidate_all();
+
+        let db = &app.state.db;
+        let purpose = |kid: String| async move {
+            Entity::find().filter(Column::Kid.eq(kid)).one(db).await.unwrap().unwrap().purpose
+        };
+        assert_eq!(purpose(default_id_kid).await, "id_token");
+        assert_eq!(purpose(shared.clone()).await, "access");
+        let reloaded = app.state.tenants.get("legacy").await.unwrap().unwrap();
+        assert_eq!(reloaded.signer.kid, shared);
+        assert_ne!(reloaded.id_token_signer.kid, shared, "a new ID-token key on first load");
+    }
+
     async fn an_access_token_is_not_accepted_as_an_id_token_hint(app: TestApp) {
         let t = app.user("hinta").await;
         let url = app.url(&format!("/t/default/oauth2/logout?id_token_hint={}", t.access));
@@ -247,4 +277,17 @@ backend_tests! {
         app.state.revocations.revoke_client_before(tenant.id, "some-client", now + 3).await.unwrap();
         assert_invalid_token(app.me("default", &token).await).await;
     }
+}
+
+async fn legacy_id_key(app: &TestApp, tenant: uuid::Uuid) -> uuid::Uuid {
+    use gatehouse::store::entities::signing_keys::{Column, Entity};
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    Entity::find()
+        .filter(Column::TenantId.eq(tenant))
+        .filter(Column::Purpose.eq("id_token"))
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap()
+        .id
 }
