@@ -37,7 +37,9 @@ impl MigrationTrait for Migration {
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager
-            .alter_table(Table::alter().table(SigningKeys::Table).drop_column(SigningKeys::Purpose).to_owned())
+            .alter_table(
+                Table::alter().table(SigningKeys::Table).drop_column(SigningKeys::Purpose).to_owned(),
+            )
             .await
     }
 }

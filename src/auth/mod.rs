@@ -214,9 +214,10 @@ pub async fn check_password(
     let accepted = matches && user.as_ref().is_some_and(|u| u.status == "active");
     if accepted {
         state.kv.delete(&lock).await?;
-        if let Some(mut u) = user.clone().filter(|u| {
-            raw_form || u.password_hash.as_deref().is_some_and(|h| state.hasher.needs_rehash(h))
-        }) {
+        if let Some(mut u) = user
+            .clone()
+            .filter(|u| raw_form || u.password_hash.as_deref().is_some_and(|h| state.hasher.needs_rehash(h)))
+        {
             // Upgrade to the current parameters (and the normalised password) while the
             // password is at hand. A failure only postpones the upgrade to the next login.
             match state.hasher.hash(password_for_upgrade).await {

@@ -95,7 +95,11 @@ impl PasswordHasher {
     ///
     /// # Errors
     /// The blocking pool failed.
-    pub async fn verify_typed(&self, typed: String, stored: Option<String>) -> Result<(bool, bool), HashError> {
+    pub async fn verify_typed(
+        &self,
+        typed: String,
+        stored: Option<String>,
+    ) -> Result<(bool, bool), HashError> {
         let normalized = crate::domain::password::normalize(&typed);
         if self.verify(normalized.clone(), stored.clone()).await? {
             return Ok((true, false));

@@ -169,7 +169,9 @@ mod tests {
         // Full-width letters and a no-break space become their plain forms.
         assert_eq!(normalize("\u{ff41}\u{ff42}c\u{a0}d"), "abc d");
         // Length is counted after normalisation: 8 decomposed characters are 4 letters.
-        assert!(Password::parse("a\u{308}".repeat(4), &PasswordPolicy { refuse_common: false, ..p }).is_err());
+        assert!(
+            Password::parse("a\u{308}".repeat(4), &PasswordPolicy { refuse_common: false, ..p }).is_err()
+        );
     }
 
     static LINES: LazyLock<Vec<&'static str>> = LazyLock::new(|| entries().collect());

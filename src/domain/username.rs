@@ -146,8 +146,14 @@ fn script_of(c: char) -> Option<Script> {
         return None;
     }
     Some(match u32::from(c) {
-        0x0041..=0x024F | 0x0250..=0x02AF | 0x1D00..=0x1DBF | 0x1E00..=0x1EFF | 0x2C60..=0x2C7F
-        | 0xA720..=0xA7FF | 0xAB30..=0xAB6F | 0xFF21..=0xFF5A => Script::Latin,
+        0x0041..=0x024F
+        | 0x0250..=0x02AF
+        | 0x1D00..=0x1DBF
+        | 0x1E00..=0x1EFF
+        | 0x2C60..=0x2C7F
+        | 0xA720..=0xA7FF
+        | 0xAB30..=0xAB6F
+        | 0xFF21..=0xFF5A => Script::Latin,
         0x0370..=0x03FF | 0x1F00..=0x1FFF => Script::Greek,
         0x0400..=0x052F | 0x1C80..=0x1C8F | 0x2DE0..=0x2DFF | 0xA640..=0xA69F => Script::Cyrillic,
         0x0530..=0x058F => Script::Armenian,
@@ -157,8 +163,15 @@ fn script_of(c: char) -> Option<Script> {
         }
         0x0900..=0x0DFF => Script::Indic,
         0x0E00..=0x0E7F => Script::Thai,
-        0x1100..=0x11FF | 0x3040..=0x30FF | 0x3130..=0x318F | 0x31A0..=0x31FF | 0x3400..=0x4DBF
-        | 0x4E00..=0x9FFF | 0xAC00..=0xD7AF | 0xF900..=0xFAFF | 0x20000..=0x3134F => Script::EastAsian,
+        0x1100..=0x11FF
+        | 0x3040..=0x30FF
+        | 0x3130..=0x318F
+        | 0x31A0..=0x31FF
+        | 0x3400..=0x4DBF
+        | 0x4E00..=0x9FFF
+        | 0xAC00..=0xD7AF
+        | 0xF900..=0xFAFF
+        | 0x20000..=0x3134F => Script::EastAsian,
         _ => Script::Other,
     })
 }
@@ -167,8 +180,35 @@ fn script_of(c: char) -> Option<Script> {
 fn looks_latin(c: char) -> bool {
     matches!(
         c,
-        'а' | 'в' | 'е' | 'к' | 'м' | 'н' | 'о' | 'р' | 'с' | 'т' | 'у' | 'х' | 'і' | 'ј' | 'ѕ' | 'ԁ' | 'һ'
-            | 'ԛ' | 'ԝ' | 'ү' | 'ӏ' | 'α' | 'ι' | 'κ' | 'ν' | 'ο' | 'ρ' | 'τ' | 'υ' | 'χ'
+        'а' | 'в'
+            | 'е'
+            | 'к'
+            | 'м'
+            | 'н'
+            | 'о'
+            | 'р'
+            | 'с'
+            | 'т'
+            | 'у'
+            | 'х'
+            | 'і'
+            | 'ј'
+            | 'ѕ'
+            | 'ԁ'
+            | 'һ'
+            | 'ԛ'
+            | 'ԝ'
+            | 'ү'
+            | 'ӏ'
+            | 'α'
+            | 'ι'
+            | 'κ'
+            | 'ν'
+            | 'ο'
+            | 'ρ'
+            | 'τ'
+            | 'υ'
+            | 'χ'
     )
 }
 
@@ -188,9 +228,18 @@ mod tests {
     #[test]
     fn invisible_and_direction_changing_characters_are_refused() {
         for name in [
-            "al\u{200b}ice", "al\u{200d}ice", "al\u{ad}ice", "alice\u{feff}", "al\u{2060}ice",
-            "\u{202e}ecila", "al\u{2066}ice\u{2069}", "al\u{200f}ice", "al\u{34f}ice", "al\u{fe0f}ice",
-            "al\u{3164}ice", "al\u{e0041}ice",
+            "al\u{200b}ice",
+            "al\u{200d}ice",
+            "al\u{ad}ice",
+            "alice\u{feff}",
+            "al\u{2060}ice",
+            "\u{202e}ecila",
+            "al\u{2066}ice\u{2069}",
+            "al\u{200f}ice",
+            "al\u{34f}ice",
+            "al\u{fe0f}ice",
+            "al\u{3164}ice",
+            "al\u{e0041}ice",
         ] {
             let e = Username::parse(name).unwrap_err();
             assert_eq!(e.field, "username", "{name:?}");
@@ -217,9 +266,19 @@ mod tests {
     #[test]
     fn names_in_one_script_with_digits_and_ascii_punctuation_are_accepted() {
         for name in [
-            "alice", "bob.smith_2", "j-doe", "zoë", "\u{441}\u{430}\u{448}\u{430}", "\u{3b1}\u{3bb}\u{3ad}\u{3be}\u{3b7}\u{3c2}",
-            "\u{5d3}\u{5d5}\u{5d3}", "\u{627}\u{62d}\u{645}\u{62f}", "\u{92e}\u{94b}\u{939}\u{928}", "\u{7530}\u{4e2d}\u{3055}\u{3093}",
-            "\u{bbfc}\u{c900}", "alice@example.com", "ivan1990",
+            "alice",
+            "bob.smith_2",
+            "j-doe",
+            "zoë",
+            "\u{441}\u{430}\u{448}\u{430}",
+            "\u{3b1}\u{3bb}\u{3ad}\u{3be}\u{3b7}\u{3c2}",
+            "\u{5d3}\u{5d5}\u{5d3}",
+            "\u{627}\u{62d}\u{645}\u{62f}",
+            "\u{92e}\u{94b}\u{939}\u{928}",
+            "\u{7530}\u{4e2d}\u{3055}\u{3093}",
+            "\u{bbfc}\u{c900}",
+            "alice@example.com",
+            "ivan1990",
         ] {
             assert!(Username::parse(name).is_ok(), "{name:?}: {:?}", Username::parse(name));
         }

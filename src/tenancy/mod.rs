@@ -302,8 +302,9 @@ impl TenantDirectory {
         if !keys.iter().any(|k| k.status == "active" && k.purpose == KeyPurpose::IdToken.as_str()) {
             // Tenants from before ID tokens (or with one RS256 key for both) get their own
             // ID-token key on first use.
-            let key = new_signing_key(&self.master_key, row.id, Algorithm::Rs256, KeyPurpose::IdToken, Utc::now())
-                .map_err(|e| TenantError::Keys(row.slug.clone(), e.to_string()))?;
+            let key =
+                new_signing_key(&self.master_key, row.id, Algorithm::Rs256, KeyPurpose::IdToken, Utc::now())
+                    .map_err(|e| TenantError::Keys(row.slug.clone(), e.to_string()))?;
             store::signing_keys::insert(&self.db, key).await?;
             keys = store::signing_keys::list(&self.db, row.id).await?;
         }
@@ -341,9 +342,8 @@ impl TenantDirectory {
             .collect();
         // Keys are newest first: the newest active key of a purpose (and algorithm) signs.
         let purpose_of = |k: &entities::signing_keys::Model| KeyPurpose::parse(&k.purpose);
-        let active = |p: KeyPurpose| {
-            keys.iter().filter(move |k| k.status == "active" && purpose_of(k) == Some(p))
-        };
+        let active =
+            |p: KeyPurpose| keys.iter().filter(move |k| k.status == "active" && purpose_of(k) == Some(p));
         let signer_row = active(KeyPurpose::Access)
             .find(|k| k.algorithm == settings.signing_algorithm)
             .or_else(|| active(KeyPurpose::Access).next())

@@ -8,14 +8,14 @@ use crate::helpers::{PASSWORD, TestApp, backend_tests, problem};
 
 /// Names that render like "alice" (or like nothing at all) but are other strings.
 const LOOKALIKES: &[&str] = &[
-    "\u{430}lice",        // Cyrillic а
-    "al\u{200b}ice",      // zero-width space
-    "al\u{200d}ice",      // zero-width joiner
-    "al\u{ad}ice",        // soft hyphen
-    "alice\u{feff}",      // byte-order mark
-    "\u{202e}ecila",      // right-to-left override
+    "\u{430}lice",           // Cyrillic а
+    "al\u{200b}ice",         // zero-width space
+    "al\u{200d}ice",         // zero-width joiner
+    "al\u{ad}ice",           // soft hyphen
+    "alice\u{feff}",         // byte-order mark
+    "\u{202e}ecila",         // right-to-left override
     "al\u{2066}ice\u{2069}", // isolate
-    "\u{3b1}lice",        // Greek α
+    "\u{3b1}lice",           // Greek α
     "\u{430}\u{43e}\u{440}", // all-Cyrillic "аор"
 ];
 
