@@ -72,11 +72,6 @@ impl PasswordHasher {
             .map_err(|e| HashError::Hash(e.to_string()))
     }
 
-    /// True when `password` matches `stored`; with no stored hash it verifies against a dummy
-    /// hash and returns false, taking the same time.
-    ///
-    /// # Errors
-    /// The blocking pool failed.
     /// Whether a stored hash was made with other parameters (or another algorithm) and should
     /// be replaced the next time its password is known.
     pub fn needs_rehash(&self, stored: &str) -> bool {
@@ -111,6 +106,11 @@ impl PasswordHasher {
         Ok((raw, raw))
     }
 
+    /// True when `password` matches `stored`; with no stored hash it verifies against a dummy
+    /// hash and returns false, taking the same time. Sign-ins use [`Self::verify_typed`].
+    ///
+    /// # Errors
+    /// The blocking pool failed.
     pub async fn verify(&self, password: String, stored: Option<String>) -> Result<bool, HashError> {
         self.verifications.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let known = stored.is_some();
