@@ -150,7 +150,9 @@ pub struct TokenBody {
     /// With the `openid` scope: an RS256 ID token.
     #[oai(skip_serializing_if_is_none)]
     pub id_token: Option<String>,
-    pub scope: String,
+    /// Left out when no scope was granted.
+    #[oai(skip_serializing_if_is_none)]
+    pub scope: Option<String>,
 }
 
 /// RFC 6749 section 5.2 error body.
@@ -356,7 +358,7 @@ impl OAuthApi {
                 expires_in: set.expires_in,
                 refresh_token: set.refresh_token,
                 id_token: set.id_token,
-                scope: set.scope,
+                scope: (!set.scope.is_empty()).then_some(set.scope),
             }),
             Err(e) => OAuthResponse::from_error(e, &tenant),
         }

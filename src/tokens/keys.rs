@@ -14,6 +14,32 @@ use crate::crypto::b64url;
 /// Tokens longer than this are refused before any parsing.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
 
+/// The one kind of token a key signs, and so the only kind it verifies (RFC 8725 §3.12): an
+/// access token signed with an ID-token key is refused, whatever its claims.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyPurpose {
+    Access,
+    IdToken,
+}
+
+impl KeyPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Access => "access",
+            Self::IdToken => "id_token",
+        }
+    }
+
+    /// Unknown values are `None`, so a key of an unknown purpose verifies nothing.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "access" => Some(Self::Access),
+            "id_token" => Some(Self::IdToken),
+            _ => None,
+        }
+    }
+}
+
 /// A freshly generated key: private part as DER for sealing, public part as a JWK.
 pub struct GeneratedKey {
     pub kid: String,
@@ -166,6 +192,7 @@ impl Signer {
 /// One public key with its validation rules (issuer, audience, algorithm) prepared.
 pub struct Verifier {
     key: DecodingKey,
+    leeway: u64,
     validation: Validation,
     /// Signature and issuer only: for `id_token_hint`, which may have expired.
     hint_validation: Validation,
@@ -200,7 +227,7 @@ impl Verifier {
         hint_validation.validate_aud = false;
         hint_validation.set_issuer(&[issuer]);
         hint_validation.set_required_spec_claims(&["iss", "sub", "aud"]);
-        Ok(Self { key, validation, hint_validation })
+        Ok(Self { key, leeway, validation, hint_validation })
     }
 
     /// Checks signature, algorithm, `exp`, `nbf`, `iss` and `aud`.
@@ -209,8 +236,10 @@ impl Verifier {
     /// Why the token is not acceptable.
     pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
         use jsonwebtoken::errors::ErrorKind as K;
-        jsonwebtoken::decode::<AccessClaims>(token, &self.key, &self.validation).map(|d| d.claims).map_err(
-            |e| match e.kind() {
+        refuse_critical_extensions(token)?;
+        let claims = jsonwebtoken::decode::<AccessClaims>(token, &self.key, &self.validation)
+            .map(|d| d.claims)
+            .map_err(|e| match e.kind() {
                 K::ExpiredSignature => TokenError::Expired,
                 K::ImmatureSignature => TokenError::NotYetValid,
                 K::InvalidIssuer | K::InvalidAudience => TokenError::WrongIssuerOrAudience,
@@ -218,9 +247,37 @@ impl Verifier {
                     TokenError::BadSignature
                 }
                 _ => TokenError::Malformed,
-            },
-        )
+            })?;
+        // The same clock jsonwebtoken checks `exp` and `nbf` against.
+        check_issued_at(claims.iat, jsonwebtoken::get_current_timestamp(), self.leeway)?;
+        Ok(claims)
     }
+}
+
+/// Refuses a JWS with a `crit` header (RFC 7515 §4.1.11): it names extensions the recipient
+/// must understand, and we understand none, so any `crit` at all is refused.
+///
+/// # Errors
+/// `Malformed` for an unreadable header or one with `crit`.
+pub fn refuse_critical_extensions(token: &str) -> Result<(), TokenError> {
+    let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
+    if header.crit.is_some() {
+        return Err(TokenError::UnsupportedCritical);
+    }
+    Ok(())
+}
+
+/// A token issued in the future (beyond the clock-skew leeway) was not issued by a clock we
+/// trust: refuse it rather than let it outlive its real lifetime.
+///
+/// # Errors
+/// `NotYetValid` when `iat` is later than `now + leeway`.
+pub fn check_issued_at(iat: i64, now: u64, leeway: u64) -> Result<(), TokenError> {
+    let latest = i64::try_from(now.saturating_add(leeway)).unwrap_or(i64::MAX);
+    if iat > latest {
+        return Err(TokenError::NotYetValid);
+    }
+    Ok(())
 }
 
 impl Verifier {
@@ -230,9 +287,13 @@ impl Verifier {
     /// # Errors
     /// Not a token of this tenant.
     pub fn verify_hint(&self, token: &str) -> Result<serde_json::Value, TokenError> {
-        jsonwebtoken::decode::<serde_json::Value>(token, &self.key, &self.hint_validation)
+        refuse_critical_extensions(token)?;
+        let claims = jsonwebtoken::decode::<serde_json::Value>(token, &self.key, &self.hint_validation)
             .map(|d| d.claims)
-            .map_err(|_| TokenError::BadSignature)
+            .map_err(|_| TokenError::BadSignature)?;
+        let iat = claims.get("iat").and_then(serde_json::Value::as_i64).ok_or(TokenError::Malformed)?;
+        check_issued_at(iat, jsonwebtoken::get_current_timestamp(), self.leeway)?;
+        Ok(claims)
     }
 }
 
@@ -256,6 +317,9 @@ pub fn peek_header(token: &str) -> Result<UnverifiedHeader, TokenError> {
         return Err(TokenError::TooLarge);
     }
     let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
+    if header.crit.is_some() {
+        return Err(TokenError::UnsupportedCritical);
+    }
     if header.typ.as_deref().is_some_and(|t| !t.eq_ignore_ascii_case(ACCESS_TOKEN_TYP))
         || header.typ.is_none()
     {
@@ -291,7 +355,7 @@ mod tests {
             nbf: now,
             iat: now,
             jti: "j".into(),
-            sid: "s".into(),
+            sid: Some("s".into()),
             scope: String::new(),
             client_id: None,
         }
@@ -308,6 +372,48 @@ mod tests {
             let other = Verifier::new(&k.public_jwk, "other", &["a"], 0).unwrap();
             assert_eq!(other.verify(&token), Err(TokenError::WrongIssuerOrAudience));
         }
+    }
+
+    #[test]
+    fn a_token_with_a_crit_header_is_refused_even_when_correctly_signed() {
+        let k = generate(Algorithm::Es256).unwrap();
+        let sign = |crit: Option<Vec<String>>| {
+            let mut header = Header::new(jsonwebtoken::Algorithm::ES256);
+            header.kid = Some(k.kid.clone());
+            header.typ = Some(ACCESS_TOKEN_TYP.into());
+            header.crit = crit;
+            let key = jsonwebtoken::EncodingKey::from_ec_der(&k.private_der);
+            jsonwebtoken::encode(&header, &claims("i", "a"), &key).unwrap()
+        };
+        let v = Verifier::new(&k.public_jwk, "i", &["a"], 0).unwrap();
+        assert_eq!(v.verify(&sign(None)).unwrap().sub, "u");
+        for crit in [vec!["exp".to_string()], vec!["http://example.com/ext".into()], vec![]] {
+            let token = sign(Some(crit));
+            assert_eq!(v.verify(&token), Err(TokenError::UnsupportedCritical));
+            assert_eq!(v.verify_hint(&token), Err(TokenError::UnsupportedCritical));
+            assert!(matches!(peek_header(&token), Err(TokenError::UnsupportedCritical)));
+        }
+    }
+
+    #[test]
+    fn issued_at_may_be_ahead_of_our_clock_by_the_leeway_and_no_more() {
+        assert_eq!(check_issued_at(1_030, 1_000, 30), Ok(()));
+        assert_eq!(check_issued_at(1_000, 1_000, 0), Ok(()));
+        assert_eq!(check_issued_at(1_031, 1_000, 30), Err(TokenError::NotYetValid));
+        assert_eq!(check_issued_at(i64::MAX, u64::MAX, u64::MAX), Ok(()));
+    }
+
+    #[test]
+    fn a_token_issued_ten_minutes_in_the_future_is_refused() {
+        let k = generate(Algorithm::EdDsa).unwrap();
+        let signer = Signer::new(k.kid.clone(), Algorithm::EdDsa, &k.private_der);
+        let v = Verifier::new(&k.public_jwk, "i", &["a"], 30).unwrap();
+        let mut c = claims("i", "a");
+        c.iat += 600;
+        assert_eq!(v.verify(&signer.sign(&c).unwrap()), Err(TokenError::NotYetValid));
+        assert_eq!(v.verify_hint(&signer.sign(&c).unwrap()), Err(TokenError::NotYetValid));
+        c.iat -= 590;
+        assert!(v.verify(&signer.sign(&c).unwrap()).is_ok(), "10 s ahead is within the leeway");
     }
 
     #[test]

@@ -33,7 +33,7 @@ pub async fn logout_endpoint(
     let now = chrono::Utc::now();
     let hint = params.get("id_token_hint").and_then(|h| {
         let kid = crate::tokens::keys::kid_of(h)?;
-        tenant.verifier(&kid)?.verify_hint(h).ok()
+        tenant.id_token_verifier(&kid)?.verify_hint(h).ok()
     });
     if params.contains_key("id_token_hint") && hint.is_none() {
         return error_page(Some(&tenant), StatusCode::BAD_REQUEST, "The id_token_hint is not valid.");

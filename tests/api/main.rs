@@ -9,6 +9,7 @@ mod admin;
 mod admin_clients;
 mod cli;
 mod clients;
+mod credentials;
 mod deployment;
 mod errors;
 mod express_passport;

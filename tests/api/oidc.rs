@@ -446,6 +446,35 @@ backend_tests! {
         assert_eq!((intro["active"].as_bool(), intro["client_id"].as_str()), (Some(true), Some(svc.as_str())));
     }
 
+    async fn client_credentials_tokens_and_their_introspection_leave_out_absent_claims(app: TestApp) {
+        let op = app.operator().await;
+        let (scoped, scoped_secret) = app.oidc_client(&op, "default", "confidential", &["client_credentials"], json!({})).await;
+        // Only standard scopes, none of which a client-credentials token can carry: no scope at all.
+        let (bare, bare_secret) = app
+            .oidc_client(&op, "default", "confidential", &["client_credentials"], json!({"scopes": ["openid"]}))
+            .await;
+        for (client, secret, scope) in [(&scoped, scoped_secret.unwrap(), Some("orders:read")), (&bare, bare_secret.unwrap(), None)] {
+            let resp = app.token_request(&[("grant_type", "client_credentials")], Some((client, &secret))).await;
+            assert_eq!(resp.status(), StatusCode::OK);
+            let body: Value = resp.json().await.unwrap();
+            assert_eq!(body["scope"].as_str(), scope, "{body}");
+            let access = body["access_token"].as_str().unwrap();
+            let payload: Value = serde_json::from_slice(
+                &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, access.split('.').nth(1).unwrap()).unwrap(),
+            )
+            .unwrap();
+            assert!(payload.get("sid").is_none(), "{payload}");
+            assert_eq!(payload.get("scope").and_then(Value::as_str), scope, "{payload}");
+            assert!(payload.as_object().unwrap().values().all(|v| v != "" && !v.is_null()), "{payload}");
+            let intro: Value = app.client.post(app.url("/t/default/oauth2/introspect")).basic_auth(client, Some(&secret))
+                .form(&[("token", access)]).send().await.unwrap().json().await.unwrap();
+            assert_eq!(intro["active"], true);
+            assert!(intro.get("sid").is_none() && intro.get("username").is_none(), "{intro}");
+            assert_eq!(intro.get("scope").and_then(Value::as_str), scope, "{intro}");
+            assert!(intro.as_object().unwrap().values().all(|v| v != "" && !v.is_null()), "{intro}");
+        }
+    }
+
     async fn introspection_reports_only_live_tokens_of_this_tenant(app: TestApp) {
         let op = app.operator().await;
         let (rs, secret) = app.oidc_client(&op, "default", "confidential", &["client_credentials"], json!({})).await;
