@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 pub mod keys;
 pub mod refresh;
 pub mod revocation;
+pub mod verify;
 
 pub use crate::domain::Algorithm;
 
