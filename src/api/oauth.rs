@@ -182,12 +182,18 @@ pub enum OAuthResponse<T: poem_openapi::types::ToJSON + Send + Sync> {
     /// `temporarily_unavailable`.
     #[oai(status = 503)]
     Unavailable(Json<OAuthErrorBody>, #[oai(header = "Retry-After")] u64),
-    /// The body is too large.
-    #[oai(status = 413, content_type = "application/problem+json")]
-    PayloadTooLarge(Json<crate::error::Problem>),
-    /// The body is not `application/x-www-form-urlencoded`.
-    #[oai(status = 415, content_type = "application/problem+json")]
-    UnsupportedMediaType(Json<crate::error::Problem>),
+    /// `invalid_request`: the body arrived too slowly.
+    #[oai(status = 408)]
+    RequestTimeout(Json<OAuthErrorBody>),
+    /// `invalid_request`: the body is too large.
+    #[oai(status = 413)]
+    PayloadTooLarge(Json<OAuthErrorBody>),
+    /// `invalid_request`: the body is not `application/x-www-form-urlencoded`.
+    #[oai(status = 415)]
+    UnsupportedMediaType(Json<OAuthErrorBody>),
+    /// `temporarily_unavailable`: the token endpoint's rate limit; retry after the given seconds.
+    #[oai(status = 429)]
+    TooManyRequests(Json<OAuthErrorBody>, #[oai(header = "Retry-After")] u64),
     /// `server_error`.
     #[oai(status = 500)]
     ServerError(Json<OAuthErrorBody>),
