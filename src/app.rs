@@ -181,6 +181,9 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
             move |ep, req| crate::client_ip::attach(ep, req, trusted.clone())
         })
         .around(accept_jwt_scheme)
+        // A boxed inner stack keeps the endpoint type shallow enough for the compiler's layout
+        // queries; one dynamic call per request.
+        .boxed()
         .around(move |ep, req| crate::http_guard::inspect(ep, req, guard.clone()))
         .around(move |ep, req| limit_body(ep, req, max_body, body_timeout))
         .data(state)

@@ -48,9 +48,11 @@ use crate::{
 
 mod export;
 mod import;
+mod token;
 
 pub use export::TenantExport;
 pub use import::ImportReport;
+pub use token::AdminToken;
 
 pub const FORMAT: &str = "gatehouse.tenant";
 pub const VERSION: u32 = 1;
