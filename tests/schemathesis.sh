@@ -29,8 +29,12 @@ TOKEN=$(curl -sf -X POST "$URL/t/system/auth/login" -H 'Content-Type: applicatio
   -d "$(python3 -c 'import json,sys; print(json.dumps({"username": "admin", "password": sys.argv[1]}))' "$PASSWORD")" \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
 
-# The coverage phase is left out: schemathesis 4.32.5 crashes inside it on this spec (its own
-# KeyError, not a finding).
+# Every phase, every check but two:
+# - positive_data_acceptance: the server refuses some values the spec does not yet describe
+#   (control characters in any text, see SECURITY.md "Hostile text"; opaque cursors), so
+#   schemathesis would call those refusals failures. Declaring them is issue 15, item 9.
+# - negative_data_rejection: schemathesis 4.32.5 itself crashes with it on this spec (a KeyError
+#   in its coverage walker, a SystemError in its fuzzer), which reports nothing about the server.
 st run "$REPO/openapi/openapi.yaml" --url "$URL" -H "Authorization: Bearer $TOKEN" \
-  --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance \
-  --phases examples,fuzzing,stateful --max-examples "$MAX_EXAMPLES" -w 2
+  --checks all --exclude-checks positive_data_acceptance,negative_data_rejection \
+  --phases examples,coverage,fuzzing,stateful --max-examples "$MAX_EXAMPLES" -w 2
