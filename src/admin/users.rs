@@ -205,10 +205,32 @@ pub async fn set_password(
     user.password_hash =
         Some(state.hasher.hash(password.expose().to_string()).await.map_err(ApiError::internal)?);
     user.updated_at = now;
-    store::users::update(&state.db, user).await?;
+    let user = store::users::update(&state.db, user).await?;
     auth::user_changed(state, tenant.id, id).await?;
     auth::end_all_sessions(state, tenant.id, id, now).await?;
     record(state, admin, tenant, "user.password_set", id, json!({}), now).await;
+    // A reset is how a locked-out user gets back in: the old failures no longer mean anything.
+    let was_locked = auth::unlock(state, tenant.id, &user.username).await?;
+    record(state, admin, tenant, "user.unlocked", id, json!({ "via": "password_set", "had_failures": was_locked }), now)
+        .await;
+    Ok(())
+}
+
+/// Lifts the username-wide login lock of a user and forgets its failed attempts.
+///
+/// # Errors
+/// 404 for an unknown user.
+pub async fn unlock(
+    state: &AppState,
+    admin: &Admin,
+    tenant: &TenantContext,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    let user = get(state, tenant, id).await?;
+    let was_locked = auth::unlock(state, tenant.id, &user.username).await?;
+    record(state, admin, tenant, "user.unlocked", id, json!({ "via": "unlock", "had_failures": was_locked }), now)
+        .await;
     Ok(())
 }
 

@@ -125,6 +125,18 @@ impl TokenIssued {
 }
 
 #[derive(ApiResponse)]
+pub enum LoginIssued {
+    /// Tokens issued, and a device cookie: sent back on later logins, it gives this client its
+    /// own failure budget, so a lock on the username by someone else does not keep it out.
+    #[oai(status = 200)]
+    Ok(
+        Json<TokenResponse>,
+        #[oai(header = "Cache-Control")] String,
+        #[oai(header = "Set-Cookie")] String,
+    ),
+}
+
+#[derive(ApiResponse)]
 pub enum LogoutResponse {
     /// Logged out; the token and its session no longer work anywhere.
     #[oai(status = 204)]
@@ -160,7 +172,9 @@ impl AuthApi {
     /// Log in
     ///
     /// Checks a username and password and returns an access token and a refresh token.
-    /// An unknown user and a wrong password give the same answer.
+    /// An unknown user and a wrong password give the same answer. After `threshold` failures
+    /// within the tenant's lockout window the username is locked (429), except for clients that
+    /// send the device cookie of an earlier successful login of this user.
     #[oai(path = "/t/:tenant/auth/login", method = "post", operation_id = "login")]
     async fn login(
         &self,
@@ -168,12 +182,21 @@ impl AuthApi {
         req: &Request,
         #[oai(name = "tenant", validator(max_length = 63))] tenant: Path<String>,
         body: Json<LoginRequest>,
-    ) -> Result<TokenIssued, ApiError> {
+    ) -> Result<LoginIssued, ApiError> {
         let body = body.0;
-        let tokens =
-            auth::login(state, &tenant, &body.username, body.password, client_meta(req), chrono::Utc::now())
-                .await?;
-        Ok(TokenIssued::new(tokens))
+        let cookies = req.headers().get_all(poem::http::header::COOKIE);
+        let devices = auth::device::from_cookie_headers(cookies.iter().filter_map(|v| v.to_str().ok()));
+        let (tokens, device_cookie) = auth::login(
+            state,
+            &tenant,
+            &body.username,
+            body.password,
+            &devices,
+            client_meta(req),
+            chrono::Utc::now(),
+        )
+        .await?;
+        Ok(LoginIssued::Ok(Json(tokens.into()), "no-store".into(), device_cookie))
     }
 
     /// Refresh tokens

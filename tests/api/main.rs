@@ -15,6 +15,7 @@ mod express_passport;
 mod faults;
 mod fuzz;
 mod interop;
+mod lockout;
 mod login;
 mod logout;
 mod metrics;

@@ -262,7 +262,8 @@ impl AdminUsersApi {
 
     /// Set a user's password
     ///
-    /// The tenant's password policy applies; every session of the user ends.
+    /// The tenant's password policy applies; every session of the user ends and a login lock
+    /// on the user is lifted.
     #[oai(
         path = "/admin/v1/tenants/:tenant/users/:user_id/password",
         method = "put",
@@ -278,6 +279,27 @@ impl AdminUsersApi {
     ) -> Result<Done, ApiError> {
         let t = admin::managed_tenant(state, &auth.0, &tenant).await?;
         admin::users::set_password(state, &auth.0, &t, user_id.0, body.0.password, Utc::now()).await?;
+        Ok(Done::NoContent)
+    }
+
+    /// Unlock a user
+    ///
+    /// Lifts the lock that failed logins put on the username and forgets those failures.
+    /// Setting a password does the same.
+    #[oai(
+        path = "/admin/v1/tenants/:tenant/users/:user_id/unlock",
+        method = "post",
+        operation_id = "unlockUser"
+    )]
+    async fn unlock_user(
+        &self,
+        Data(state): Data<&Arc<AppState>>,
+        auth: AdminAuth,
+        #[oai(name = "tenant")] tenant: Path<String>,
+        user_id: Path<Uuid>,
+    ) -> Result<Done, ApiError> {
+        let t = admin::managed_tenant(state, &auth.0, &tenant).await?;
+        admin::users::unlock(state, &auth.0, &t, user_id.0, Utc::now()).await?;
         Ok(Done::NoContent)
     }
 
