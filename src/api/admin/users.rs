@@ -223,7 +223,8 @@ impl AdminUsersApi {
 
     /// Update a user
     ///
-    /// Disabling a user ends every session at once. Returns the stored user.
+    /// Disabling a user ends every session at once. Returns the stored user. Disabling the last
+    /// active operator is refused (409 `last_operator`).
     #[oai(path = "/admin/v1/tenants/:tenant/users/:user_id", method = "patch", operation_id = "updateUser")]
     async fn update_user(
         &self,
@@ -246,7 +247,8 @@ impl AdminUsersApi {
 
     /// Delete a user
     ///
-    /// Ends every session first, so no token of the user outlives them.
+    /// Ends every session first, so no token of the user outlives them. Deleting the last active
+    /// operator is refused (409 `last_operator`).
     #[oai(path = "/admin/v1/tenants/:tenant/users/:user_id", method = "delete", operation_id = "deleteUser")]
     async fn delete_user(
         &self,
@@ -306,7 +308,8 @@ impl AdminUsersApi {
     /// Set a user's roles
     ///
     /// Replaces the roles. `tenant-admin` opens the admin API for this tenant; `admin` exists
-    /// only in tenant `system` and only operators grant it.
+    /// only in tenant `system` and only operators grant it. Taking `admin` from the last active
+    /// operator is refused (409 `last_operator`).
     #[oai(
         path = "/admin/v1/tenants/:tenant/users/:user_id/roles",
         method = "put",
