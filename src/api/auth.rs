@@ -153,6 +153,7 @@ impl AuthApi {
     async fn register(
         &self,
         Data(state): Data<&Arc<AppState>>,
+        req: &Request,
         #[oai(name = "tenant", validator(max_length = 63))] tenant: Path<String>,
         body: Json<RegisterRequest>,
     ) -> Result<RegisterResponse, ApiError> {
@@ -163,6 +164,7 @@ impl AuthApi {
             &body.username,
             body.password,
             body.email.as_deref(),
+            &client_meta(req),
             chrono::Utc::now(),
         )
         .await?;
@@ -207,10 +209,12 @@ impl AuthApi {
     async fn refresh(
         &self,
         Data(state): Data<&Arc<AppState>>,
+        req: &Request,
         #[oai(name = "tenant", validator(max_length = 63))] tenant: Path<String>,
         body: Json<RefreshRequest>,
     ) -> Result<TokenIssued, ApiError> {
-        let tokens = auth::refresh(state, &tenant, &body.0.refresh_token, chrono::Utc::now()).await?;
+        let meta = client_meta(req);
+        let tokens = auth::refresh(state, &tenant, &body.0.refresh_token, &meta, chrono::Utc::now()).await?;
         Ok(TokenIssued::new(tokens))
     }
 
@@ -222,13 +226,14 @@ impl AuthApi {
     async fn logout(
         &self,
         Data(state): Data<&Arc<AppState>>,
+        req: &Request,
         auth: BearerAuth,
         #[oai(name = "tenant", validator(max_length = 63))] tenant: Path<String>,
         body: Json<Option<LogoutRequest>>,
     ) -> Result<LogoutResponse, ApiError> {
         let _ = tenant;
         let everywhere = body.0.is_some_and(|b| b.everywhere);
-        auth::logout(state, &auth.0, everywhere, chrono::Utc::now()).await?;
+        auth::logout(state, &auth.0, everywhere, &client_meta(req), chrono::Utc::now()).await?;
         Ok(LogoutResponse::NoContent)
     }
 }

@@ -115,6 +115,7 @@ pub async fn register(
     username: &str,
     password: String,
     email: Option<&str>,
+    meta: &ClientMeta,
     now: DateTime<Utc>,
 ) -> Result<users::Model, AuthError> {
     let tenant = tenant(state, tenant_slug).await?;
@@ -131,11 +132,23 @@ pub async fn register(
         password_hash: Some(hash),
         roles: Vec::new(),
     };
-    match store::users::insert(&state.db, tenant.id, new, now).await {
-        Ok(user) => Ok(user),
-        Err(InsertUserError::UsernameTaken) => Err(AuthError::UsernameTaken),
-        Err(InsertUserError::Store(e)) => Err(e.into()),
-    }
+    let user = match store::users::insert(&state.db, tenant.id, new, now).await {
+        Ok(user) => user,
+        Err(InsertUserError::UsernameTaken) => return Err(AuthError::UsernameTaken),
+        Err(InsertUserError::Store(e)) => return Err(e.into()),
+    };
+    let event = Event {
+        tenant_id: tenant.id,
+        event_type: "user.registered",
+        actor: None,
+        user_id: Some(user.id),
+        target: Some(user.username.clone()),
+        success: true,
+        meta,
+        details: serde_json::json!({ "strategy": "local", "email": user.email.is_some() }),
+    };
+    audit::record(&state.db, event, now).await;
+    Ok(user)
 }
 
 /// Checks a username and password and opens a session.
@@ -494,10 +507,11 @@ pub async fn refresh(
     state: &AppState,
     tenant_slug: &str,
     presented: &str,
+    meta: &ClientMeta,
     now: DateTime<Utc>,
 ) -> Result<IssuedTokens, AuthError> {
     let tenant = tenant(state, tenant_slug).await?;
-    let rotated = rotate_refresh(state, &tenant, presented, None, now).await?;
+    let rotated = rotate_refresh(state, &tenant, presented, None, meta, now).await?;
     let audience = if is_admin(&rotated.user) { Audience::Admin } else { Audience::Tenant };
     let (access_token, expires_in) =
         issue_access_token(&tenant, rotated.user.id, rotated.session.id, audience, now)?;
@@ -522,6 +536,7 @@ pub async fn rotate_refresh(
     tenant: &TenantContext,
     presented: &str,
     client: Option<&str>,
+    meta: &ClientMeta,
     now: DateTime<Utc>,
 ) -> Result<Rotated, AuthError> {
     let presented_hash = refresh::hash_presented(presented).ok_or(AuthError::InvalidRefreshToken)?;
@@ -549,6 +564,25 @@ pub async fn rotate_refresh(
             state.metrics.refresh_reuse();
             state.revocations.revoke_sessions(tenant.id, &[session_id]).await?;
             store::sessions::revoke(&state.db, tenant.id, session_id, now).await?;
+            // A replayed token may mean a stolen one: the investigator needs the session, its
+            // user and client, and where the replay came from.
+            let session = store::sessions::find(&state.db, tenant.id, session_id).await?;
+            let event = Event {
+                tenant_id: tenant.id,
+                event_type: "refresh_token.reused",
+                actor: None,
+                user_id: session.as_ref().map(|s| s.user_id),
+                target: Some(format!("session:{session_id}")),
+                success: false,
+                meta,
+                details: serde_json::json!({
+                    "session_id": session_id,
+                    "client_id": session.as_ref().and_then(|s| s.client_id.clone()),
+                    "presented_by": client,
+                    "reason": "a rotated refresh token was presented again; the session was revoked",
+                }),
+            };
+            audit::record(&state.db, event, now).await;
             Err(AuthError::InvalidRefreshToken)
         }
         Rotation::Invalid => Err(AuthError::InvalidRefreshToken),
@@ -565,6 +599,7 @@ pub async fn logout(
     state: &AppState,
     principal: &Principal,
     everywhere: bool,
+    meta: &ClientMeta,
     now: DateTime<Utc>,
 ) -> Result<(), AuthError> {
     let tenant = principal.tenant.id;
@@ -578,6 +613,21 @@ pub async fn logout(
     } else if let Some(sid) = sid {
         store::sessions::revoke(&state.db, tenant, sid, now).await?;
     }
+    let event = Event {
+        tenant_id: tenant,
+        event_type: "logout",
+        actor: None,
+        user_id: Some(principal.user_id),
+        target: sid.map(|s| format!("session:{s}")),
+        success: true,
+        meta,
+        details: serde_json::json!({
+            "session_id": sid,
+            "client_id": principal.claims.client_id,
+            "everywhere": everywhere,
+        }),
+    };
+    audit::record(&state.db, event, now).await;
     Ok(())
 }
 
