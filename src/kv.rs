@@ -416,7 +416,11 @@ impl Kv {
                     .arg(ttl.as_secs().max(1))
                     .invoke_async(&mut conn)
                     .await?;
-                Ok(Reservation { granted: granted == 1, count, left: u64::try_from(left).unwrap_or(0).max(1) })
+                Ok(Reservation {
+                    granted: granted == 1,
+                    count,
+                    left: u64::try_from(left).unwrap_or(0).max(1),
+                })
             }
             Self::Memory { map, .. } => {
                 let now = Instant::now();

@@ -215,8 +215,16 @@ pub async fn set_password(
     record(state, admin, tenant, "user.password_set", id, json!({}), now).await;
     // A reset is how a locked-out user gets back in: the old failures no longer mean anything.
     let was_locked = auth::unlock(state, tenant.id, &user.username).await?;
-    record(state, admin, tenant, "user.unlocked", id, json!({ "via": "password_set", "had_failures": was_locked }), now)
-        .await;
+    record(
+        state,
+        admin,
+        tenant,
+        "user.unlocked",
+        id,
+        json!({ "via": "password_set", "had_failures": was_locked }),
+        now,
+    )
+    .await;
     Ok(())
 }
 
@@ -233,8 +241,16 @@ pub async fn unlock(
 ) -> Result<(), ApiError> {
     let user = get(state, tenant, id).await?;
     let was_locked = auth::unlock(state, tenant.id, &user.username).await?;
-    record(state, admin, tenant, "user.unlocked", id, json!({ "via": "unlock", "had_failures": was_locked }), now)
-        .await;
+    record(
+        state,
+        admin,
+        tenant,
+        "user.unlocked",
+        id,
+        json!({ "via": "unlock", "had_failures": was_locked }),
+        now,
+    )
+    .await;
     Ok(())
 }
 
@@ -315,7 +331,11 @@ pub async fn revoke_all_sessions(
 
 /// Refuses to disable, delete or demote `user` when it is the last active operator: with none
 /// left, nobody could manage the deployment through the API any more.
-async fn keep_an_operator(state: &AppState, tenant: &TenantContext, user: &users::Model) -> Result<(), ApiError> {
+async fn keep_an_operator(
+    state: &AppState,
+    tenant: &TenantContext,
+    user: &users::Model,
+) -> Result<(), ApiError> {
     let operator = tenant.slug == SYSTEM_TENANT
         && user.status == "active"
         && auth::roles_of(user).iter().any(|r| r == ROLE_ADMIN);

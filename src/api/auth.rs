@@ -129,11 +129,7 @@ pub enum LoginIssued {
     /// Tokens issued, and a device cookie: sent back on later logins, it gives this client its
     /// own failure budget, so a lock on the username by someone else does not keep it out.
     #[oai(status = 200)]
-    Ok(
-        Json<TokenResponse>,
-        #[oai(header = "Cache-Control")] String,
-        #[oai(header = "Set-Cookie")] String,
-    ),
+    Ok(Json<TokenResponse>, #[oai(header = "Cache-Control")] String, #[oai(header = "Set-Cookie")] String),
 }
 
 #[derive(ApiResponse)]

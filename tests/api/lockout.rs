@@ -7,8 +7,10 @@ use serde_json::{Value, json};
 use crate::helpers::{PASSWORD, TestApp, backend_tests};
 
 async fn login_with(app: &TestApp, user: &str, password: &str, cookie: Option<&str>) -> Response {
-    let mut req =
-        app.client.post(app.url("/t/default/auth/login")).json(&json!({"username": user, "password": password}));
+    let mut req = app
+        .client
+        .post(app.url("/t/default/auth/login"))
+        .json(&json!({"username": user, "password": password}));
     if let Some(c) = cookie {
         req = req.header("cookie", c);
     }
@@ -35,7 +37,10 @@ async fn registered(app: &TestApp, user: &str) -> String {
 
 async fn fail(app: &TestApp, user: &str, times: usize, cookie: Option<&str>) {
     for _ in 0..times {
-        assert_eq!(login_with(app, user, "not the password", cookie).await.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            login_with(app, user, "not the password", cookie).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
     }
 }
 
@@ -49,7 +54,8 @@ async fn events(app: &TestApp, op: &str, kind: &str) -> Vec<Value> {
 async fn hosted_form(app: &TestApp, op: &str) -> (String, String, String) {
     let body = json!({"name": "App", "client_type": "public", "redirect_uris": ["https://app.example.com/cb"],
         "grant_types": ["authorization_code"], "scopes": ["openid"]});
-    let client: Value = app.admin_post(op, "/admin/v1/tenants/default/clients", &body).await.json().await.unwrap();
+    let client: Value =
+        app.admin_post(op, "/admin/v1/tenants/default/clients", &body).await.json().await.unwrap();
     let challenge =
         gatehouse::crypto::sha256_b64("a-long-enough-pkce-code-verifier-with-43-or-more-chars-0123456789");
     let url = app.url(&format!(
@@ -70,7 +76,12 @@ async fn post_form(app: &TestApp, form: &(String, String, String), user: &str, p
     app.client
         .post(app.url("/t/default/login"))
         .header("cookie", cookie)
-        .form(&[("request", request.as_str()), ("csrf", csrf.as_str()), ("username", user), ("password", password)])
+        .form(&[
+            ("request", request.as_str()),
+            ("csrf", csrf.as_str()),
+            ("username", user),
+            ("password", password),
+        ])
         .send()
         .await
         .unwrap()

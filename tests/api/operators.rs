@@ -6,8 +6,12 @@ use serde_json::{Value, json};
 use crate::helpers::{PASSWORD, TestApp, backend_tests, problem};
 
 async fn operator_id(app: &TestApp, op: &str, username: &str) -> String {
-    let list: Value =
-        app.admin_get(op, &format!("/admin/v1/tenants/system/users?username={username}")).await.json().await.unwrap();
+    let list: Value = app
+        .admin_get(op, &format!("/admin/v1/tenants/system/users?username={username}"))
+        .await
+        .json()
+        .await
+        .unwrap();
     list["items"][0]["id"].as_str().unwrap().to_string()
 }
 
