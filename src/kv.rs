@@ -408,3 +408,104 @@ impl Kv {
         }
     }
 }
+
+/// Takes one slot of a window counter only while fewer than `limit` are taken: the check and
+/// the increment are one atomic step, so however many requests race, at most `limit` win.
+const RESERVE_SCRIPT: &str = r"
+local count = tonumber(redis.call('GET', KEYS[1]) or '0')
+if count >= tonumber(ARGV[1]) then
+  return {0, count, redis.call('TTL', KEYS[1])}
+end
+count = redis.call('INCR', KEYS[1])
+if redis.call('TTL', KEYS[1]) < 0 then
+  redis.call('EXPIRE', KEYS[1], ARGV[2])
+end
+return {1, count, redis.call('TTL', KEYS[1])}
+";
+
+/// The answer of [`Kv::reserve`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reservation {
+    /// A slot was taken (the counter was below the limit).
+    pub granted: bool,
+    /// The counter after the call.
+    pub count: u64,
+    /// Seconds until the counter expires.
+    pub left: u64,
+}
+
+impl Kv {
+    /// Adds one to a window counter (as [`Kv::incr_window`]) only if it is below `limit`, in
+    /// one atomic step. Used to reserve a failed-login slot before a password is hashed.
+    ///
+    /// # Errors
+    /// Redis is unreachable or too slow.
+    pub async fn reserve(&self, key: &str, limit: u64, ttl: Duration) -> Result<Reservation, KvError> {
+        match self {
+            Self::Redis { redis, .. } => {
+                let mut conn = redis.conn();
+                let (granted, count, left): (i64, u64, i64) = redis::Script::new(RESERVE_SCRIPT)
+                    .key(self.key(key))
+                    .arg(limit)
+                    .arg(ttl.as_secs().max(1))
+                    .invoke_async(&mut conn)
+                    .await?;
+                Ok(Reservation {
+                    granted: granted == 1,
+                    count,
+                    left: u64::try_from(left).unwrap_or(0).max(1),
+                })
+            }
+            Self::Memory { map, .. } => {
+                let now = Instant::now();
+                let k = self.key(key);
+                let reservation = {
+                    let mut map = lock(map);
+                    let entry = map.entry(k.clone()).or_insert_with(|| ("0".into(), now + ttl));
+                    if entry.1 <= now {
+                        *entry = ("0".into(), now + ttl);
+                    }
+                    let mut count = entry.0.parse::<u64>().unwrap_or(0);
+                    let granted = count < limit;
+                    if granted {
+                        count += 1;
+                        entry.0 = count.to_string();
+                    }
+                    let left = entry.1.saturating_duration_since(now).as_secs().max(1);
+                    Reservation { granted, count, left }
+                };
+                if reservation.granted {
+                    self.persist(&[k]).await?;
+                }
+                Ok(reservation)
+            }
+        }
+    }
+
+    /// Gives back one slot taken by [`Kv::reserve`] (never below zero).
+    ///
+    /// # Errors
+    /// Redis is unreachable or too slow.
+    pub async fn release(&self, key: &str) -> Result<(), KvError> {
+        match self {
+            Self::Redis { redis, .. } => {
+                let mut conn = redis.conn();
+                let () = redis::Script::new(
+                    "if tonumber(redis.call('GET', KEYS[1]) or '0') > 0 then redis.call('DECR', KEYS[1]) end",
+                )
+                .key(self.key(key))
+                .invoke_async(&mut conn)
+                .await?;
+                Ok(())
+            }
+            Self::Memory { map, .. } => {
+                let k = self.key(key);
+                if let Some(entry) = lock(map).get_mut(&k) {
+                    let count = entry.0.parse::<u64>().unwrap_or(0);
+                    entry.0 = count.saturating_sub(1).to_string();
+                }
+                self.persist(&[k]).await
+            }
+        }
+    }
+}

@@ -157,6 +157,9 @@ pub async fn update(
             return Err(ApiError::validation("status", "must be active or disabled"));
         }
         disabling = status == "disabled" && user.status != "disabled";
+        if disabling {
+            keep_an_operator(state, tenant, &user).await?;
+        }
         user.status = status;
     }
     user.updated_at = now;
@@ -180,7 +183,8 @@ pub async fn delete(
     id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
-    get(state, tenant, id).await?;
+    let user = get(state, tenant, id).await?;
+    keep_an_operator(state, tenant, &user).await?;
     auth::end_all_sessions(state, tenant.id, id, now).await?;
     store::users::delete(&state.db, tenant.id, id).await?;
     auth::user_changed(state, tenant.id, id).await?;
@@ -205,10 +209,48 @@ pub async fn set_password(
     user.password_hash =
         Some(state.hasher.hash(password.expose().to_string()).await.map_err(ApiError::internal)?);
     user.updated_at = now;
-    store::users::update(&state.db, user).await?;
+    let user = store::users::update(&state.db, user).await?;
     auth::user_changed(state, tenant.id, id).await?;
     auth::end_all_sessions(state, tenant.id, id, now).await?;
     record(state, admin, tenant, "user.password_set", id, json!({}), now).await;
+    // A reset is how a locked-out user gets back in: the old failures no longer mean anything.
+    let was_locked = auth::unlock(state, tenant.id, &user.username).await?;
+    record(
+        state,
+        admin,
+        tenant,
+        "user.unlocked",
+        id,
+        json!({ "via": "password_set", "had_failures": was_locked }),
+        now,
+    )
+    .await;
+    Ok(())
+}
+
+/// Lifts the username-wide login lock of a user and forgets its failed attempts.
+///
+/// # Errors
+/// 404 for an unknown user.
+pub async fn unlock(
+    state: &AppState,
+    admin: &Admin,
+    tenant: &TenantContext,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    let user = get(state, tenant, id).await?;
+    let was_locked = auth::unlock(state, tenant.id, &user.username).await?;
+    record(
+        state,
+        admin,
+        tenant,
+        "user.unlocked",
+        id,
+        json!({ "via": "unlock", "had_failures": was_locked }),
+        now,
+    )
+    .await;
     Ok(())
 }
 
@@ -226,6 +268,9 @@ pub async fn set_roles(
 ) -> Result<users::Model, ApiError> {
     let mut user = get(state, tenant, id).await?;
     let roles = validate_roles(admin, tenant, roles)?;
+    if !roles.iter().any(|r| r == ROLE_ADMIN) {
+        keep_an_operator(state, tenant, &user).await?;
+    }
     user.roles = json!(roles);
     user.updated_at = now;
     let user = store::users::update(&state.db, user).await?;
@@ -281,6 +326,25 @@ pub async fn revoke_all_sessions(
     get(state, tenant, user_id).await?;
     auth::end_all_sessions(state, tenant.id, user_id, now).await?;
     record(state, admin, tenant, "session.revoked_all", user_id, json!({}), now).await;
+    Ok(())
+}
+
+/// Refuses to disable, delete or demote `user` when it is the last active operator: with none
+/// left, nobody could manage the deployment through the API any more.
+async fn keep_an_operator(
+    state: &AppState,
+    tenant: &TenantContext,
+    user: &users::Model,
+) -> Result<(), ApiError> {
+    let operator = tenant.slug == SYSTEM_TENANT
+        && user.status == "active"
+        && auth::roles_of(user).iter().any(|r| r == ROLE_ADMIN);
+    if operator && store::users::count_active_with_role(&state.db, tenant.id, ROLE_ADMIN).await? <= 1 {
+        return Err(ApiError::conflict(
+            "last_operator",
+            "this is the last active operator; make another operator first",
+        ));
+    }
     Ok(())
 }
 

@@ -125,6 +125,14 @@ impl TokenIssued {
 }
 
 #[derive(ApiResponse)]
+pub enum LoginIssued {
+    /// Tokens issued, and a device cookie: sent back on later logins, it gives this client its
+    /// own failure budget, so a lock on the username by someone else does not keep it out.
+    #[oai(status = 200)]
+    Ok(Json<TokenResponse>, #[oai(header = "Cache-Control")] String, #[oai(header = "Set-Cookie")] String),
+}
+
+#[derive(ApiResponse)]
 pub enum LogoutResponse {
     /// Logged out; the token and its session no longer work anywhere.
     #[oai(status = 204)]
@@ -141,6 +149,7 @@ impl AuthApi {
     async fn register(
         &self,
         Data(state): Data<&Arc<AppState>>,
+        req: &Request,
         #[oai(name = "tenant", validator(max_length = 63))] tenant: Path<String>,
         body: Json<RegisterRequest>,
     ) -> Result<RegisterResponse, ApiError> {
@@ -151,6 +160,7 @@ impl AuthApi {
             &body.username,
             body.password,
             body.email.as_deref(),
+            &client_meta(req),
             chrono::Utc::now(),
         )
         .await?;
@@ -160,7 +170,9 @@ impl AuthApi {
     /// Log in
     ///
     /// Checks a username and password and returns an access token and a refresh token.
-    /// An unknown user and a wrong password give the same answer.
+    /// An unknown user and a wrong password give the same answer. After `threshold` failures
+    /// within the tenant's lockout window the username is locked (429), except for clients that
+    /// send the device cookie of an earlier successful login of this user.
     #[oai(path = "/t/:tenant/auth/login", method = "post", operation_id = "login")]
     async fn login(
         &self,
@@ -168,12 +180,21 @@ impl AuthApi {
         req: &Request,
         #[oai(name = "tenant", validator(max_length = 63))] tenant: Path<String>,
         body: Json<LoginRequest>,
-    ) -> Result<TokenIssued, ApiError> {
+    ) -> Result<LoginIssued, ApiError> {
         let body = body.0;
-        let tokens =
-            auth::login(state, &tenant, &body.username, body.password, client_meta(req), chrono::Utc::now())
-                .await?;
-        Ok(TokenIssued::new(tokens))
+        let cookies = req.headers().get_all(poem::http::header::COOKIE);
+        let devices = auth::device::from_cookie_headers(cookies.iter().filter_map(|v| v.to_str().ok()));
+        let (tokens, device_cookie) = auth::login(
+            state,
+            &tenant,
+            &body.username,
+            body.password,
+            &devices,
+            client_meta(req),
+            chrono::Utc::now(),
+        )
+        .await?;
+        Ok(LoginIssued::Ok(Json(tokens.into()), "no-store".into(), device_cookie))
     }
 
     /// Refresh tokens
@@ -184,10 +205,12 @@ impl AuthApi {
     async fn refresh(
         &self,
         Data(state): Data<&Arc<AppState>>,
+        req: &Request,
         #[oai(name = "tenant", validator(max_length = 63))] tenant: Path<String>,
         body: Json<RefreshRequest>,
     ) -> Result<TokenIssued, ApiError> {
-        let tokens = auth::refresh(state, &tenant, &body.0.refresh_token, chrono::Utc::now()).await?;
+        let meta = client_meta(req);
+        let tokens = auth::refresh(state, &tenant, &body.0.refresh_token, &meta, chrono::Utc::now()).await?;
         Ok(TokenIssued::new(tokens))
     }
 
@@ -199,13 +222,14 @@ impl AuthApi {
     async fn logout(
         &self,
         Data(state): Data<&Arc<AppState>>,
+        req: &Request,
         auth: BearerAuth,
         #[oai(name = "tenant", validator(max_length = 63))] tenant: Path<String>,
         body: Json<Option<LogoutRequest>>,
     ) -> Result<LogoutResponse, ApiError> {
         let _ = tenant;
         let everywhere = body.0.is_some_and(|b| b.everywhere);
-        auth::logout(state, &auth.0, everywhere, chrono::Utc::now()).await?;
+        auth::logout(state, &auth.0, everywhere, &client_meta(req), chrono::Utc::now()).await?;
         Ok(LogoutResponse::NoContent)
     }
 }

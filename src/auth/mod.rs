@@ -1,5 +1,7 @@
 //! Authentication: the local username/password strategy, token issue, refresh rotation,
 //! logout, and the bearer check every protected route runs (what passport-jwt does).
+pub mod device;
+
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
@@ -113,6 +115,7 @@ pub async fn register(
     username: &str,
     password: String,
     email: Option<&str>,
+    meta: &ClientMeta,
     now: DateTime<Utc>,
 ) -> Result<users::Model, AuthError> {
     let tenant = tenant(state, tenant_slug).await?;
@@ -129,38 +132,60 @@ pub async fn register(
         password_hash: Some(hash),
         roles: Vec::new(),
     };
-    match store::users::insert(&state.db, tenant.id, new, now).await {
-        Ok(user) => Ok(user),
-        Err(InsertUserError::UsernameTaken) => Err(AuthError::UsernameTaken),
-        Err(InsertUserError::Store(e)) => Err(e.into()),
-    }
+    let user = match store::users::insert(&state.db, tenant.id, new, now).await {
+        Ok(user) => user,
+        Err(InsertUserError::UsernameTaken) => return Err(AuthError::UsernameTaken),
+        Err(InsertUserError::Store(e)) => return Err(e.into()),
+    };
+    let event = Event {
+        tenant_id: tenant.id,
+        event_type: "user.registered",
+        actor: None,
+        user_id: Some(user.id),
+        target: Some(user.username.clone()),
+        success: true,
+        meta,
+        details: serde_json::json!({ "strategy": "local", "email": user.email.is_some() }),
+    };
+    audit::record(&state.db, event, now).await;
+    Ok(user)
 }
 
 /// Checks a username and password and opens a session.
 ///
 /// Unknown users, wrong passwords and disabled accounts all cost one Argon2 verification and
-/// end in the same error, so neither the body nor the timing tells them apart.
+/// end in the same error, so neither the body nor the timing tells them apart. `devices` are the
+/// device cookies the client sent (see [`device`]); the answer carries a fresh one.
 ///
 /// # Errors
-/// `InvalidCredentials`, or infrastructure failures.
+/// `InvalidCredentials`, `Locked`, or infrastructure failures.
 pub async fn login(
     state: &AppState,
     tenant_slug: &str,
     username: &str,
     password: String,
+    devices: &[String],
     meta: ClientMeta,
     now: DateTime<Utc>,
-) -> Result<IssuedTokens, AuthError> {
+) -> Result<(IssuedTokens, String), AuthError> {
     let tenant = tenant(state, tenant_slug).await?;
-    let user = password_sign_in(state, &tenant, username, password, &meta, "json", now).await?;
-    let audience = if is_admin(&user) { Audience::Admin } else { Audience::Tenant };
+    let signed_in = password_sign_in(state, &tenant, username, password, devices, &meta, "json", now).await?;
+    let user = &signed_in.user;
+    let audience = if is_admin(user) { Audience::Admin } else { Audience::Tenant };
     let issued = open_session(state, &tenant, user.id, audience, meta, now).await?;
     state.metrics.tokens_issued(Grant::Password, true, false);
-    Ok(issued)
+    Ok((issued, signed_in.device_cookie))
 }
 
 /// Why [`password_sign_in`] refused when the tenant has no enabled password strategy.
 pub const PASSWORDS_OFF: &str = "signing in with a password is turned off for this tenant";
+
+/// A successful password check.
+pub struct SignedIn {
+    pub user: users::Model,
+    /// The `Set-Cookie` value of a fresh device cookie for this user.
+    pub device_cookie: String,
+}
 
 /// A username and password checked when the tenant's password strategy is enabled: the one
 /// entry point for every password path (JSON API, hosted form).
@@ -168,31 +193,83 @@ pub const PASSWORDS_OFF: &str = "signing in with a password is turned off for th
 /// # Errors
 /// `Forbidden(PASSWORDS_OFF)` when password sign-in is disabled, `InvalidCredentials`,
 /// `Locked`, or infrastructure failures.
+#[allow(clippy::too_many_arguments)]
 pub async fn password_sign_in(
     state: &AppState,
     tenant: &TenantContext,
     username: &str,
     password: String,
+    devices: &[String],
     meta: &ClientMeta,
     path: &str,
     now: DateTime<Utc>,
-) -> Result<users::Model, AuthError> {
+) -> Result<SignedIn, AuthError> {
     if tenant.strategies.password().is_none() {
         return Err(AuthError::Forbidden(PASSWORDS_OFF));
     }
-    check_password(state, tenant, username, password, meta, path, now).await
+    let user = check_password(state, tenant, username, password, devices, meta, path, now).await?;
+    let value = device::issue(&state.master_key, tenant.id, user.id, now);
+    let device_cookie = device::set_cookie(&state.settings, tenant, user.id, &value);
+    Ok(SignedIn { user, device_cookie })
+}
+
+/// The failed-login counter of a (normalised) username in a tenant.
+fn lock_key(tenant: Uuid, name: &str) -> String {
+    format!("lf:{{{tenant}}}:{}", crate::crypto::sha256_b64(name))
+}
+
+/// The failed-login counter of one device cookie.
+fn device_lock_key(tenant: Uuid, nonce: &str) -> String {
+    format!("ld:{{{tenant}}}:{}", crate::crypto::sha256_b64(nonce))
+}
+
+/// Clears the username-wide lock and failure count of a user (an admin unlock or password reset).
+/// Returns whether there was anything to clear.
+///
+/// # Errors
+/// The shared store cannot be reached.
+pub async fn unlock(state: &AppState, tenant: Uuid, username: &str) -> Result<bool, KvError> {
+    let key = lock_key(tenant, username);
+    let (failures, _) = state.kv.window(&key).await?;
+    state.kv.delete(&key).await?;
+    Ok(failures > 0)
+}
+
+/// The device among `presented` that is trusted for the user named `name`, and that user.
+async fn trusted_device(
+    state: &AppState,
+    tenant: &TenantContext,
+    name: &str,
+    presented: &[String],
+    now: DateTime<Utc>,
+) -> Result<Option<(device::Device, Option<users::Model>)>, AuthError> {
+    let valid: Vec<device::Device> =
+        presented.iter().filter_map(|v| device::verify(&state.master_key, tenant.id, v, now)).collect();
+    if valid.is_empty() {
+        return Ok(None);
+    }
+    let user = store::users::find_by_username(&state.db, tenant.id, name).await?;
+    let Some(id) = user.as_ref().map(|u| u.id) else { return Ok(None) };
+    Ok(valid.into_iter().find(|d| d.user_id == id).map(|d| (d, user)))
 }
 
 /// The local strategy's check, shared by every login path (JSON API, hosted form): one
 /// Argon2 verification whatever the outcome, an audit event, and one error for every failure.
 ///
+/// Before hashing, the attempt takes a slot of the failure budget in one atomic step, so however
+/// many attempts arrive at once, at most `threshold` verifications run per window. A success
+/// gives the budget back. A request with a valid device cookie for this user spends the device's
+/// own budget instead of the username-wide one; once that is spent, the cookie counts for nothing.
+///
 /// # Errors
-/// `InvalidCredentials`, or infrastructure failures.
+/// `InvalidCredentials`, `Locked`, or infrastructure failures.
+#[allow(clippy::too_many_arguments)]
 pub async fn check_password(
     state: &AppState,
     tenant: &TenantContext,
     username: &str,
     password: String,
+    devices: &[String],
     meta: &ClientMeta,
     path: &str,
     now: DateTime<Utc>,
@@ -201,32 +278,53 @@ pub async fn check_password(
     // Locks key on the name as typed (normalised), whether or not such a user exists, so a
     // lock says nothing about existence. While locked no hash is computed.
     let lock_name = canonical.as_deref().unwrap_or(username);
-    let lock = format!("lf:{{{}}}:{}", tenant.id, crate::crypto::sha256_b64(lock_name));
     let policy = &tenant.settings.lockout;
-    let (failures, left) = state.kv.window(&lock).await?;
-    if failures >= u64::from(policy.threshold) {
-        let event = Event {
-            tenant_id: tenant.id,
-            event_type: "login.locked",
-            actor: None,
-            user_id: None,
-            target: canonical.clone(),
-            success: false,
-            meta,
-            details: serde_json::json!({ "strategy": "local", "path": path }),
-        };
-        audit::record(&state.db, event, now).await;
-        state.metrics.login("local", LoginOutcome::Locked);
-        return Err(AuthError::Locked { retry_after: left.max(1) });
+    let window = std::time::Duration::from_secs(policy.window_secs);
+    let limit = u64::from(policy.threshold);
+    let trusted = match &canonical {
+        Some(name) if !devices.is_empty() => trusted_device(state, tenant, name, devices, now).await?,
+        _ => None,
+    };
+    let mut prefetched = None;
+    let mut slot = None;
+    if let Some((dev, user)) = trusted {
+        let key = device_lock_key(tenant.id, &dev.nonce);
+        let reservation = state.kv.reserve(&key, limit, window).await?;
+        if reservation.granted {
+            slot = Some((key, "device", reservation));
+            prefetched = Some(user);
+        } else {
+            lock_event(state, tenant, canonical.as_deref(), "device", meta, path, now).await;
+        }
     }
-    let user = match &canonical {
-        Some(name) => store::users::find_by_username(&state.db, tenant.id, name).await?,
-        None => None,
+    let (lock, scope, reservation) = match slot {
+        Some(s) => s,
+        None => {
+            let key = lock_key(tenant.id, lock_name);
+            let reservation = state.kv.reserve(&key, limit, window).await?;
+            (key, "username", reservation)
+        }
+    };
+    if !reservation.granted {
+        lock_event(state, tenant, canonical.as_deref(), scope, meta, path, now).await;
+        state.metrics.login("local", LoginOutcome::Locked);
+        return Err(AuthError::Locked { retry_after: reservation.left.max(1) });
+    }
+    let user = match (prefetched, &canonical) {
+        (Some(user), _) => user,
+        (None, Some(name)) => store::users::find_by_username(&state.db, tenant.id, name).await?,
+        (None, None) => None,
     };
     let stored_hash = user.as_ref().and_then(|u| u.password_hash.clone());
     let password_for_upgrade = crate::domain::password::normalize(&password);
-    let (matches, raw_form) =
-        state.hasher.verify_typed(password, stored_hash).await.map_err(anyhow::Error::from)?;
+    let (matches, raw_form) = match state.hasher.verify_typed(password, stored_hash).await {
+        Ok(m) => m,
+        Err(e) => {
+            // Not a failed guess: give the slot back.
+            state.kv.release(&lock).await?;
+            return Err(anyhow::Error::from(e).into());
+        }
+    };
     let accepted = matches && user.as_ref().is_some_and(|u| u.status == "active");
     if accepted {
         state.kv.delete(&lock).await?;
@@ -248,8 +346,6 @@ pub async fn check_password(
                 Err(e) => tracing::warn!(error = %e, "could not upgrade a password hash"),
             }
         }
-    } else {
-        state.kv.incr_window(&lock, std::time::Duration::from_secs(policy.window_secs)).await?;
     }
     let event = Event {
         tenant_id: tenant.id,
@@ -259,7 +355,7 @@ pub async fn check_password(
         target: canonical,
         success: accepted,
         meta,
-        details: serde_json::json!({ "strategy": "local", "path": path }),
+        details: serde_json::json!({ "strategy": "local", "path": path, "budget": scope }),
     };
     audit::record(&state.db, event, now).await;
     state.metrics.login("local", if accepted { LoginOutcome::Succeeded } else { LoginOutcome::Failed });
@@ -267,6 +363,30 @@ pub async fn check_password(
         Some(u) if accepted => Ok(u),
         _ => Err(AuthError::InvalidCredentials),
     }
+}
+
+/// Records an attempt refused by a lock: `scope` says whether the username-wide lock or a
+/// device cookie's own lock refused it.
+async fn lock_event(
+    state: &AppState,
+    tenant: &TenantContext,
+    name: Option<&str>,
+    scope: &str,
+    meta: &ClientMeta,
+    path: &str,
+    now: DateTime<Utc>,
+) {
+    let event = Event {
+        tenant_id: tenant.id,
+        event_type: "login.locked",
+        actor: None,
+        user_id: None,
+        target: name.map(str::to_string),
+        success: false,
+        meta,
+        details: serde_json::json!({ "strategy": "local", "path": path, "lock": scope }),
+    };
+    audit::record(&state.db, event, now).await;
 }
 
 /// Roles that open the admin API: `admin` (in `system`: every tenant) and `tenant-admin`
@@ -388,10 +508,11 @@ pub async fn refresh(
     state: &AppState,
     tenant_slug: &str,
     presented: &str,
+    meta: &ClientMeta,
     now: DateTime<Utc>,
 ) -> Result<IssuedTokens, AuthError> {
     let tenant = tenant(state, tenant_slug).await?;
-    let rotated = rotate_refresh(state, &tenant, presented, None, now).await?;
+    let rotated = rotate_refresh(state, &tenant, presented, None, meta, now).await?;
     let audience = if is_admin(&rotated.user) { Audience::Admin } else { Audience::Tenant };
     let (access_token, expires_in) =
         issue_access_token(&tenant, rotated.user.id, rotated.session.id, audience, now)?;
@@ -416,6 +537,7 @@ pub async fn rotate_refresh(
     tenant: &TenantContext,
     presented: &str,
     client: Option<&str>,
+    meta: &ClientMeta,
     now: DateTime<Utc>,
 ) -> Result<Rotated, AuthError> {
     let presented_hash = refresh::hash_presented(presented).ok_or(AuthError::InvalidRefreshToken)?;
@@ -443,6 +565,25 @@ pub async fn rotate_refresh(
             state.metrics.refresh_reuse();
             state.revocations.revoke_sessions(tenant.id, &[session_id]).await?;
             store::sessions::revoke(&state.db, tenant.id, session_id, now).await?;
+            // A replayed token may mean a stolen one: the investigator needs the session, its
+            // user and client, and where the replay came from.
+            let session = store::sessions::find(&state.db, tenant.id, session_id).await?;
+            let event = Event {
+                tenant_id: tenant.id,
+                event_type: "refresh_token.reused",
+                actor: None,
+                user_id: session.as_ref().map(|s| s.user_id),
+                target: Some(format!("session:{session_id}")),
+                success: false,
+                meta,
+                details: serde_json::json!({
+                    "session_id": session_id,
+                    "client_id": session.as_ref().and_then(|s| s.client_id.clone()),
+                    "presented_by": client,
+                    "reason": "a rotated refresh token was presented again; the session was revoked",
+                }),
+            };
+            audit::record(&state.db, event, now).await;
             Err(AuthError::InvalidRefreshToken)
         }
         Rotation::Invalid => Err(AuthError::InvalidRefreshToken),
@@ -459,6 +600,7 @@ pub async fn logout(
     state: &AppState,
     principal: &Principal,
     everywhere: bool,
+    meta: &ClientMeta,
     now: DateTime<Utc>,
 ) -> Result<(), AuthError> {
     let tenant = principal.tenant.id;
@@ -472,6 +614,21 @@ pub async fn logout(
     } else if let Some(sid) = sid {
         store::sessions::revoke(&state.db, tenant, sid, now).await?;
     }
+    let event = Event {
+        tenant_id: tenant,
+        event_type: "logout",
+        actor: None,
+        user_id: Some(principal.user_id),
+        target: sid.map(|s| format!("session:{s}")),
+        success: true,
+        meta,
+        details: serde_json::json!({
+            "session_id": sid,
+            "client_id": principal.claims.client_id,
+            "everywhere": everywhere,
+        }),
+    };
+    audit::record(&state.db, event, now).await;
     Ok(())
 }
 

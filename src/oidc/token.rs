@@ -213,7 +213,7 @@ pub async fn exchange(
         "authorization_code" => {
             (Grant::AuthorizationCode, authorization_code(state, tenant, client, req, meta, now).await)
         }
-        "refresh_token" => (Grant::RefreshToken, refresh_grant(state, tenant, client, req, now).await),
+        "refresh_token" => (Grant::RefreshToken, refresh_grant(state, tenant, client, req, &meta, now).await),
         _ => (
             Grant::ClientCredentials,
             client_credentials(tenant, client, authenticated_by_secret, req.scope.as_deref(), now),
@@ -351,11 +351,12 @@ async fn refresh_grant(
     tenant: &TenantContext,
     client: &clients::Model,
     req: TokenRequest,
+    meta: &ClientMeta,
     now: DateTime<Utc>,
 ) -> Result<TokenSet, OAuthError> {
     let presented =
         req.refresh_token.ok_or_else(|| OAuthError::InvalidRequest("refresh_token is required".into()))?;
-    let rotated = auth::rotate_refresh(state, tenant, &presented, Some(&client.client_id), now).await?;
+    let rotated = auth::rotate_refresh(state, tenant, &presented, Some(&client.client_id), meta, now).await?;
     let granted = rotated.session.scope.clone().unwrap_or_default();
     let scope = match req.scope.as_deref() {
         Some(asked) => {

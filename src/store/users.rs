@@ -76,6 +76,28 @@ pub async fn find_by_id(
         .await?)
 }
 
+/// How many active users of a tenant hold `role`. Roles are a JSON array, filtered here rather
+/// than in SQL (the two backends spell JSON queries differently); meant for the small `system`
+/// tenant, whose users are the operators.
+///
+/// # Errors
+/// Database failure.
+pub async fn count_active_with_role(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    role: &str,
+) -> Result<usize, StoreError> {
+    let active = users::Entity::find()
+        .filter(users::Column::TenantId.eq(tenant_id))
+        .filter(users::Column::Status.eq("active"))
+        .all(db)
+        .await?;
+    Ok(active
+        .iter()
+        .filter(|u| u.roles.as_array().is_some_and(|r| r.iter().any(|v| v.as_str() == Some(role))))
+        .count())
+}
+
 #[derive(Debug, Default)]
 pub struct UserFilter {
     /// Username prefix (normalised).

@@ -214,8 +214,12 @@ pub async fn finish(
         Purpose::Link { user_id } => Some(user_id),
         Purpose::SignIn { .. } => None,
     };
+    // The upstream subject, once the provider vouched for it: an investigator of a failed
+    // login needs to know which upstream account was refused.
+    let mut subject = None;
     let result = match strategy.complete(&state.upstream, callback).await {
         Ok(identity) => {
+            subject = Some(identity.subject.clone());
             link::resolve(state, tenant, info, &identity, link_to, meta, now).await.map_err(FinishError::from)
         }
         Err(e) => Err(StrategyError::from(e).into()),
@@ -233,7 +237,7 @@ pub async fn finish(
         success,
         meta,
         details: json!({ "strategy": info.kind, "provider": info.provider_id, "reason": reason,
-                         "link": link_to.is_some() }),
+                         "link": link_to.is_some(), "subject": subject }),
     };
     audit::record(&state.db, event, now).await;
     let outcome = if success { LoginOutcome::Succeeded } else { LoginOutcome::Failed };

@@ -96,11 +96,15 @@ pub async fn login_endpoint(
     }
     let now = chrono::Utc::now();
     let meta = client_meta(req);
+    let devices = crate::auth::device::from_cookie_headers(
+        req.headers().get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()),
+    );
     let signed_in = crate::auth::password_sign_in(
         state,
         &tenant,
         field("username"),
         field("password").to_string(),
+        &devices,
         &meta,
         "hosted_form",
         now,
@@ -149,7 +153,11 @@ pub async fn login_endpoint(
         }
         Err(e) => return failure(e),
     };
-    continue_authorization(state, &tenant, &key, &pending, user.id, meta, now).await
+    let mut resp = continue_authorization(state, &tenant, &key, &pending, user.user.id, meta, now).await;
+    if let Ok(v) = poem::http::HeaderValue::from_str(&user.device_cookie) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    resp
 }
 
 /// `GET /t/{tenant}/login?request=...`: the login form of a pending request again (the way

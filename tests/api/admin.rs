@@ -303,7 +303,7 @@ backend_tests! {
         assert_eq!(e["user_id"].as_str(), Some(ann_id.as_str()));
         let by_user = json_of(app.admin_get(&op, &format!("{base}?user={ann_id}")).await, StatusCode::OK).await;
         let types: Vec<&str> = by_user["items"].as_array().unwrap().iter().map(|e| e["event_type"].as_str().unwrap()).collect();
-        assert_eq!(types, ["user.roles_set", "login.failed", "login.succeeded"], "newest first");
+        assert_eq!(types, ["user.roles_set", "login.failed", "login.succeeded", "user.registered"], "newest first");
         let change = &by_user["items"][0];
         assert_eq!(change["actor_tenant"], "system");
         let op_id = change["actor_id"].as_str().unwrap();
@@ -312,13 +312,13 @@ backend_tests! {
 
         let since = start.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let window = json_of(app.admin_get(&op, &format!("{base}?since={}", urlencode(&since))).await, StatusCode::OK).await;
-        assert_eq!(window["items"].as_array().unwrap().len(), 3);
+        assert_eq!(window["items"].as_array().unwrap().len(), 4);
         let future = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let none = json_of(app.admin_get(&op, &format!("{base}?since={}", urlencode(&future))).await, StatusCode::OK).await;
         assert_eq!(none["items"], json!([]));
-        let page1 = json_of(app.admin_get(&op, &format!("{base}?limit=2")).await, StatusCode::OK).await;
+        let page1 = json_of(app.admin_get(&op, &format!("{base}?limit=3")).await, StatusCode::OK).await;
         let cursor = page1["next_cursor"].as_str().unwrap();
-        let page2 = json_of(app.admin_get(&op, &format!("{base}?limit=2&cursor={cursor}")).await, StatusCode::OK).await;
+        let page2 = json_of(app.admin_get(&op, &format!("{base}?limit=3&cursor={cursor}")).await, StatusCode::OK).await;
         assert_eq!(page2["items"].as_array().unwrap().len(), 1);
         assert!(page2["next_cursor"].is_null());
         problem(app.admin_get(&op, &format!("{base}?cursor=nope")).await, StatusCode::BAD_REQUEST).await;

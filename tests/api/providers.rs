@@ -253,6 +253,11 @@ backend_tests! {
             error_page(resp, StatusCode::CONFLICT, "already exists").await;
             assert_eq!(app.stored_state().await, before);
         }
+        // The refused upstream account is named in the audit log.
+        let log: Value = app.admin_get(&op, "/admin/v1/tenants/default/audit-events?type=login.failed").await.json().await.unwrap();
+        let failed = log["items"].as_array().unwrap();
+        assert_eq!(failed.len(), 2);
+        assert!(failed.iter().all(|e| e["details"]["subject"] == "attacker" && e["details"]["provider"] == "corp"));
     }
 
     async fn tampered_state_other_browsers_and_replays_are_refused(app: TestApp) {

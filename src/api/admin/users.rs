@@ -223,7 +223,8 @@ impl AdminUsersApi {
 
     /// Update a user
     ///
-    /// Disabling a user ends every session at once. Returns the stored user.
+    /// Disabling a user ends every session at once. Returns the stored user. Disabling the last
+    /// active operator is refused (409 `last_operator`).
     #[oai(path = "/admin/v1/tenants/:tenant/users/:user_id", method = "patch", operation_id = "updateUser")]
     async fn update_user(
         &self,
@@ -246,7 +247,8 @@ impl AdminUsersApi {
 
     /// Delete a user
     ///
-    /// Ends every session first, so no token of the user outlives them.
+    /// Ends every session first, so no token of the user outlives them. Deleting the last active
+    /// operator is refused (409 `last_operator`).
     #[oai(path = "/admin/v1/tenants/:tenant/users/:user_id", method = "delete", operation_id = "deleteUser")]
     async fn delete_user(
         &self,
@@ -262,7 +264,8 @@ impl AdminUsersApi {
 
     /// Set a user's password
     ///
-    /// The tenant's password policy applies; every session of the user ends.
+    /// The tenant's password policy applies; every session of the user ends and a login lock
+    /// on the user is lifted.
     #[oai(
         path = "/admin/v1/tenants/:tenant/users/:user_id/password",
         method = "put",
@@ -281,10 +284,32 @@ impl AdminUsersApi {
         Ok(Done::NoContent)
     }
 
+    /// Unlock a user
+    ///
+    /// Lifts the lock that failed logins put on the username and forgets those failures.
+    /// Setting a password does the same.
+    #[oai(
+        path = "/admin/v1/tenants/:tenant/users/:user_id/unlock",
+        method = "post",
+        operation_id = "unlockUser"
+    )]
+    async fn unlock_user(
+        &self,
+        Data(state): Data<&Arc<AppState>>,
+        auth: AdminAuth,
+        #[oai(name = "tenant")] tenant: Path<String>,
+        user_id: Path<Uuid>,
+    ) -> Result<Done, ApiError> {
+        let t = admin::managed_tenant(state, &auth.0, &tenant).await?;
+        admin::users::unlock(state, &auth.0, &t, user_id.0, Utc::now()).await?;
+        Ok(Done::NoContent)
+    }
+
     /// Set a user's roles
     ///
     /// Replaces the roles. `tenant-admin` opens the admin API for this tenant; `admin` exists
-    /// only in tenant `system` and only operators grant it.
+    /// only in tenant `system` and only operators grant it. Taking `admin` from the last active
+    /// operator is refused (409 `last_operator`).
     #[oai(
         path = "/admin/v1/tenants/:tenant/users/:user_id/roles",
         method = "put",
