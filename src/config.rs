@@ -81,6 +81,9 @@ pub struct UpstreamSettings {
     /// Allow `http://` provider URLs on loopback hosts (development and tests). Other
     /// provider URLs must be https.
     pub allow_http_loopback: bool,
+    /// The largest answer read from a provider (discovery, keys, token, user-info, emails);
+    /// a larger one fails the sign-in.
+    pub max_response_bytes: usize,
 }
 
 impl Default for UpstreamSettings {
@@ -91,6 +94,7 @@ impl Default for UpstreamSettings {
             discovery_ttl_secs: 3_600,
             login_ttl_secs: 600,
             allow_http_loopback: false,
+            max_response_bytes: 256 * 1024,
         }
     }
 }
@@ -422,6 +426,12 @@ impl Settings {
             return Err(ConfigError::key(
                 "GATEHOUSE__UPSTREAM__TIMEOUT_MS",
                 "timeout_ms must be 100 to 60000 and connect_timeout_ms 100 to timeout_ms",
+            ));
+        }
+        if !(4 * 1024..=16 * 1024 * 1024).contains(&u.max_response_bytes) {
+            return Err(ConfigError::key(
+                "GATEHOUSE__UPSTREAM__MAX_RESPONSE_BYTES",
+                "must be between 4096 and 16777216",
             ));
         }
         if !(60..=3_600).contains(&u.login_ttl_secs) {

@@ -24,6 +24,7 @@ use crate::{
     store::{entities::providers, providers::LOCAL},
 };
 
+pub mod http;
 pub mod local;
 pub mod oauth2;
 pub mod oidc;
@@ -309,10 +310,10 @@ impl ClaimMap {
     }
 }
 
-/// Shared plumbing for calls to providers: one HTTP client (bounded, no redirects) and the
-/// issuers' discovery documents, kept across tenant reloads.
+/// Shared plumbing for calls to providers: one HTTP client (bounded in time and size, no
+/// redirects) and the issuers' discovery documents, kept across tenant reloads.
 pub struct Upstream {
-    pub http: reqwest::Client,
+    pub http: http::HttpClient,
     discovery_ttl: Duration,
     discovered: RwLock<HashMap<String, (Arc<CoreProviderMetadata>, Instant)>>,
 }
@@ -321,15 +322,8 @@ impl Upstream {
     /// # Errors
     /// The HTTP client cannot be built (TLS roots).
     pub fn new(settings: &UpstreamSettings) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
-            // Following redirects would let a provider point our requests anywhere (SSRF).
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(Duration::from_millis(settings.connect_timeout_ms))
-            .timeout(Duration::from_millis(settings.timeout_ms))
-            .user_agent(concat!("Gatehouse/", env!("CARGO_PKG_VERSION")))
-            .build()?;
         Ok(Self {
-            http,
+            http: http::HttpClient::new(settings)?,
             discovery_ttl: Duration::from_secs(settings.discovery_ttl_secs),
             discovered: RwLock::new(HashMap::new()),
         })

@@ -14,9 +14,6 @@ use super::{
 };
 use crate::{config::UpstreamSettings, domain::ValidationError};
 
-/// The most JSON we read from a user-info or email endpoint.
-const MAX_BODY: usize = 256 * 1024;
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -113,24 +110,7 @@ impl OAuth2 {
     }
 
     async fn get_json(&self, upstream: &Upstream, url: &str, token: &str) -> Result<Value, ProviderError> {
-        let resp = upstream
-            .http
-            .get(url)
-            .bearer_auth(token)
-            .header(reqwest::header::ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(|e| ProviderError::Upstream(format!("{url}: {}", error_chain(&e))))?;
-        if !resp.status().is_success() {
-            return Err(ProviderError::Upstream(format!("{url} answered {}", resp.status())));
-        }
-        let body =
-            resp.bytes().await.map_err(|e| ProviderError::Upstream(format!("{url}: {}", error_chain(&e))))?;
-        if body.len() > MAX_BODY {
-            return Err(ProviderError::Upstream(format!("{url} answered more than {MAX_BODY} bytes")));
-        }
-        serde_json::from_slice(&body)
-            .map_err(|_| ProviderError::Upstream(format!("{url} did not answer JSON")))
+        upstream.http.get_json(url, token).await.map_err(|e| ProviderError::Upstream(format!("{url}: {}", error_chain(&e))))
     }
 }
 

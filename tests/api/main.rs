@@ -25,3 +25,4 @@ mod refresh;
 mod resource_server;
 mod scale;
 mod tokens;
+mod upstream;
