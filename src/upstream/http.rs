@@ -6,15 +6,19 @@
 //! [`HttpClient`] implements the `AsyncHttpClient` trait of `oauth2` (which `openidconnect`
 //! uses too); those crates are built without their own reqwest support, so a bare
 //! `reqwest::Client` cannot be handed to them by mistake.
-use std::{future::Future, pin::Pin, time::Duration};
+use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 
 use ::oauth2::{HttpRequest, HttpResponse};
 use serde_json::Value;
 
-use crate::config::UpstreamSettings;
+use super::egress::{self, GuardedResolver};
+use crate::config::{InternalHosts, UpstreamSettings};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
+    /// The URL names an internal address (see `egress`).
+    #[error("{0}")]
+    Refused(String),
     #[error("the answer is larger than {0} bytes (upstream.max_response_bytes)")]
     TooLarge(usize),
     #[error(transparent)]
@@ -35,6 +39,7 @@ pub struct Answer {
 pub struct HttpClient {
     inner: reqwest::Client,
     max_bytes: usize,
+    hosts: Arc<InternalHosts>,
 }
 
 impl HttpClient {
@@ -47,15 +52,26 @@ impl HttpClient {
             .connect_timeout(Duration::from_millis(settings.connect_timeout_ms))
             .timeout(Duration::from_millis(settings.timeout_ms))
             .user_agent(concat!("Gatehouse/", env!("CARGO_PKG_VERSION")))
+            // A proxy would resolve names itself, past the resolver's address checks.
+            .no_proxy()
+            .dns_resolver(Arc::new(GuardedResolver::new(settings.allowed_internal_hosts.clone())))
             .build()?;
-        Ok(Self { inner, max_bytes: settings.max_response_bytes })
+        Ok(Self {
+            inner,
+            max_bytes: settings.max_response_bytes,
+            hosts: Arc::new(settings.allowed_internal_hosts.clone()),
+        })
     }
 
     /// Sends `request` and reads its body, at most `upstream.max_response_bytes` of it.
     ///
     /// # Errors
-    /// The request failed or timed out, or the body is too large.
+    /// The URL names an internal address, the request failed or timed out, or the body is
+    /// too large.
     pub async fn send(&self, request: reqwest::Request) -> Result<Answer, HttpError> {
+        // IP-literal hosts never reach the resolver.
+        egress::check_literal(request.url(), &self.hosts)
+            .map_err(|why| HttpError::Refused(format!("{}: {why}", request.url())))?;
         let mut resp = self.inner.execute(request).await?;
         if resp.content_length().is_some_and(|n| n > self.max_bytes as u64) {
             return Err(HttpError::TooLarge(self.max_bytes));

@@ -24,6 +24,7 @@ use crate::{
     store::{entities::providers, providers::LOCAL},
 };
 
+pub mod egress;
 pub mod http;
 pub mod local;
 pub mod oauth2;
@@ -97,9 +98,18 @@ pub enum ProviderError {
     Unsupported,
 }
 
+/// A URL a strategy calls, with the configuration field it comes from.
+pub type Endpoint = (&'static str, url::Url);
+
 #[async_trait::async_trait]
 pub trait Strategy: Send + Sync {
     fn info(&self) -> &ProviderInfo;
+
+    /// The configured URLs this strategy calls (a discovery document may name more; those
+    /// are checked when called).
+    fn endpoints(&self) -> Vec<Endpoint> {
+        Vec::new()
+    }
 
     fn capabilities(&self) -> Capabilities;
 
@@ -175,6 +185,8 @@ impl Strategies {
 /// Validates a provider configuration the way the registry will build it, so the admin API
 /// refuses what could not work.
 ///
+/// Returns the URLs the provider will call, for [`check_endpoints`].
+///
 /// # Errors
 /// The first problem, named by its field.
 pub fn validate(
@@ -182,7 +194,7 @@ pub fn validate(
     config: &Value,
     secrets: &BTreeMap<String, String>,
     settings: &UpstreamSettings,
-) -> Result<(), ValidationError> {
+) -> Result<Vec<Endpoint>, ValidationError> {
     let row = providers::Model {
         id: Uuid::nil(),
         tenant_id: Uuid::nil(),
@@ -196,7 +208,22 @@ pub fn validate(
         created_at: Utc::now(),
         updated_at: Utc::now(),
     };
-    from_row(&row, secrets, settings).map(|_| ())
+    from_row(&row, secrets, settings).map(|s| s.endpoints())
+}
+
+/// Resolves the host of every endpoint and refuses one that reaches an internal address
+/// (`egress::check_resolved`); configuring a provider calls this after [`validate`].
+///
+/// # Errors
+/// The first endpoint at fault, named by its field.
+pub async fn check_endpoints(endpoints: &[Endpoint], settings: &UpstreamSettings) -> Result<(), ValidationError> {
+    let timeout = Duration::from_millis(settings.connect_timeout_ms);
+    for (field, url) in endpoints {
+        egress::check_resolved(url, &settings.allowed_internal_hosts, timeout)
+            .await
+            .map_err(|why| ValidationError::new(field, why))?;
+    }
+    Ok(())
 }
 
 fn from_row(
@@ -231,7 +258,8 @@ fn parse<T: for<'de> Deserialize<'de>>(config: Map<String, Value>) -> Result<T, 
         .map_err(|e| ValidationError::new("configuration", e.to_string()))
 }
 
-/// A provider URL: https, or http on a loopback host when the deployment allows it.
+/// A provider URL: https, or http on a loopback host when the deployment allows it; never
+/// an internal address unless `upstream.allowed_internal_hosts` lists it.
 fn provider_url(
     field: &'static str,
     raw: &str,
@@ -253,6 +281,7 @@ fn provider_url(
     if url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
         return Err(bad("must not carry a fragment or credentials"));
     }
+    egress::check_literal(&url, &settings.allowed_internal_hosts).map_err(|why| bad(&why))?;
     Ok(url)
 }
 
@@ -413,7 +442,11 @@ mod tests {
     #[test]
     fn provider_urls_are_https_unless_loopback_is_allowed() {
         let strict = UpstreamSettings::default();
-        let dev = UpstreamSettings { allow_http_loopback: true, ..UpstreamSettings::default() };
+        let dev = UpstreamSettings {
+            allow_http_loopback: true,
+            allowed_internal_hosts: crate::config::InternalHosts::parse(["127.0.0.1".to_string()]).unwrap(),
+            ..UpstreamSettings::default()
+        };
         let check = |raw: &str, s: &UpstreamSettings| provider_url("configuration.issuer", raw, s).is_ok();
         assert!(check("https://accounts.google.com", &strict));
         assert!(!check("http://127.0.0.1:9000", &strict));

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::{
     Begin, Callback, Capabilities, ClaimMap, ExternalIdentity, ProviderError, ProviderInfo, Strategy,
-    Upstream, error_chain, provider_url,
+    Endpoint, Upstream, error_chain, provider_url,
 };
 use crate::{config::UpstreamSettings, domain::ValidationError};
 
@@ -40,6 +40,7 @@ pub struct OAuth2 {
     secret: Option<String>,
     auth_url: AuthUrl,
     token_url: TokenUrl,
+    endpoints: Vec<Endpoint>,
 }
 
 impl OAuth2 {
@@ -53,9 +54,12 @@ impl OAuth2 {
     ) -> Result<Self, ValidationError> {
         let auth = provider_url("configuration.authorization_url", &config.authorization_url, settings)?;
         let token = provider_url("configuration.token_url", &config.token_url, settings)?;
-        provider_url("configuration.userinfo_url", &config.userinfo_url, settings)?;
+        let mut endpoints = vec![
+            ("configuration.token_url", token.clone()),
+            ("configuration.userinfo_url", provider_url("configuration.userinfo_url", &config.userinfo_url, settings)?),
+        ];
         if let Some(e) = &config.emails_url {
-            provider_url("configuration.emails_url", e, settings)?;
+            endpoints.push(("configuration.emails_url", provider_url("configuration.emails_url", e, settings)?));
         }
         if config.client_id.is_empty() || config.client_id.len() > 512 {
             return Err(ValidationError::new("configuration.client_id", "must be 1 to 512 characters"));
@@ -78,6 +82,7 @@ impl OAuth2 {
             token_url: TokenUrl::from_url(token),
             config,
             secret,
+            endpoints,
         })
     }
 
@@ -122,6 +127,10 @@ impl Strategy for OAuth2 {
 
     fn capabilities(&self) -> Capabilities {
         Capabilities { password: false, redirect: true }
+    }
+
+    fn endpoints(&self) -> Vec<Endpoint> {
+        self.endpoints.clone()
     }
 
     async fn begin(&self, _upstream: &Upstream, begin: &Begin<'_>) -> Result<String, ProviderError> {

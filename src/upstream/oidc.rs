@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::{
     Begin, Callback, Capabilities, ClaimMap, ExternalIdentity, ProviderError, ProviderInfo, Strategy,
-    Upstream, error_chain, provider_url,
+    Endpoint, Upstream, error_chain, provider_url,
 };
 use crate::{config::UpstreamSettings, domain::ValidationError};
 
@@ -35,6 +35,7 @@ pub struct Oidc {
     info: ProviderInfo,
     config: Config,
     secret: Option<String>,
+    issuer: url::Url,
 }
 
 impl Oidc {
@@ -46,14 +47,14 @@ impl Oidc {
         secret: Option<String>,
         settings: &UpstreamSettings,
     ) -> Result<Self, ValidationError> {
-        provider_url("configuration.issuer", &config.issuer, settings)?;
+        let issuer = provider_url("configuration.issuer", &config.issuer, settings)?;
         if config.client_id.is_empty() || config.client_id.len() > 512 {
             return Err(ValidationError::new("configuration.client_id", "must be 1 to 512 characters"));
         }
         if config.scopes.len() > 20 || config.scopes.iter().any(|s| s.is_empty() || s.contains(' ')) {
             return Err(ValidationError::new("configuration.scopes", "must be at most 20 scope names"));
         }
-        Ok(Self { info, config, secret })
+        Ok(Self { info, config, secret, issuer })
     }
 
     fn client(
@@ -90,6 +91,10 @@ impl Strategy for Oidc {
 
     fn capabilities(&self) -> Capabilities {
         Capabilities { password: false, redirect: true }
+    }
+
+    fn endpoints(&self) -> Vec<Endpoint> {
+        vec![("configuration.issuer", self.issuer.clone())]
     }
 
     async fn begin(&self, upstream: &Upstream, begin: &Begin<'_>) -> Result<String, ProviderError> {

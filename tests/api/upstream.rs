@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::{
-    helpers::backend_tests,
+    helpers::{backend_tests, problem},
     oidc::Browser,
     providers::{add_provider, error_page, start_url, to_callback, tokens_from},
 };
@@ -171,5 +171,76 @@ backend_tests! {
             error_page(browser.get(&callback).await, StatusCode::BAD_GATEWAY, &says).await;
             assert_eq!(app.stored_state().await, before, "{endpoint}: nothing stored");
         }
+    }
+}
+
+backend_tests! {
+    async fn provider_urls_on_internal_addresses_are_refused_naming_the_field_and_nothing_is_stored(app: TestApp) {
+        let op = app.operator().await;
+        let path = "/admin/v1/tenants/default/providers";
+        let oidc = |issuer: &str| json!({"provider_id": "x", "kind": "oidc", "display_name": "X", "configuration": {"issuer": issuer, "client_id": "c"}});
+        let fine = FakeIdp::start(Misbehave::default()).await;
+        let mut oauth2 = fine.oauth2("y");
+        oauth2["configuration"]["token_url"] = json!("https://10.0.0.1/token");
+        let mut emails = fine.oauth2("z");
+        emails["configuration"]["emails_url"] = json!("https://[::ffff:a9fe:a9fe]/emails");
+        let mut cases = vec![(oauth2, "configuration.token_url"), (emails, "configuration.emails_url")];
+        for issuer in [
+            "https://169.254.169.254/", "https://10.0.0.1/", "https://127.0.0.2:6379/", "https://192.168.1.1/",
+            "https://100.64.0.1/", "https://[::1]/", "https://[fd00:ec2::254]/", "https://[fe80::1]/",
+            "https://[::ffff:10.0.0.1]/", "https://0.0.0.0/", "https://2852039166/", "https://localhost:6379/",
+        ] {
+            cases.push((oidc(issuer), "configuration.issuer"));
+        }
+        let before = app.admin_get(&op, path).await.text().await.unwrap();
+        for (body, field) in cases {
+            let resp = app.admin_post(&op, path, &body).await;
+            assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{body}");
+            let p = problem(resp, StatusCode::BAD_REQUEST).await;
+            assert_eq!(p["field"], field, "{body}: {p}");
+            assert!(p["detail"].as_str().unwrap().contains("internal address"), "{p}");
+        }
+        assert_eq!(app.admin_get(&op, path).await.text().await.unwrap(), before, "nothing stored");
+
+        // Changing a working provider to an internal URL is refused the same way and leaves it as it was.
+        add_provider(&app, &op, fine.oidc("corp")).await;
+        let stored = app.admin_get(&op, &format!("{path}/corp")).await.text().await.unwrap();
+        let change = json!({"configuration": {"issuer": "https://169.254.169.254/latest/meta-data", "client_id": "c"}});
+        let p = problem(app.admin_patch(&op, &format!("{path}/corp"), &change).await, StatusCode::BAD_REQUEST).await;
+        assert_eq!(p["field"], "configuration.issuer");
+        assert_eq!(app.admin_get(&op, &format!("{path}/corp")).await.text().await.unwrap(), stored);
+    }
+
+    async fn an_internal_address_named_by_a_discovery_document_is_never_called(app: TestApp) {
+        // 127.0.0.1 is allowed in the tests; 127.0.0.2 is not. The configured issuer passes,
+        // the key URL its discovery document names is refused when called.
+        let trap = tokio::net::TcpListener::bind("127.0.0.2:0").await.unwrap();
+        let jwks_uri = format!("http://{}/jwks", trap.local_addr().unwrap());
+        let op = app.operator().await;
+        let idp = FakeIdp::start(Misbehave { jwks_uri: Some(jwks_uri), ..Misbehave::default() }).await;
+        add_provider(&app, &op, idp.oidc("sly")).await;
+        let (client_id, _) = app.oidc_client(&op, "default", "public", &["authorization_code"], json!({})).await;
+        let resp = Browser::new(&app).get(&start_url(&app, "sly", &client_id)).await;
+        error_page(resp, StatusCode::BAD_GATEWAY, "sly IdP cannot be reached").await;
+        let called = tokio::time::timeout(std::time::Duration::from_millis(200), trap.accept()).await;
+        assert!(called.is_err(), "the internal address was connected to");
+    }
+
+    async fn a_tenant_import_with_an_internal_provider_url_is_refused_and_writes_nothing(app: TestApp) {
+        let ops = gatehouse::ops::Ops::connect(app.settings.clone()).await.unwrap();
+        let doc = |issuer: &str| serde_json::from_value::<gatehouse::ops::TenantExport>(json!({
+            "format": "gatehouse.tenant", "version": 1,
+            "tenant": {"slug": "imported", "display_name": "Imported"},
+            "providers": [{"provider_id": "meta", "kind": "oidc", "display_name": "Meta",
+                "config": {"issuer": issuer, "client_id": "c"}}],
+        })).unwrap();
+        for issuer in ["https://169.254.169.254/", "https://[::ffff:127.0.0.2]/", "https://localhost/"] {
+            let Err(e) = ops.import(doc(issuer), false).await else { panic!("{issuer} was imported") };
+            let e = e.to_string();
+            assert!(e.contains("providers[0] (meta)") && e.contains("configuration.issuer") && e.contains("internal address"), "{e}");
+        }
+        assert!(ops.export("imported", false).await.is_err(), "no tenant was written");
+        let fine = FakeIdp::start(Misbehave::default()).await;
+        ops.import(doc(&fine.url), false).await.unwrap();
     }
 }
