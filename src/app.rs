@@ -57,7 +57,9 @@ impl App {
             migration::Migrator::up(&db, None).await?;
         }
         let kv = Arc::new(
-            Kv::connect(&settings.redis).await.map_err(|e| anyhow::anyhow!("GATEHOUSE__REDIS__URL: {e}"))?,
+            Kv::connect(&settings.redis, &db)
+                .await
+                .map_err(|e| anyhow::anyhow!("GATEHOUSE__REDIS__URL: {e}"))?,
         );
         let now = chrono::Utc::now();
         tenancy::ensure_tenant(
@@ -123,7 +125,14 @@ impl App {
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
         let grace = Duration::from_secs(self.state.settings.server.shutdown_grace_secs);
         tracing::info!(port = self.port, public_url = %self.state.settings.public_url(), "gatehouse listening");
-        Server::new_with_acceptor(self.acceptor)
+        let server = &self.state.settings.server;
+        let (head, idle) = (server.header_read_timeout_secs, server.idle_timeout_secs);
+        let acceptor = crate::http_guard::DeadlineAcceptor::new(
+            self.acceptor,
+            Duration::from_secs(head),
+            Duration::from_secs(idle),
+        );
+        Server::new_with_acceptor(acceptor)
             .run_with_graceful_shutdown(routes(self.state), shutdown, Some(grace))
             .await
     }
@@ -133,12 +142,14 @@ impl App {
 pub fn routes(state: Arc<AppState>) -> impl Endpoint {
     let public_url = state.settings.public_url();
     let max_body = state.settings.server.max_body_bytes;
+    let body_timeout = Duration::from_secs(state.settings.server.body_read_timeout_secs);
     let api = api_service(&public_url);
     let spec_json = api.spec_endpoint();
     let spec_yaml = api.spec_endpoint_yaml();
     let docs = api.swagger_ui();
     let metrics = state.metrics.clone();
     let route_names = Arc::new(crate::telemetry::RouteNames::from_spec(&api.spec()));
+    let guard = crate::http_guard::Guard::new(&api.spec());
     let mut route = Route::new();
     if state.settings.metrics.enabled {
         // Outside the OpenAPI document, like /docs: an operator's scrape target, not client API.
@@ -149,6 +160,7 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
         .at("/openapi.json", spec_json)
         .at("/openapi.yaml", spec_yaml)
         .nest("/docs", docs)
+        .at(gatehouse_ui::STYLESHEET_PATH, poem::get(crate::web::stylesheet))
         .at(
             "/t/:tenant/oauth2/authorize",
             poem::get(crate::web::authorize_endpoint).post(crate::web::authorize_endpoint),
@@ -169,25 +181,41 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
             move |ep, req| crate::client_ip::attach(ep, req, trusted.clone())
         })
         .around(accept_jwt_scheme)
-        .around(move |ep, req| limit_body(ep, req, max_body))
+        // A boxed inner stack keeps the endpoint type shallow enough for the compiler's layout
+        // queries; one dynamic call per request.
+        .boxed()
+        .around(move |ep, req| crate::http_guard::inspect(ep, req, guard.clone()))
+        .around(move |ep, req| limit_body(ep, req, max_body, body_timeout))
         .data(state)
         .catch_all_error(problem_for_poem_error)
         .around(move |ep, req| crate::telemetry::request_span(ep, req, metrics.clone(), route_names.clone()))
 }
 
 /// Buffers the body up to `max` bytes; larger bodies get 413 whether or not they announce a
-/// Content-Length, before any handler or JSON parser sees them.
-async fn limit_body<E: Endpoint>(ep: Arc<E>, mut req: Request, max: usize) -> poem::Result<Response> {
+/// Content-Length, before any handler or JSON parser sees them. A body still incomplete after
+/// `deadline` gets 408 (slow loris).
+async fn limit_body<E: Endpoint>(
+    ep: Arc<E>,
+    mut req: Request,
+    max: usize,
+    deadline: Duration,
+) -> poem::Result<Response> {
     let announced = req
         .headers()
         .get(poem::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if announced.is_some_and(|n| n > max as u64) {
-        return Err(poem::Error::from_status(StatusCode::PAYLOAD_TOO_LARGE));
+        return Ok(crate::http_guard::refuse_body(req.uri().path(), StatusCode::PAYLOAD_TOO_LARGE));
     }
     let body = req.take_body();
-    let bytes = body.into_bytes_limit(max).await.map_err(poem::Error::from)?;
+    let bytes = match tokio::time::timeout(deadline, body.into_bytes_limit(max)).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(e)) => {
+            return Ok(crate::http_guard::refuse_body(req.uri().path(), poem::Error::from(e).status()));
+        }
+        Err(_) => return Ok(crate::http_guard::refuse_body(req.uri().path(), StatusCode::REQUEST_TIMEOUT)),
+    };
     // A body-less POST (`curl -X POST`) is read as an empty JSON body, so endpoints with an
     // optional body accept it instead of answering 415.
     if bytes.is_empty() && req.content_type().is_none() {

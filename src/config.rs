@@ -231,6 +231,12 @@ pub struct ServerSettings {
     /// Empty means `http://{bind}`.
     pub public_url: String,
     pub max_body_bytes: usize,
+    /// A request head must arrive in full within this many seconds (slow-loris defence).
+    pub header_read_timeout_secs: u64,
+    /// A request body must arrive in full within this many seconds of its head; else 408.
+    pub body_read_timeout_secs: u64,
+    /// A keep-alive connection with no request for this many seconds is closed.
+    pub idle_timeout_secs: u64,
     pub shutdown_grace_secs: u64,
     /// Reverse proxies whose `X-Forwarded-For` is believed (IPs or CIDR networks). Empty: the
     /// TCP peer is the client.
@@ -312,6 +318,9 @@ impl Default for ServerSettings {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             public_url: String::new(),
             max_body_bytes: 64 * 1024,
+            header_read_timeout_secs: 10,
+            body_read_timeout_secs: 30,
+            idle_timeout_secs: 60,
             shutdown_grace_secs: 20,
             trusted_proxies: crate::client_ip::TrustedProxies::default(),
         }
@@ -414,6 +423,16 @@ impl Settings {
                 "GATEHOUSE__DATABASE__URL",
                 "must start with sqlite: or postgres://",
             ));
+        }
+        let s = &self.server;
+        for (key, secs) in [
+            ("GATEHOUSE__SERVER__HEADER_READ_TIMEOUT_SECS", s.header_read_timeout_secs),
+            ("GATEHOUSE__SERVER__BODY_READ_TIMEOUT_SECS", s.body_read_timeout_secs),
+            ("GATEHOUSE__SERVER__IDLE_TIMEOUT_SECS", s.idle_timeout_secs),
+        ] {
+            if secs == 0 {
+                return Err(ConfigError::key(key, "must be at least 1 second"));
+            }
         }
         if let Some(replica) = &self.database.replica_url {
             let postgres = |u: &str| u.starts_with("postgres://") || u.starts_with("postgresql://");

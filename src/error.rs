@@ -51,6 +51,8 @@ impl poem_openapi::types::Example for Problem {
 }
 
 const BEARER_INVALID: &str = "Bearer error=\"invalid_token\"";
+/// The challenge when no bearer token was sent: RFC 6750 §3.1 gives no error code then.
+const BEARER_CHALLENGE: &str = "Bearer realm=\"gatehouse\"";
 
 /// Every error response of the API.
 #[derive(Debug, ApiResponse)]
@@ -114,6 +116,14 @@ impl ApiError {
         Self::Unauthorized(
             Json(Problem::new(StatusCode::UNAUTHORIZED, "invalid_token", detail)),
             BEARER_INVALID.to_string(),
+        )
+    }
+
+    /// 401 for a request that sent no bearer token at all (RFC 6750 §3.1: a bare challenge).
+    pub fn missing_token() -> Self {
+        Self::Unauthorized(
+            Json(Problem::new(StatusCode::UNAUTHORIZED, "missing_token", "a bearer token is required")),
+            BEARER_CHALLENGE.to_string(),
         )
     }
 
@@ -213,7 +223,8 @@ fn problem_response(status: StatusCode, code: &str, detail: String) -> Response 
     let json = serde_json::to_vec(&ProblemBody::from(&body)).unwrap_or_default();
     let mut resp = Response::builder().status(status).content_type("application/problem+json").body(json);
     if status == StatusCode::UNAUTHORIZED {
-        resp.headers_mut().insert("WWW-Authenticate", poem::http::HeaderValue::from_static(BEARER_INVALID));
+        // Outside our handlers, a 401 only comes from a security scheme finding no bearer token.
+        resp.headers_mut().insert("WWW-Authenticate", poem::http::HeaderValue::from_static(BEARER_CHALLENGE));
     }
     resp
 }
@@ -248,7 +259,7 @@ pub async fn problem_for_poem_error(err: poem::Error) -> Response {
         }
         StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "request body is too large".into()),
         StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", err.to_string()),
-        StatusCode::UNAUTHORIZED => ("invalid_token", "a bearer token is required".into()),
+        StatusCode::UNAUTHORIZED => ("missing_token", "a bearer token is required".into()),
         s if s.is_client_error() => ("invalid_request", err.to_string()),
         _ => {
             tracing::error!(error = %err, "unhandled server error");

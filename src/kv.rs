@@ -1,5 +1,6 @@
-//! Short-lived shared state (revocations now; sessions and rate limits later): Redis when
-//! configured, otherwise an in-process map, the way express-session ships a MemoryStore.
+//! Short-lived shared state (revocations, sessions, lockouts, pending codes, rate windows):
+//! Redis when configured, otherwise an in-process map written through to the database
+//! ([`durable`]), so the embedded default keeps what matters across a restart.
 //! Every Redis command has a response timeout, so an outage is an error, never a hang.
 use std::{
     collections::HashMap,
@@ -9,8 +10,11 @@ use std::{
 
 use redis::{AsyncCommands, aio::ConnectionManager};
 
+use sea_orm::DatabaseConnection;
+
 use crate::config::RedisSettings;
 
+mod durable;
 mod sentinel;
 
 /// The Redis connection in use, replaceable: with Sentinel, a failover swaps in the new master.
@@ -58,17 +62,23 @@ impl From<redis::RedisError> for KvError {
 
 pub enum Kv {
     Redis { redis: Arc<RedisConn>, prefix: String },
-    Memory { map: Mutex<HashMap<String, (String, Instant)>>, prefix: String },
+    Memory { map: Mutex<HashMap<String, (String, Instant)>>, prefix: String, durable: durable::Durable },
 }
 
 impl Kv {
+    /// Redis when a URL is configured, else the embedded store kept in `db`.
+    ///
     /// # Errors
-    /// The Redis URL is invalid. An unreachable server is not an error here: the connection
-    /// is established lazily and retried, so the service starts and recovers on its own.
-    pub async fn connect(settings: &RedisSettings) -> Result<Self, KvError> {
+    /// The Redis URL is invalid, or the embedded store cannot be read. An unreachable Redis is
+    /// not an error here: the connection is established lazily and retried, so the service
+    /// starts and recovers on its own.
+    pub async fn connect(settings: &RedisSettings, db: &DatabaseConnection) -> Result<Self, KvError> {
         let Some(url) = &settings.url else {
-            tracing::warn!("no GATEHOUSE__REDIS__URL: using the in-process store (single instance only)");
-            return Ok(Self::Memory { map: Mutex::new(HashMap::new()), prefix: settings.key_prefix.clone() });
+            tracing::info!(
+                "no GATEHOUSE__REDIS__URL: using the embedded store in the database (single instance only)"
+            );
+            let (durable, map) = durable::Durable::open(db.clone()).await?;
+            return Ok(Self::Memory { map: Mutex::new(map), prefix: settings.key_prefix.clone(), durable });
         };
         let timeout = Duration::from_millis(settings.command_timeout_ms);
         let config = redis::aio::ConnectionManagerConfig::new()
@@ -81,6 +91,14 @@ impl Kv {
             None => Arc::new(RedisConn::new(redis::Client::open(url.expose())?, config)?),
         };
         Ok(Self::Redis { redis, prefix: settings.key_prefix.clone() })
+    }
+
+    /// Writes the embedded store's changed keys (already prefixed) through to the database.
+    async fn persist(&self, keys: &[String]) -> Result<(), KvError> {
+        match self {
+            Self::Memory { map, durable, .. } => durable.persist(map, keys).await,
+            Self::Redis { .. } => Ok(()),
+        }
     }
 
     fn key(&self, key: &str) -> String {
@@ -121,16 +139,24 @@ impl Kv {
                 let () = pipe.query_async(&mut conn).await?;
                 Ok(())
             }
-            Self::Memory { map, .. } => {
+            Self::Memory { map, durable, .. } => {
                 let now = Instant::now();
-                let mut map = lock(map);
-                if map.len() > 10_000 {
-                    map.retain(|_, (_, exp)| *exp > now);
+                let swept = {
+                    let mut map = lock(map);
+                    let sweep = map.len() > 10_000;
+                    if sweep {
+                        map.retain(|_, (_, exp)| *exp > now);
+                    }
+                    for (k, v, ttl) in entries {
+                        map.insert(self.key(k), (v.clone(), now + *ttl));
+                    }
+                    sweep
+                };
+                if swept {
+                    durable.sweep().await;
                 }
-                for (k, v, ttl) in entries {
-                    map.insert(self.key(k), (v.clone(), now + *ttl));
-                }
-                Ok(())
+                let keys: Vec<String> = entries.iter().map(|(k, _, _)| self.key(k)).collect();
+                self.persist(&keys).await
             }
         }
     }
@@ -239,15 +265,17 @@ impl Kv {
             }
             Self::Memory { map, .. } => {
                 let now = Instant::now();
-                let mut map = lock(map);
                 let k = self.key(key);
-                match map.get_mut(&k) {
+                let old = match lock(map).get_mut(&k) {
                     Some(entry) if entry.1 > now => {
-                        let old = std::mem::replace(entry, (value.to_string(), now + ttl));
-                        Ok(Some(old.0))
+                        Some(std::mem::replace(entry, (value.to_string(), now + ttl)).0)
                     }
-                    _ => Ok(None),
+                    _ => None,
+                };
+                if old.is_some() {
+                    self.persist(&[k]).await?;
                 }
+                Ok(old)
             }
         }
     }
@@ -261,7 +289,9 @@ impl Kv {
                 let _: i64 = conn.del(self.key(key)).await?;
             }
             Self::Memory { map, .. } => {
-                lock(map).remove(&self.key(key));
+                let k = self.key(key);
+                lock(map).remove(&k);
+                self.persist(&[k]).await?;
             }
         }
         Ok(())
@@ -333,15 +363,19 @@ impl Kv {
             }
             Self::Memory { map, .. } => {
                 let now = Instant::now();
-                let mut map = lock(map);
                 let k = self.key(key);
-                let entry = map.entry(k).or_insert_with(|| ("0".into(), now + ttl));
-                if entry.1 <= now {
-                    *entry = ("0".into(), now + ttl);
-                }
-                let count = entry.0.parse::<u64>().unwrap_or(0) + 1;
-                entry.0 = count.to_string();
-                Ok((count, entry.1.saturating_duration_since(now).as_secs().max(1)))
+                let counted = {
+                    let mut map = lock(map);
+                    let entry = map.entry(k.clone()).or_insert_with(|| ("0".into(), now + ttl));
+                    if entry.1 <= now {
+                        *entry = ("0".into(), now + ttl);
+                    }
+                    let count = entry.0.parse::<u64>().unwrap_or(0) + 1;
+                    entry.0 = count.to_string();
+                    (count, entry.1.saturating_duration_since(now).as_secs().max(1))
+                };
+                self.persist(&[k]).await?;
+                Ok(counted)
             }
         }
     }

@@ -10,6 +10,7 @@ pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod error;
+pub mod http_guard;
 pub mod kv;
 pub mod metrics;
 pub mod oidc;

@@ -40,6 +40,18 @@ enum Command {
     /// Rotate a tenant's signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Print an admin access token for scripts (`Authorization: Bearer ...` on /admin/v1), for
+    /// an administrator of the tenant; no password needed, only the configured database.
+    Token {
+        /// The administrator's tenant (`system` for operators).
+        #[arg(long, default_value = "system")]
+        tenant: String,
+        #[arg(long, default_value = "admin")]
+        username: String,
+        /// Lifetime in seconds (default: the tenant's access-token lifetime).
+        #[arg(long)]
+        ttl: Option<u64>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -125,6 +137,7 @@ async fn main() -> std::process::ExitCode {
         Command::Tenant(c) => tenant(settings, c).await,
         Command::Admin(c) => admin(settings, c).await,
         Command::Keys(c) => keys(settings, c).await,
+        Command::Token { tenant, username, ttl } => token(settings, &tenant, &username, ttl).await,
         Command::Serve | Command::Openapi { .. } => serve(settings).await,
     };
     match result {
@@ -214,6 +227,14 @@ async fn keys(settings: Settings, command: KeysCommand) -> anyhow::Result<()> {
     for kid in ops.rotate_keys(&tenant, algorithm).await? {
         println!("{kid}");
     }
+    Ok(())
+}
+
+async fn token(settings: Settings, tenant: &str, username: &str, ttl: Option<u64>) -> anyhow::Result<()> {
+    let ops = Ops::connect(settings).await?;
+    let issued = ops.admin_token(tenant, username, ttl).await?;
+    println!("{}", issued.token);
+    eprintln!("gatehouse: admin token for {username} in {tenant}, valid {} s", issued.expires_in);
     Ok(())
 }
 

@@ -149,12 +149,14 @@ pub async fn request_span<E: Endpoint>(
 #[poem::handler]
 pub fn metrics_endpoint(req: &Request, state: poem::web::Data<&Arc<AppState>>) -> Response {
     if let Some(expected) = &state.settings.metrics.bearer_token {
-        let presented = req
+        let Some(presented) = req
             .headers()
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or_default();
+        else {
+            return ApiError::missing_token().into_response();
+        };
         let same = aws_lc_rs::constant_time::verify_slices_are_equal(
             presented.as_bytes(),
             expected.expose().as_bytes(),

@@ -5,6 +5,8 @@ mod m20261122_000001_foundation;
 mod m20261122_000002_admin;
 mod m20261122_000003_oidc;
 mod m20261123_000004_identities;
+mod m20261130_000005_signing_key_purpose;
+mod m20261130_000006_kv_entries;
 
 pub struct Migrator;
 
@@ -16,6 +18,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_admin::Migration),
             Box::new(m20261122_000003_oidc::Migration),
             Box::new(m20261123_000004_identities::Migration),
+            Box::new(m20261130_000005_signing_key_purpose::Migration),
+            Box::new(m20261130_000006_kv_entries::Migration),
         ]
     }
 }

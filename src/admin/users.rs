@@ -107,7 +107,7 @@ pub async fn list(
     let after = parse_cursor(cursor)?;
     // Searches use the stored (normalised) forms.
     filter.username_prefix =
-        filter.username_prefix.map(|p| Username::parse(&p).map(|u| u.as_str().to_string()).unwrap_or(p));
+        filter.username_prefix.map(|p| Username::lookup(&p).map(|u| u.as_str().to_string()).unwrap_or(p));
     filter.email_prefix = filter.email_prefix.map(|p| p.trim().to_lowercase());
     let fetched = fetch_size(limit);
     let rows = store::users::list(&state.replica, tenant.id, &filter, after, fetched).await?;

@@ -150,7 +150,9 @@ pub struct TokenBody {
     /// With the `openid` scope: an RS256 ID token.
     #[oai(skip_serializing_if_is_none)]
     pub id_token: Option<String>,
-    pub scope: String,
+    /// Left out when no scope was granted.
+    #[oai(skip_serializing_if_is_none)]
+    pub scope: Option<String>,
 }
 
 /// RFC 6749 section 5.2 error body.
@@ -180,12 +182,18 @@ pub enum OAuthResponse<T: poem_openapi::types::ToJSON + Send + Sync> {
     /// `temporarily_unavailable`.
     #[oai(status = 503)]
     Unavailable(Json<OAuthErrorBody>, #[oai(header = "Retry-After")] u64),
-    /// The body is too large.
-    #[oai(status = 413, content_type = "application/problem+json")]
-    PayloadTooLarge(Json<crate::error::Problem>),
-    /// The body is not `application/x-www-form-urlencoded`.
-    #[oai(status = 415, content_type = "application/problem+json")]
-    UnsupportedMediaType(Json<crate::error::Problem>),
+    /// `invalid_request`: the body arrived too slowly.
+    #[oai(status = 408)]
+    RequestTimeout(Json<OAuthErrorBody>),
+    /// `invalid_request`: the body is too large.
+    #[oai(status = 413)]
+    PayloadTooLarge(Json<OAuthErrorBody>),
+    /// `invalid_request`: the body is not `application/x-www-form-urlencoded`.
+    #[oai(status = 415)]
+    UnsupportedMediaType(Json<OAuthErrorBody>),
+    /// `temporarily_unavailable`: the token endpoint's rate limit; retry after the given seconds.
+    #[oai(status = 429)]
+    TooManyRequests(Json<OAuthErrorBody>, #[oai(header = "Retry-After")] u64),
     /// `server_error`.
     #[oai(status = 500)]
     ServerError(Json<OAuthErrorBody>),
@@ -356,7 +364,7 @@ impl OAuthApi {
                 expires_in: set.expires_in,
                 refresh_token: set.refresh_token,
                 id_token: set.id_token,
-                scope: set.scope,
+                scope: (!set.scope.is_empty()).then_some(set.scope),
             }),
             Err(e) => OAuthResponse::from_error(e, &tenant),
         }

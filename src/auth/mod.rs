@@ -197,7 +197,7 @@ pub async fn check_password(
     path: &str,
     now: DateTime<Utc>,
 ) -> Result<users::Model, AuthError> {
-    let canonical = Username::parse(username).map(|u| u.as_str().to_string()).ok();
+    let canonical = Username::lookup(username).map(|u| u.as_str().to_string()).ok();
     // Locks key on the name as typed (normalised), whether or not such a user exists, so a
     // lock says nothing about existence. While locked no hash is computed.
     let lock_name = canonical.as_deref().unwrap_or(username);
@@ -224,16 +224,18 @@ pub async fn check_password(
         None => None,
     };
     let stored_hash = user.as_ref().and_then(|u| u.password_hash.clone());
-    let password_for_upgrade = password.clone();
-    let matches = state.hasher.verify(password, stored_hash).await.map_err(anyhow::Error::from)?;
+    let password_for_upgrade = crate::domain::password::normalize(&password);
+    let (matches, raw_form) =
+        state.hasher.verify_typed(password, stored_hash).await.map_err(anyhow::Error::from)?;
     let accepted = matches && user.as_ref().is_some_and(|u| u.status == "active");
     if accepted {
         state.kv.delete(&lock).await?;
-        if let Some(mut u) =
-            user.clone().filter(|u| u.password_hash.as_deref().is_some_and(|h| state.hasher.needs_rehash(h)))
+        if let Some(mut u) = user
+            .clone()
+            .filter(|u| raw_form || u.password_hash.as_deref().is_some_and(|h| state.hasher.needs_rehash(h)))
         {
-            // Upgrade to the current parameters while the password is at hand. A failure only
-            // postpones the upgrade to the next login.
+            // Upgrade to the current parameters (and the normalised password) while the
+            // password is at hand. A failure only postpones the upgrade to the next login.
             match state.hasher.hash(password_for_upgrade).await {
                 Ok(h) => {
                     u.password_hash = Some(h);
@@ -327,7 +329,7 @@ pub(crate) fn issue_access_token(
     };
     let grant = AccessGrant {
         subject: user_id.to_string(),
-        session_id: session_id.to_string(),
+        session_id: Some(session_id.to_string()),
         audience,
         scope,
         client_id: None,
@@ -339,8 +341,8 @@ pub(crate) fn issue_access_token(
 /// What an access token grants, for [`sign_access_token`].
 pub struct AccessGrant<'a> {
     pub subject: String,
-    /// The `sid`; empty for client-credentials tokens, which have no session.
-    pub session_id: String,
+    /// The `sid`; `None` for client-credentials tokens, which have no session.
+    pub session_id: Option<String>,
     pub audience: Audience,
     pub scope: &'a str,
     pub client_id: Option<&'a str>,
@@ -460,7 +462,7 @@ pub async fn logout(
     now: DateTime<Utc>,
 ) -> Result<(), AuthError> {
     let tenant = principal.tenant.id;
-    let sid = Uuid::parse_str(&principal.claims.sid).ok();
+    let sid = principal.claims.sid.as_deref().and_then(|s| Uuid::parse_str(s).ok());
     state.revocations.revoke_token(tenant, &principal.claims, now.timestamp()).await?;
     if let Some(sid) = sid {
         state.revocations.revoke_sessions(tenant, &[sid]).await?;
@@ -639,7 +641,7 @@ pub async fn bootstrap_operator(
         Some(p) => (p.expose().to_string(), false),
         None => (crate::crypto::random_token(""), true),
     };
-    let hash = state.hasher.hash(password.clone()).await?;
+    let hash = state.hasher.hash(crate::domain::password::normalize(&password)).await?;
     let new = NewUser {
         username: "admin".into(),
         email: None,

@@ -72,11 +72,6 @@ impl PasswordHasher {
             .map_err(|e| HashError::Hash(e.to_string()))
     }
 
-    /// True when `password` matches `stored`; with no stored hash it verifies against a dummy
-    /// hash and returns false, taking the same time.
-    ///
-    /// # Errors
-    /// The blocking pool failed.
     /// Whether a stored hash was made with other parameters (or another algorithm) and should
     /// be replaced the next time its password is known.
     pub fn needs_rehash(&self, stored: &str) -> bool {
@@ -87,6 +82,35 @@ impl PasswordHasher {
         self.verifications.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Checks a password as typed: its normalised form (see
+    /// [`crate::domain::password::normalize`]) first, then, when that differs, the raw form,
+    /// which hashes stored before passwords were normalised were made of. Returns whether it
+    /// matched and whether it matched only in the raw form (so the hash should be replaced).
+    /// Unknown users take the same verifications as known ones.
+    ///
+    /// # Errors
+    /// The blocking pool failed.
+    pub async fn verify_typed(
+        &self,
+        typed: String,
+        stored: Option<String>,
+    ) -> Result<(bool, bool), HashError> {
+        let normalized = crate::domain::password::normalize(&typed);
+        if self.verify(normalized.clone(), stored.clone()).await? {
+            return Ok((true, false));
+        }
+        if normalized == typed {
+            return Ok((false, false));
+        }
+        let raw = self.verify(typed, stored).await?;
+        Ok((raw, raw))
+    }
+
+    /// True when `password` matches `stored`; with no stored hash it verifies against a dummy
+    /// hash and returns false, taking the same time. Sign-ins use [`Self::verify_typed`].
+    ///
+    /// # Errors
+    /// The blocking pool failed.
     pub async fn verify(&self, password: String, stored: Option<String>) -> Result<bool, HashError> {
         self.verifications.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let known = stored.is_some();

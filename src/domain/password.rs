@@ -68,12 +68,22 @@ impl PasswordPolicy {
     }
 }
 
+/// NFKC (RFC 8265 OpaqueString, NIST SP 800-63B 5.1.1.2): a password typed with composed or
+/// decomposed characters, or with compatibility forms (full-width letters, no-break spaces),
+/// is the same password. Every password is normalised before it is hashed or checked.
+pub fn normalize(raw: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    raw.nfkc().collect()
+}
+
+/// A new password: normalised, then checked against the policy.
 pub struct Password(String);
 
 impl Password {
     /// # Errors
     /// Outside the policy's length bounds, or a common password.
     pub fn parse(raw: String, policy: &PasswordPolicy) -> Result<Self, ValidationError> {
+        let raw = normalize(&raw);
         let n = raw.chars().count();
         if n < policy.min_length as usize {
             return Err(ValidationError::new(
@@ -146,6 +156,22 @@ mod tests {
         assert!(Password::parse("x".repeat(65), &p).is_err());
         assert!(Password::parse("ünïcödé-pässwörd".into(), &p).is_ok());
         assert!(PasswordPolicy { max_length: 32, ..p }.validate().is_err());
+    }
+
+    #[test]
+    fn composed_decomposed_and_compatibility_forms_are_one_password() {
+        let p = PasswordPolicy::default();
+        let nfc = "p\u{e4}sswort-l\u{e4}ntern-\u{f1}o";
+        let nfd = "pa\u{308}sswort-la\u{308}ntern-n\u{303}o";
+        assert_ne!(nfc, nfd);
+        assert_eq!(Password::parse(nfd.into(), &p).unwrap().expose(), nfc);
+        assert_eq!(normalize(nfc), nfc);
+        // Full-width letters and a no-break space become their plain forms.
+        assert_eq!(normalize("\u{ff41}\u{ff42}c\u{a0}d"), "abc d");
+        // Length is counted after normalisation: 8 decomposed characters are 4 letters.
+        assert!(
+            Password::parse("a\u{308}".repeat(4), &PasswordPolicy { refuse_common: false, ..p }).is_err()
+        );
     }
 
     static LINES: LazyLock<Vec<&'static str>> = LazyLock::new(|| entries().collect());

@@ -1,10 +1,9 @@
-//! The OpenID Connect provider: authorization code flow with PKCE, the hosted login page,
-//! browser SSO sessions, the token endpoint's grants, ID tokens, and token introspection and
-//! revocation. HTTP handlers live in `api::oauth` (JSON) and `web` (HTML and redirects).
+//! The OpenID Connect provider: authorization code flow with PKCE, browser SSO sessions, the
+//! token endpoint's grants, ID tokens, and token introspection and revocation. HTTP handlers
+//! live in `api::oauth` (JSON) and `web` (HTML pages and redirects).
 use serde::{Deserialize, Serialize};
 
 pub mod authorize;
-pub mod pages;
 pub mod redirect;
 pub mod sso;
 pub mod token;

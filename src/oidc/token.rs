@@ -313,7 +313,7 @@ fn issue(
 ) -> Result<TokenSet, OAuthError> {
     let grant = AccessGrant {
         subject: user.id.to_string(),
-        session_id: session_id.to_string(),
+        session_id: Some(session_id.to_string()),
         audience: Audience::Tenant,
         scope,
         client_id: Some(&client.client_id),
@@ -401,7 +401,7 @@ fn client_credentials(
     };
     let grant = AccessGrant {
         subject: client.client_id.clone(),
-        session_id: String::new(),
+        session_id: None,
         audience: Audience::Tenant,
         scope: &scope,
         client_id: Some(&client.client_id),
@@ -456,7 +456,7 @@ pub async fn introspect(
         let (true, Some(user)) = (live, user) else { return Ok(Introspection::default()) };
         return Ok(Introspection {
             active: true,
-            scope: session.scope.clone(),
+            scope: session.scope.clone().filter(|s| !s.is_empty()),
             client_id: session.client_id.clone(),
             username: Some(user.username),
             token_type: Some("refresh_token".into()),
@@ -484,7 +484,7 @@ pub async fn introspect(
     };
     Ok(Introspection {
         active: true,
-        scope: Some(claims.scope),
+        scope: (!claims.scope.is_empty()).then_some(claims.scope),
         client_id: claims.client_id,
         username,
         token_type: Some("Bearer".into()),
@@ -495,7 +495,7 @@ pub async fn introspect(
         aud: Some(claims.aud),
         iss: Some(claims.iss),
         jti: Some(claims.jti),
-        sid: (!claims.sid.is_empty()).then_some(claims.sid),
+        sid: claims.sid,
     })
 }
 

@@ -269,7 +269,7 @@ impl Ops {
         let mut identities = Vec::new();
         for (n, i) in doc.identities.into_iter().enumerate() {
             let at = |m: &str| anyhow!("identities[{n}] ({}:{}): {m}", i.provider_id, i.subject);
-            let canonical = Username::parse(&i.username).map_err(|_| at("invalid username"))?;
+            let canonical = Username::lookup(&i.username).map_err(|_| at("invalid username"))?;
             let user_id =
                 *user_ids.get(canonical.as_str()).ok_or_else(|| at("no such user in the document"))?;
             let provider_row_id =

@@ -48,9 +48,11 @@ use crate::{
 
 mod export;
 mod import;
+mod token;
 
 pub use export::TenantExport;
 pub use import::ImportReport;
+pub use token::AdminToken;
 
 pub const FORMAT: &str = "gatehouse.tenant";
 pub const VERSION: u32 = 1;
@@ -95,7 +97,7 @@ impl Ops {
         if self.settings.redis.url.is_none() {
             return;
         }
-        match Kv::connect(&self.settings.redis).await {
+        match Kv::connect(&self.settings.redis, &self.db).await {
             Ok(kv) => {
                 if let Err(e) = kv.publish(tenancy::INVALIDATION_CHANNEL, slug).await {
                     tracing::warn!(error = %e, "running instances will see the change within 30 s");

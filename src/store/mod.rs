@@ -11,6 +11,7 @@ pub mod clients;
 pub mod entities;
 pub mod idempotency;
 pub mod identities;
+pub mod kv_entries;
 pub mod providers;
 pub mod refresh_tokens;
 pub mod sessions;

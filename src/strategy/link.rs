@@ -133,6 +133,23 @@ fn identity_row(
     }
 }
 
+/// The name a new upstream user gets: the upstream's username, else the local part of the
+/// email, else `{provider}-{hash of the subject}`. A name our rules refuse (invisible
+/// characters, mixed scripts) is skipped, never an error: the sign-in still succeeds.
+fn base_username(provider_id: &str, identity: &ExternalIdentity) -> String {
+    identity
+        .username
+        .as_deref()
+        .and_then(|u| Username::parse(u).ok())
+        .or_else(|| {
+            identity.email.as_deref().and_then(|e| e.split('@').next()).and_then(|l| Username::parse(l).ok())
+        })
+        .map(|u| u.as_str().to_string())
+        .unwrap_or_else(|| {
+            format!("{provider_id}-{}", crate::crypto::sha256_b64(&identity.subject)[..8].to_lowercase())
+        })
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn link(
     state: &AppState,
@@ -175,21 +192,7 @@ async fn provision(
     meta: &ClientMeta,
     now: DateTime<Utc>,
 ) -> Result<users::Model, ResolveError> {
-    let base = identity
-        .username
-        .as_deref()
-        .and_then(|u| Username::parse(u).ok())
-        .or_else(|| {
-            identity.email.as_deref().and_then(|e| e.split('@').next()).and_then(|l| Username::parse(l).ok())
-        })
-        .map(|u| u.as_str().to_string())
-        .unwrap_or_else(|| {
-            format!(
-                "{}-{}",
-                provider.provider_id,
-                crate::crypto::sha256_b64(&identity.subject)[..8].to_lowercase()
-            )
-        });
+    let base = base_username(&provider.provider_id, identity);
     for attempt in 0..4 {
         // A taken name gets a random suffix: upstream names are not ours to reserve.
         let candidate = if attempt == 0 {
@@ -317,4 +320,31 @@ pub async fn unlink(
     };
     record(state, tenant, "identity.unlinked", Some(user.id), &provider, json!({}), meta, now).await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn identity(username: Option<&str>, email: Option<&str>) -> ExternalIdentity {
+        ExternalIdentity {
+            subject: "u-1".into(),
+            username: username.map(str::to_string),
+            email: email.map(str::to_string),
+            email_verified: true,
+            name: None,
+            picture: None,
+            claims: json!({}),
+        }
+    }
+
+    #[test]
+    fn an_upstream_name_our_rules_refuse_falls_back_instead_of_failing_the_sign_in() {
+        assert_eq!(base_username("corp", &identity(Some("Pat"), None)), "pat");
+        // A Cyrillic "а" in a Latin name, then a zero-width space: the email's local part.
+        let confusable = identity(Some("\u{430}lice"), Some("alice.b@corp.example"));
+        assert_eq!(base_username("corp", &confusable), "alice.b");
+        let invisible = identity(Some("al\u{200b}ice"), Some("\u{430}lice@corp.example"));
+        assert!(base_username("corp", &invisible).starts_with("corp-"));
+    }
 }

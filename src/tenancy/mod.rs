@@ -18,7 +18,7 @@ use crate::{
     store::{self, StoreError, entities},
     tokens::{
         Algorithm, TokenError,
-        keys::{self, Signer, Verifier},
+        keys::{self, KeyPurpose, Signer, Verifier},
     },
     upstream::Strategies,
 };
@@ -152,9 +152,13 @@ pub struct TenantContext {
     pub admin_audience: String,
     /// Signs access tokens, in the tenant's algorithm.
     pub signer: Signer,
-    /// Signs ID tokens: RS256, which every OpenID Connect client supports.
+    /// Signs ID tokens: RS256, which every OpenID Connect client supports. Never the access
+    /// token key, even when the tenant signs access tokens with RS256 too.
     pub id_token_signer: Signer,
+    /// Access-token keys only: an ID-token key never verifies an access token.
     verifiers: HashMap<String, Verifier>,
+    /// ID-token keys only, for `id_token_hint`.
+    id_token_verifiers: HashMap<String, Verifier>,
     /// The JWKS document, rendered once.
     pub jwks: Arc<String>,
     /// The enabled login strategies, rebuilt with the tenant when a provider changes.
@@ -163,8 +167,14 @@ pub struct TenantContext {
 }
 
 impl TenantContext {
+    /// The verifier of an access-token key.
     pub fn verifier(&self, kid: &str) -> Option<&Verifier> {
         self.verifiers.get(kid)
+    }
+
+    /// The verifier of an ID-token key (for ID tokens we issued, such as `id_token_hint`).
+    pub fn id_token_verifier(&self, kid: &str) -> Option<&Verifier> {
+        self.id_token_verifiers.get(kid)
     }
 }
 
@@ -294,10 +304,12 @@ impl TenantDirectory {
             return Ok(None);
         };
         let mut keys = store::signing_keys::list(&self.db, row.id).await?;
-        if !keys.iter().any(|k| k.status == "active" && k.algorithm == "RS256") {
-            // Tenants from before ID tokens existed get their RS256 key on first use.
-            let key = new_signing_key(&self.master_key, row.id, Algorithm::Rs256, Utc::now())
-                .map_err(|e| TenantError::Keys(row.slug.clone(), e.to_string()))?;
+        if !keys.iter().any(|k| k.status == "active" && k.purpose == KeyPurpose::IdToken.as_str()) {
+            // Tenants from before ID tokens (or with one RS256 key for both) get their own
+            // ID-token key on first use.
+            let key =
+                new_signing_key(&self.master_key, row.id, Algorithm::Rs256, KeyPurpose::IdToken, Utc::now())
+                    .map_err(|e| TenantError::Keys(row.slug.clone(), e.to_string()))?;
             store::signing_keys::insert(&self.db, key).await?;
             keys = store::signing_keys::list(&self.db, row.id).await?;
         }
@@ -333,15 +345,21 @@ impl TenantDirectory {
             .into_iter()
             .filter(|k| k.retired_at.is_none_or(|r| r + self.retired_key_horizon > now))
             .collect();
-        // Keys are newest first: the newest active key of an algorithm signs.
-        let active = |alg: &str| keys.iter().find(|k| k.status == "active" && k.algorithm == alg);
-        let signer_row = active(&settings.signing_algorithm)
-            .or_else(|| keys.iter().find(|k| k.status == "active"))
-            .ok_or_else(|| key_err("no active key"))?;
+        // Keys are newest first: the newest active key of a purpose (and algorithm) signs.
+        let purpose_of = |k: &entities::signing_keys::Model| KeyPurpose::parse(&k.purpose);
+        let active =
+            |p: KeyPurpose| keys.iter().filter(move |k| k.status == "active" && purpose_of(k) == Some(p));
+        let signer_row = active(KeyPurpose::Access)
+            .find(|k| k.algorithm == settings.signing_algorithm)
+            .or_else(|| active(KeyPurpose::Access).next())
+            .ok_or_else(|| key_err("no active access-token key"))?;
         let signer = self.signer(signer_row).map_err(|e| key_err(&e))?;
-        let id_token_row = active("RS256").ok_or_else(|| key_err("no active RS256 key"))?;
+        let id_token_row = active(KeyPurpose::IdToken)
+            .find(|k| k.algorithm == "RS256")
+            .ok_or_else(|| key_err("no active RS256 ID-token key"))?;
         let id_token_signer = self.signer(id_token_row).map_err(|e| key_err(&e))?;
         let mut verifiers = HashMap::new();
+        let mut id_token_verifiers = HashMap::new();
         for k in &keys {
             let v = Verifier::new(
                 &k.public_jwk,
@@ -350,7 +368,11 @@ impl TenantDirectory {
                 self.leeway,
             )
             .map_err(|e: TokenError| key_err(&e.to_string()))?;
-            verifiers.insert(k.kid.clone(), v);
+            match purpose_of(k) {
+                Some(KeyPurpose::Access) => verifiers.insert(k.kid.clone(), v),
+                Some(KeyPurpose::IdToken) => id_token_verifiers.insert(k.kid.clone(), v),
+                None => None,
+            };
         }
         let jwks =
             serde_json::json!({ "keys": keys.iter().map(|k| k.public_jwk.clone()).collect::<Vec<_>>() });
@@ -366,6 +388,7 @@ impl TenantDirectory {
             signer,
             id_token_signer,
             verifiers,
+            id_token_verifiers,
             jwks: Arc::new(jwks.to_string()),
             strategies,
             loaded_at: Instant::now(),
@@ -374,7 +397,8 @@ impl TenantDirectory {
 }
 
 /// The keys a tenant signs with: one for access tokens in its algorithm, and an RS256 key for
-/// ID tokens, which OpenID Connect requires every provider to offer.
+/// ID tokens, which OpenID Connect requires every provider to offer. Always two keys, even
+/// for RS256 tenants: each key signs one kind of token (RFC 8725 §3.12).
 ///
 /// # Errors
 /// Key generation failed.
@@ -384,11 +408,10 @@ pub fn new_signing_keys(
     algorithm: Algorithm,
     now: DateTime<Utc>,
 ) -> Result<Vec<entities::signing_keys::Model>, keys::KeyGenError> {
-    let mut out = vec![new_signing_key(master_key, tenant_id, algorithm, now)?];
-    if algorithm != Algorithm::Rs256 {
-        out.push(new_signing_key(master_key, tenant_id, Algorithm::Rs256, now)?);
-    }
-    Ok(out)
+    Ok(vec![
+        new_signing_key(master_key, tenant_id, algorithm, KeyPurpose::Access, now)?,
+        new_signing_key(master_key, tenant_id, Algorithm::Rs256, KeyPurpose::IdToken, now)?,
+    ])
 }
 
 /// A signing-key row for `tenant_id`, its private part sealed with the master key.
@@ -399,6 +422,7 @@ pub fn new_signing_key(
     master_key: &MasterKey,
     tenant_id: Uuid,
     algorithm: Algorithm,
+    purpose: KeyPurpose,
     now: DateTime<Utc>,
 ) -> Result<entities::signing_keys::Model, keys::KeyGenError> {
     let generated = keys::generate(algorithm)?;
@@ -410,6 +434,7 @@ pub fn new_signing_key(
         algorithm: algorithm.as_str().to_string(),
         public_jwk: generated.public_jwk,
         status: "active".into(),
+        purpose: purpose.as_str().into(),
         created_at: now,
         retired_at: None,
     })

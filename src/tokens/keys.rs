@@ -5,14 +5,44 @@ use aws_lc_rs::{
     rsa::{KeyPair as RsaKeyPair, KeySize},
     signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair},
 };
-use jsonwebtoken::{DecodingKey, Header, Validation, jwk::Jwk};
+use jsonwebtoken::Header;
 use serde_json::json;
 
-use super::{ACCESS_TOKEN_TYP, AccessClaims, Algorithm, TokenError};
+use super::{ACCESS_TOKEN_TYP, AccessClaims, Algorithm};
 use crate::crypto::b64url;
+
+pub use super::verify::{
+    UnverifiedHeader, Verifier, check_issued_at, kid_of, peek_header, refuse_critical_extensions,
+};
 
 /// Tokens longer than this are refused before any parsing.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
+
+/// The one kind of token a key signs, and so the only kind it verifies (RFC 8725 §3.12): an
+/// access token signed with an ID-token key is refused, whatever its claims.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyPurpose {
+    Access,
+    IdToken,
+}
+
+impl KeyPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Access => "access",
+            Self::IdToken => "id_token",
+        }
+    }
+
+    /// Unknown values are `None`, so a key of an unknown purpose verifies nothing.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "access" => Some(Self::Access),
+            "id_token" => Some(Self::IdToken),
+            _ => None,
+        }
+    }
+}
 
 /// A freshly generated key: private part as DER for sealing, public part as a JWK.
 pub struct GeneratedKey {
@@ -163,108 +193,6 @@ impl Signer {
     }
 }
 
-/// One public key with its validation rules (issuer, audience, algorithm) prepared.
-pub struct Verifier {
-    key: DecodingKey,
-    validation: Validation,
-    /// Signature and issuer only: for `id_token_hint`, which may have expired.
-    hint_validation: Validation,
-}
-
-impl Verifier {
-    /// `audiences` are all the audiences the tenant issues; callers check which one they need.
-    ///
-    /// # Errors
-    /// The stored JWK is not a key we can use.
-    pub fn new(
-        jwk: &serde_json::Value,
-        issuer: &str,
-        audiences: &[&str],
-        leeway: u64,
-    ) -> Result<Self, TokenError> {
-        let parsed: Jwk = serde_json::from_value(jwk.clone()).map_err(|_| TokenError::UnknownKey)?;
-        let alg = jwk
-            .get("alg")
-            .and_then(|a| a.as_str())
-            .and_then(Algorithm::parse)
-            .ok_or(TokenError::UnknownKey)?;
-        let key = DecodingKey::from_jwk(&parsed).map_err(|_| TokenError::UnknownKey)?;
-        let mut validation = Validation::new(alg.jwt());
-        validation.leeway = leeway;
-        validation.validate_nbf = true;
-        validation.set_issuer(&[issuer]);
-        validation.set_audience(audiences);
-        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
-        let mut hint_validation = Validation::new(alg.jwt());
-        hint_validation.validate_exp = false;
-        hint_validation.validate_aud = false;
-        hint_validation.set_issuer(&[issuer]);
-        hint_validation.set_required_spec_claims(&["iss", "sub", "aud"]);
-        Ok(Self { key, validation, hint_validation })
-    }
-
-    /// Checks signature, algorithm, `exp`, `nbf`, `iss` and `aud`.
-    ///
-    /// # Errors
-    /// Why the token is not acceptable.
-    pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
-        use jsonwebtoken::errors::ErrorKind as K;
-        jsonwebtoken::decode::<AccessClaims>(token, &self.key, &self.validation).map(|d| d.claims).map_err(
-            |e| match e.kind() {
-                K::ExpiredSignature => TokenError::Expired,
-                K::ImmatureSignature => TokenError::NotYetValid,
-                K::InvalidIssuer | K::InvalidAudience => TokenError::WrongIssuerOrAudience,
-                K::InvalidSignature | K::InvalidAlgorithm | K::InvalidAlgorithmName | K::InvalidKeyFormat => {
-                    TokenError::BadSignature
-                }
-                _ => TokenError::Malformed,
-            },
-        )
-    }
-}
-
-impl Verifier {
-    /// Checks an ID token we issued earlier (as `id_token_hint`): signature and issuer, not
-    /// expiry.
-    ///
-    /// # Errors
-    /// Not a token of this tenant.
-    pub fn verify_hint(&self, token: &str) -> Result<serde_json::Value, TokenError> {
-        jsonwebtoken::decode::<serde_json::Value>(token, &self.key, &self.hint_validation)
-            .map(|d| d.claims)
-            .map_err(|_| TokenError::BadSignature)
-    }
-}
-
-/// The `kid` of any JWT, without checks.
-pub fn kid_of(token: &str) -> Option<String> {
-    if token.len() > MAX_TOKEN_BYTES {
-        return None;
-    }
-    jsonwebtoken::decode_header(token).ok()?.kid
-}
-
-/// The parts of the header we route on, read before any signature work.
-pub struct UnverifiedHeader {
-    pub kid: String,
-}
-
-/// # Errors
-/// Oversized, malformed, of another type, or without a `kid`.
-pub fn peek_header(token: &str) -> Result<UnverifiedHeader, TokenError> {
-    if token.len() > MAX_TOKEN_BYTES {
-        return Err(TokenError::TooLarge);
-    }
-    let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
-    if header.typ.as_deref().is_some_and(|t| !t.eq_ignore_ascii_case(ACCESS_TOKEN_TYP))
-        || header.typ.is_none()
-    {
-        return Err(TokenError::Malformed);
-    }
-    let kid = header.kid.ok_or(TokenError::UnknownKey)?;
-    Ok(UnverifiedHeader { kid })
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::LazyLock;
@@ -272,6 +200,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::tokens::{AccessClaims, TokenError};
 
     #[test]
     fn a_corrupted_private_key_fails_to_sign_instead_of_panicking() {
@@ -291,7 +220,7 @@ mod tests {
             nbf: now,
             iat: now,
             jti: "j".into(),
-            sid: "s".into(),
+            sid: Some("s".into()),
             scope: String::new(),
             client_id: None,
         }
@@ -308,6 +237,48 @@ mod tests {
             let other = Verifier::new(&k.public_jwk, "other", &["a"], 0).unwrap();
             assert_eq!(other.verify(&token), Err(TokenError::WrongIssuerOrAudience));
         }
+    }
+
+    #[test]
+    fn a_token_with_a_crit_header_is_refused_even_when_correctly_signed() {
+        let k = generate(Algorithm::Es256).unwrap();
+        let sign = |crit: Option<Vec<String>>| {
+            let mut header = Header::new(jsonwebtoken::Algorithm::ES256);
+            header.kid = Some(k.kid.clone());
+            header.typ = Some(ACCESS_TOKEN_TYP.into());
+            header.crit = crit;
+            let key = jsonwebtoken::EncodingKey::from_ec_der(&k.private_der);
+            jsonwebtoken::encode(&header, &claims("i", "a"), &key).unwrap()
+        };
+        let v = Verifier::new(&k.public_jwk, "i", &["a"], 0).unwrap();
+        assert_eq!(v.verify(&sign(None)).unwrap().sub, "u");
+        for crit in [vec!["exp".to_string()], vec!["http://example.com/ext".into()], vec![]] {
+            let token = sign(Some(crit));
+            assert_eq!(v.verify(&token), Err(TokenError::UnsupportedCritical));
+            assert_eq!(v.verify_hint(&token), Err(TokenError::UnsupportedCritical));
+            assert!(matches!(peek_header(&token), Err(TokenError::UnsupportedCritical)));
+        }
+    }
+
+    #[test]
+    fn issued_at_may_be_ahead_of_our_clock_by_the_leeway_and_no_more() {
+        assert_eq!(check_issued_at(1_030, 1_000, 30), Ok(()));
+        assert_eq!(check_issued_at(1_000, 1_000, 0), Ok(()));
+        assert_eq!(check_issued_at(1_031, 1_000, 30), Err(TokenError::NotYetValid));
+        assert_eq!(check_issued_at(i64::MAX, u64::MAX, u64::MAX), Ok(()));
+    }
+
+    #[test]
+    fn a_token_issued_ten_minutes_in_the_future_is_refused() {
+        let k = generate(Algorithm::EdDsa).unwrap();
+        let signer = Signer::new(k.kid.clone(), Algorithm::EdDsa, &k.private_der);
+        let v = Verifier::new(&k.public_jwk, "i", &["a"], 30).unwrap();
+        let mut c = claims("i", "a");
+        c.iat += 600;
+        assert_eq!(v.verify(&signer.sign(&c).unwrap()), Err(TokenError::NotYetValid));
+        assert_eq!(v.verify_hint(&signer.sign(&c).unwrap()), Err(TokenError::NotYetValid));
+        c.iat -= 590;
+        assert!(v.verify(&signer.sign(&c).unwrap()).is_ok(), "10 s ahead is within the leeway");
     }
 
     #[test]

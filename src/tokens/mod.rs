@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 pub mod keys;
 pub mod refresh;
 pub mod revocation;
+pub mod verify;
 
 pub use crate::domain::Algorithm;
 
@@ -19,7 +20,11 @@ pub struct AccessClaims {
     pub nbf: i64,
     pub iat: i64,
     pub jti: String,
-    pub sid: String,
+    /// The session; absent for client-credentials tokens, which have none. Absent claims are
+    /// left out rather than sent empty, so no consumer mistakes `""` for a value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub scope: String,
     /// The client the token was issued to (RFC 9068); absent for first-party logins.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -45,6 +50,8 @@ pub enum TokenError {
     WrongIssuerOrAudience,
     #[error("the token has been revoked")]
     Revoked,
+    #[error("the token names critical header extensions we do not support")]
+    UnsupportedCritical,
 }
 
 impl From<TokenError> for crate::error::ApiError {

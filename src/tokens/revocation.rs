@@ -55,9 +55,11 @@ impl RevocationList {
     /// # Errors
     /// The store cannot answer; callers must then refuse the token (fail closed).
     pub async fn check(&self, tenant: Uuid, claims: &AccessClaims) -> Result<Checked, KvError> {
+        // A token without a session asks about no session: "" is nobody's sid.
+        let sid = claims.sid.as_deref().map_or_else(|| jti_key(tenant, &claims.jti), |s| sid_key(tenant, s));
         let mut keys = vec![
             jti_key(tenant, &claims.jti),
-            sid_key(tenant, &claims.sid),
+            sid,
             version_key(tenant, &claims.sub),
             user_key(tenant, &claims.sub),
             tenant_key(tenant),

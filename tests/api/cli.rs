@@ -76,6 +76,30 @@ async fn kids(app: &TestApp, tenant: &str) -> Vec<String> {
 }
 
 backend_tests! {
+    async fn an_admin_token_printed_by_the_cli_works_on_the_admin_api_without_a_password(app: TestApp) {
+        // The CLI signs for the issuer the server announces, as one deployment's config would.
+        let public_url = app.settings.public_url();
+        let env = [("GATEHOUSE__SERVER__PUBLIC_URL", public_url.as_str())];
+
+        let out = gatehouse(&app, &["token"], &env, "").await;
+
+        assert!(out.ok, "{}", out.stderr);
+        let token = out.stdout.trim();
+        assert_eq!(app.admin_get(token, "/admin/v1/tenants").await.status(), StatusCode::OK);
+        assert!(out.stderr.contains("valid 600 s"), "{}", out.stderr);
+        let log: Value = app.admin_get(token, "/admin/v1/tenants/system/audit-events").await.json().await.unwrap();
+        let types: Vec<&str> = log["items"].as_array().unwrap().iter().map(|e| e["event_type"].as_str().unwrap()).collect();
+        assert!(types.contains(&"admin.token_issued"), "{types:?}");
+        // Not for users who are no administrators, nor beyond the longest access-token lifetime.
+        assert_eq!(app.register("default", "alice").await.status(), StatusCode::CREATED);
+        let user = gatehouse(&app, &["token", "--tenant", "default", "--username", "alice"], &env, "").await;
+        assert!(!user.ok && user.stderr.contains("not an administrator"), "{}", user.stderr);
+        let long = gatehouse(&app, &["token", "--ttl", "999999"], &env, "").await;
+        assert!(!long.ok && long.stderr.contains("--ttl"), "{}", long.stderr);
+        let nobody = gatehouse(&app, &["token", "--username", "nobody"], &env, "").await;
+        assert!(!nobody.ok, "{}", nobody.stdout);
+    }
+
     async fn a_tenant_and_admins_created_with_the_cli_log_in_over_http(app: TestApp) {
         // Arrange + Act
         let created = ok(&app, &["tenant", "create", "acme", "--name", "Acme Corp"], "").await;

@@ -2,8 +2,8 @@
 //! with no hand edits, run the admin and user scenario against the real server. TypeScript:
 //! openapi-typescript + openapi-fetch, type-checked with `tsc` before it runs. Python:
 //! openapi-python-client, which refuses (`--fail-on-warning`) a spec it cannot fully turn into
-//! code. The scenarios live in `tests/clients/`; `.ci/run` installs the tools
-//! (`npm ci --prefix tests/clients`, `python3 -m pip install -r tests/clients/requirements.txt`).
+//! code. The scenarios live in `tests/clients/`; `scripts/test` installs the tools
+//! (`npm ci --prefix tests/clients`, and a Python venv from `tests/clients/requirements.txt`).
 //! A missing tool fails these tests; it never skips them.
 use std::{path::PathBuf, process::Command};
 
@@ -78,7 +78,7 @@ async fn a_generated_python_client_runs_the_admin_and_user_scenario() {
     tokio::task::spawn_blocking(move || {
         let generated = dir.join("generated");
         run_tool(
-            "openapi-python-client (python3 -m pip install -r tests/clients/requirements.txt)",
+            "openapi-python-client (scripts/test installs it into .venv)",
             Command::new("python3")
                 .args([
                     "-m",
@@ -109,7 +109,7 @@ pub(crate) fn node_project(path: &str, package: &str) -> PathBuf {
     let dir = root().join(path);
     assert!(
         dir.join("node_modules").join(package).exists(),
-        "{path} has no node_modules: run `npm ci --prefix {path}` (.ci/run does)"
+        "{path} has no node_modules: run `npm ci --prefix {path}` (scripts/test does)"
     );
     dir
 }

@@ -1,7 +1,7 @@
 //! The passport.js bridge in `examples/express-passport/`, run with Node.js against the real
 //! server: a browser-like user signs in through passport + openid-client's Strategy and the hosted
 //! form, and the app's API accepts a live access token and refuses it once it is logged out.
-//! `.ci/run` installs the example's packages; a missing Node.js or package fails the test.
+//! `scripts/test` installs the example's packages; a missing Node.js or package fails the test.
 use std::{
     collections::BTreeMap,
     process::{Child, Command, Stdio},

@@ -437,6 +437,15 @@ pub async fn assert_invalid_token(resp: Response) {
     assert_eq!(body["code"], "invalid_token");
 }
 
+/// A 401 for a request that sent no bearer token: a bare challenge, no error code (RFC 6750 §3.1).
+pub async fn assert_bearer_challenge(resp: Response) {
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    let www = resp.headers().get("www-authenticate").expect("WWW-Authenticate header").to_str().unwrap();
+    assert_eq!(www, "Bearer realm=\"gatehouse\"");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["code"], "missing_token");
+}
+
 pub async fn problem(resp: Response, status: StatusCode) -> Value {
     assert_eq!(resp.status(), status);
     assert_eq!(resp.headers()["content-type"], "application/problem+json");

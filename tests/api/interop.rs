@@ -1,6 +1,6 @@
 //! Interop with the outside world, run against the real server: the npm package
 //! `openid-client` (a certified relying-party library) and Debian's Chromium driven by
-//! playwright-core. Their programs live in `tests/interop/`; `.ci/run` installs them. A
+//! playwright-core. Their programs live in `tests/interop/`; `scripts/test` installs them. A
 //! missing Node.js, package or browser fails these tests; it never skips them.
 use std::path::Path;
 
@@ -13,7 +13,7 @@ fn run_node(script: &str, env: &[(&str, String)]) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop");
     assert!(
         dir.join("node_modules/openid-client").exists(),
-        "tests/interop has no node_modules: run `npm ci --prefix tests/interop` (.ci/run does)"
+        "tests/interop has no node_modules: run `npm ci --prefix tests/interop` (scripts/test does)"
     );
     let output = std::process::Command::new("node")
         .arg(dir.join(script))
@@ -73,6 +73,9 @@ async fn a_real_browser_signs_in_through_the_hosted_form() {
         &json!({"username": "browser-user", "password": PASSWORD}),
     )
     .await;
+    // A brand colour, which reaches the page only through the nonce'd <style> (under the CSP).
+    let branding = json!({"settings": {"branding": {"primary_color": "#0a6b3c"}}});
+    assert!(app.admin_patch(&op, "/admin/v1/tenants/default", &branding).await.status().is_success());
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let (id, _) = client(&app, &op, json!({
         "name": "Browser app", "client_type": "public", "redirect_uris": [format!("http://127.0.0.1:{port}/callback")],
@@ -86,6 +89,7 @@ async fn a_real_browser_signs_in_through_the_hosted_form() {
         ("USERNAME", "browser-user".into()),
         ("PASSWORD", PASSWORD.into()),
         ("TENANT_NAME", "Default".into()),
+        ("BRAND_RGB", "rgb(10, 107, 60)".into()),
     ];
     tokio::task::spawn_blocking(move || run_node("browser.mjs", &env)).await.unwrap();
 }

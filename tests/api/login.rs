@@ -40,7 +40,7 @@ backend_tests! {
         assert_eq!(claims.iss, issuer);
         assert_eq!(claims.aud, issuer);
         assert_eq!(claims.exp - claims.iat, 600);
-        assert!(!claims.jti.is_empty() && !claims.sid.is_empty());
+        assert!(!claims.jti.is_empty() && claims.sid.is_some());
         let header = jsonwebtoken::decode_header(&tokens.access).unwrap();
         assert_eq!(header.alg, jsonwebtoken::Algorithm::ES256);
         assert_eq!(header.typ.as_deref(), Some("at+jwt"));

@@ -164,10 +164,10 @@ async fn metrics_can_require_a_bearer_token_or_be_turned_off() {
     })
     .await;
     let anonymous = app.client.get(app.url("/metrics")).send().await.unwrap();
-    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    crate::helpers::assert_bearer_challenge(anonymous).await;
     let wrong =
         app.client.get(app.url("/metrics")).bearer_auth("scrape-token-for-the-testz").send().await.unwrap();
-    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    crate::helpers::assert_invalid_token(wrong).await;
     let right = app.client.get(app.url("/metrics")).bearer_auth(token).send().await.unwrap();
     assert_eq!(right.status(), StatusCode::OK);
     assert!(right.text().await.unwrap().contains("# TYPE gatehouse_logins_total counter"));

@@ -318,6 +318,19 @@ backend_tests! {
         assert_eq!(browser.get(&native).await.status(), StatusCode::OK);
     }
 
+    async fn pages_link_one_served_stylesheet_under_a_strict_csp(app: TestApp) {
+        let page = app.client.get(app.url("/t/default/oauth2/logout")).send().await.unwrap();
+        let csp = page.headers()["content-security-policy"].to_str().unwrap().to_string();
+        assert!(csp.starts_with("default-src 'none'; style-src 'self' 'nonce-"), "{csp}");
+        let html = page.text().await.unwrap();
+        assert!(!html.contains(" style=") && !html.contains("<script"), "{html}");
+        let href = html.split(r#"<link rel="stylesheet" href=""#).nth(1).unwrap().split('"').next().unwrap();
+        let css = app.client.get(app.url(href)).send().await.unwrap();
+        assert_eq!(css.status(), StatusCode::OK);
+        assert!(css.headers()["content-type"].to_str().unwrap().starts_with("text/css"));
+        assert!(css.text().await.unwrap().contains("var(--brand)"));
+    }
+
     async fn later_errors_go_back_to_the_client_with_state_and_iss(app: TestApp) {
         let op = app.operator().await;
         let (public, _) = app.oidc_client(&op, "default", "public", &["authorization_code"], json!({})).await;
@@ -431,6 +444,35 @@ backend_tests! {
         let intro: Value = app.client.post(app.url("/t/default/oauth2/introspect")).basic_auth(&svc, Some(&secret))
             .form(&[("token", access)]).send().await.unwrap().json().await.unwrap();
         assert_eq!((intro["active"].as_bool(), intro["client_id"].as_str()), (Some(true), Some(svc.as_str())));
+    }
+
+    async fn client_credentials_tokens_and_their_introspection_leave_out_absent_claims(app: TestApp) {
+        let op = app.operator().await;
+        let (scoped, scoped_secret) = app.oidc_client(&op, "default", "confidential", &["client_credentials"], json!({})).await;
+        // Only standard scopes, none of which a client-credentials token can carry: no scope at all.
+        let (bare, bare_secret) = app
+            .oidc_client(&op, "default", "confidential", &["client_credentials"], json!({"scopes": ["openid"]}))
+            .await;
+        for (client, secret, scope) in [(&scoped, scoped_secret.unwrap(), Some("orders:read")), (&bare, bare_secret.unwrap(), None)] {
+            let resp = app.token_request(&[("grant_type", "client_credentials")], Some((client, &secret))).await;
+            assert_eq!(resp.status(), StatusCode::OK);
+            let body: Value = resp.json().await.unwrap();
+            assert_eq!(body["scope"].as_str(), scope, "{body}");
+            let access = body["access_token"].as_str().unwrap();
+            let payload: Value = serde_json::from_slice(
+                &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, access.split('.').nth(1).unwrap()).unwrap(),
+            )
+            .unwrap();
+            assert!(payload.get("sid").is_none(), "{payload}");
+            assert_eq!(payload.get("scope").and_then(Value::as_str), scope, "{payload}");
+            assert!(payload.as_object().unwrap().values().all(|v| v != "" && !v.is_null()), "{payload}");
+            let intro: Value = app.client.post(app.url("/t/default/oauth2/introspect")).basic_auth(client, Some(&secret))
+                .form(&[("token", access)]).send().await.unwrap().json().await.unwrap();
+            assert_eq!(intro["active"], true);
+            assert!(intro.get("sid").is_none() && intro.get("username").is_none(), "{intro}");
+            assert_eq!(intro.get("scope").and_then(Value::as_str), scope, "{intro}");
+            assert!(intro.as_object().unwrap().values().all(|v| v != "" && !v.is_null()), "{intro}");
+        }
     }
 
     async fn introspection_reports_only_live_tokens_of_this_tenant(app: TestApp) {

@@ -43,7 +43,7 @@ impl OpenIdProvider {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop");
         assert!(
             dir.join("node_modules/oidc-provider").exists(),
-            "tests/interop has no node_modules: run `npm ci --prefix tests/interop` (.ci/run does)"
+            "tests/interop has no node_modules: run `npm ci --prefix tests/interop` (scripts/test does)"
         );
         let redirect = redirect_uri.to_string();
         tokio::task::spawn_blocking(move || {

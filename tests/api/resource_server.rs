@@ -70,7 +70,7 @@ async fn the_python_verifier_accepts_live_tokens_and_only_introspection_sees_log
         let (script, issuer, id, secret) = (script.clone(), issuer.clone(), id.clone(), secret.clone());
         tokio::task::spawn_blocking(move || {
             run_tool(
-                "verify.py (python3 -m pip install -r tests/clients/requirements.txt)",
+                "verify.py (scripts/test installs it into .venv)",
                 Command::new("python3")
                     .arg(script)
                     .env("ISSUER", issuer)

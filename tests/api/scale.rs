@@ -14,9 +14,9 @@ use crate::helpers::{OPERATOR_PASSWORD, PASSWORD, REUSE_GRACE, shared_deployment
 /// The issuer every instance shares, as behind one load balancer.
 const PUBLIC_URL: &str = "https://id.example.test";
 
-struct Instance {
+pub(crate) struct Instance {
     child: Child,
-    url: String,
+    pub(crate) url: String,
     http: reqwest::Client,
 }
 
@@ -29,7 +29,7 @@ impl Drop for Instance {
 
 impl Instance {
     /// Starts the binary and waits until it logs that it listens.
-    async fn start(env: &[(String, String)]) -> Self {
+    pub(crate) async fn start(env: &[(String, String)]) -> Self {
         let env = env.to_vec();
         tokio::task::spawn_blocking(move || {
             let mut child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
@@ -67,7 +67,7 @@ impl Instance {
         .unwrap()
     }
 
-    async fn post(&self, path: &str, token: Option<&str>, body: Value) -> reqwest::Response {
+    pub(crate) async fn post(&self, path: &str, token: Option<&str>, body: Value) -> reqwest::Response {
         let mut req = self.http.post(format!("{}{path}", self.url)).json(&body);
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -75,11 +75,11 @@ impl Instance {
         req.send().await.unwrap()
     }
 
-    async fn patch(&self, path: &str, token: &str, body: Value) -> reqwest::Response {
+    pub(crate) async fn patch(&self, path: &str, token: &str, body: Value) -> reqwest::Response {
         self.http.patch(format!("{}{path}", self.url)).bearer_auth(token).json(&body).send().await.unwrap()
     }
 
-    async fn get(&self, path: &str, token: Option<&str>) -> reqwest::Response {
+    pub(crate) async fn get(&self, path: &str, token: Option<&str>) -> reqwest::Response {
         let mut req = self.http.get(format!("{}{path}", self.url));
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -87,7 +87,7 @@ impl Instance {
         req.send().await.unwrap()
     }
 
-    async fn login(&self, tenant: &str, username: &str, password: &str) -> Value {
+    pub(crate) async fn login(&self, tenant: &str, username: &str, password: &str) -> Value {
         let resp = self
             .post(
                 &format!("/t/{tenant}/auth/login"),
@@ -99,7 +99,7 @@ impl Instance {
         resp.json().await.unwrap()
     }
 
-    async fn me_status(&self, tenant: &str, access: &Value) -> StatusCode {
+    pub(crate) async fn me_status(&self, tenant: &str, access: &Value) -> StatusCode {
         self.get(&format!("/t/{tenant}/me"), access.as_str()).await.status()
     }
 }

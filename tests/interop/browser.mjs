@@ -1,7 +1,8 @@
 // A real browser (Debian's Chromium, driven by playwright-core) opens the authorization URL,
 // fills the hosted form and lands on the client's redirect URI with a code, which is then
-// redeemed. Run by tests/api/interop.rs with ISSUER, CLIENT_ID, USERNAME, PASSWORD and
-// CALLBACK_PORT (a loopback redirect URI registered for the public client).
+// redeemed. Run by tests/api/interop.rs with ISSUER, CLIENT_ID, USERNAME, PASSWORD,
+// CALLBACK_PORT (a loopback redirect URI registered for the public client), TENANT_NAME and
+// BRAND_RGB (the tenant's colour as getComputedStyle reports it).
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
@@ -35,11 +36,18 @@ const browser = await chromium.launch({
 });
 try {
   const page = await browser.newPage();
+  const violations = [];
+  page.on('console', (m) => { if (m.text().includes('Content Security Policy')) violations.push(m.text()); });
   await page.goto(auth.toString());
   assert.equal(await page.title(), `Sign in · ${env('TENANT_NAME')}`);
+  // The served stylesheet and the tenant's colour (a nonce'd custom property) both apply.
+  const button = page.getByRole('button', { name: 'Sign in' });
+  assert.equal(await button.evaluate((b) => getComputedStyle(b).backgroundColor), env('BRAND_RGB'));
+  assert.equal(await page.locator('main').evaluate((m) => getComputedStyle(m).maxWidth), '384px');
+  assert.deepEqual(violations, [], 'nothing was blocked by the CSP');
   await page.getByLabel('Username').fill(env('USERNAME'));
   await page.getByLabel('Password').fill(env('PASSWORD'));
-  await Promise.all([page.waitForURL((u) => u.toString().startsWith(redirectUri)), page.getByRole('button', { name: 'Sign in' }).click()]);
+  await Promise.all([page.waitForURL((u) => u.toString().startsWith(redirectUri)), button.click()]);
   assert.ok(received, 'the redirect reached the client');
   assert.equal(received.searchParams.get('state'), 'browser-state');
   assert.equal(received.searchParams.get('iss'), issuer);

@@ -3,6 +3,7 @@ pub mod audit_events;
 pub mod clients;
 pub mod idempotency_keys;
 pub mod identities;
+pub mod kv_entries;
 pub mod providers;
 pub mod refresh_tokens;
 pub mod sessions;

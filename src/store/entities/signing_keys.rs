@@ -13,6 +13,8 @@ pub struct Model {
     pub private_key: Vec<u8>,
     pub public_jwk: Json,
     pub status: String,
+    /// `access` or `id_token`: the one kind of token this key signs and verifies.
+    pub purpose: String,
     pub created_at: DateTimeUtc,
     pub retired_at: Option<DateTimeUtc>,
 }

@@ -297,6 +297,8 @@ pub struct SigningKeyView {
     pub algorithm: SigningAlgorithm,
     /// `active` (signs new tokens) or `retired` (verifies until its tokens expire).
     pub status: String,
+    /// `access` or `id_token`: the only kind of token this key signs and verifies.
+    pub purpose: String,
     pub created_at: DateTime<Utc>,
     #[oai(skip_serializing_if_is_none)]
     pub retired_at: Option<DateTime<Utc>>,
@@ -308,6 +310,7 @@ impl From<signing_keys::Model> for SigningKeyView {
             algorithm: SigningAlgorithm::parse(&k.algorithm),
             kid: k.kid,
             status: k.status,
+            purpose: k.purpose,
             created_at: k.created_at,
             retired_at: k.retired_at,
         }

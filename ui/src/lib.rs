@@ -1,0 +1,254 @@
+//! Gatehouse's HTML pages: askama templates (auto-escaping, checked at compile time) on one
+//! layout (`templates/base.html`) and one stylesheet (`static/gatehouse.css`). Plain data in,
+//! HTML out: this crate knows nothing of the service, so a template edit rebuilds only it.
+use askama::Template;
+
+pub use askama::Error;
+
+/// The shared stylesheet, served by the web face at [`STYLESHEET_PATH`].
+pub const STYLESHEET: &str = include_str!("../static/gatehouse.css");
+
+/// Where pages link the stylesheet; a same-origin URL, so the CSP needs only `style-src 'self'`.
+pub const STYLESHEET_PATH: &str = "/assets/gatehouse.css";
+
+/// A hash of the stylesheet, added to its URL so browsers fetch it again after it changes.
+pub const STYLESHEET_VERSION: u64 = fnv1a(STYLESHEET.as_bytes());
+
+const fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut hash = 0xcbf2_9ce4_8422_2325_u64;
+    let mut i = 0;
+    while i < bytes.len() {
+        hash ^= bytes[i] as u64;
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+        i += 1;
+    }
+    hash
+}
+
+/// How a page presents the tenant (or Gatehouse itself when there is none).
+#[derive(Debug, Clone, Copy)]
+pub struct Brand<'a> {
+    pub name: &'a str,
+    /// An https URL (checked when the tenant is saved).
+    pub logo_url: Option<&'a str>,
+    /// `#rrggbb` (checked when the tenant is saved); set as the `--brand` custom property.
+    pub colour: &'a str,
+}
+
+impl Default for Brand<'_> {
+    fn default() -> Self {
+        Self { name: "Gatehouse", logo_url: None, colour: DEFAULT_COLOUR }
+    }
+}
+
+/// The brand colour when a tenant sets none.
+pub const DEFAULT_COLOUR: &str = "#2b59c3";
+
+/// What the layout needs besides the page: the brand and this response's CSP nonce, which
+/// admits the one `<style>` element that carries the brand colour.
+#[derive(Debug, Clone, Copy)]
+pub struct Layout<'a> {
+    pub brand: Brand<'a>,
+    pub nonce: &'a str,
+}
+
+/// A link to an external provider on the sign-in page.
+#[derive(Debug, Clone)]
+pub struct ProviderButton {
+    pub href: String,
+    pub label: String,
+}
+
+/// The hosted sign-in form.
+#[derive(Template)]
+#[template(path = "sign_in.html")]
+pub struct SignIn<'a> {
+    pub layout: Layout<'a>,
+    pub slug: &'a str,
+    pub request_id: &'a str,
+    pub csrf: &'a str,
+    /// Echoed back after a failed attempt.
+    pub username: &'a str,
+    pub error: Option<&'a str>,
+    pub providers: &'a [ProviderButton],
+}
+
+impl SignIn<'_> {
+    const TITLE: &'static str = "Sign in";
+
+    /// The fields point at the error message, when there is one.
+    fn described_by(&self) -> &'static str {
+        if self.error.is_some() { "error" } else { "" }
+    }
+}
+
+/// An error that must not be sent back to the client app (its redirect URI is not trusted).
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage<'a> {
+    pub layout: Layout<'a>,
+    pub message: &'a str,
+}
+
+impl ErrorPage<'_> {
+    const TITLE: &'static str = "Something went wrong";
+}
+
+/// An error in the middle of a sign-in, with a link back to where the user can try again.
+#[derive(Template)]
+#[template(path = "sign_in_error.html")]
+pub struct SignInError<'a> {
+    pub layout: Layout<'a>,
+    pub message: &'a str,
+    pub back: Option<&'a str>,
+}
+
+impl SignInError<'_> {
+    const TITLE: &'static str = "Sign-in did not work";
+}
+
+/// A confirmation after linking an external account.
+#[derive(Template)]
+#[template(path = "linked.html")]
+pub struct Linked<'a> {
+    pub layout: Layout<'a>,
+    pub provider: &'a str,
+}
+
+impl Linked<'_> {
+    const TITLE: &'static str = "Account linked";
+}
+
+/// Asks before signing out when the request carries no proof it came from the app.
+#[derive(Template)]
+#[template(path = "confirm_sign_out.html")]
+pub struct ConfirmSignOut<'a> {
+    pub layout: Layout<'a>,
+    pub slug: &'a str,
+    /// Parameters carried through the confirmation, as hidden fields.
+    pub keep: &'a [(&'a str, &'a str)],
+}
+
+impl ConfirmSignOut<'_> {
+    const TITLE: &'static str = "Sign out?";
+}
+
+/// After a sign-out with no registered place to return to.
+#[derive(Template)]
+#[template(path = "signed_out.html")]
+pub struct SignedOut<'a> {
+    pub layout: Layout<'a>,
+}
+
+impl SignedOut<'_> {
+    const TITLE: &'static str = "You are signed out";
+}
+
+/// Renders a page to a string.
+///
+/// # Errors
+/// Only if writing a value fails, which plain strings never do.
+pub fn render(page: &impl Template) -> Result<String, Error> {
+    page.render()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOSTILE: &str = r#"<script>"x"&'y'</script>"#;
+
+    fn layout(brand: Brand<'_>) -> Layout<'_> {
+        Layout { brand, nonce: "n0nce" }
+    }
+
+    fn sign_in<'a>(error: Option<&'a str>, providers: &'a [ProviderButton]) -> SignIn<'a> {
+        SignIn {
+            layout: layout(Brand::default()),
+            slug: "acme",
+            request_id: "r1",
+            csrf: "c1",
+            username: "ann",
+            error,
+            providers,
+        }
+    }
+
+    #[test]
+    fn markup_in_values_is_escaped() {
+        let buttons = [ProviderButton { href: HOSTILE.into(), label: HOSTILE.into() }];
+        let brand = Brand { name: HOSTILE, logo_url: Some(HOSTILE), colour: HOSTILE };
+        let page = SignIn { layout: layout(brand), username: HOSTILE, ..sign_in(Some(HOSTILE), &buttons) };
+        let html = render(&page).unwrap();
+        assert!(!html.contains("<script>") && !html.contains(r#""x""#), "{html}");
+        assert!(html.contains("&#60;script&#62;&#34;x&#34;&#38;&#39;y&#39;&#60;/script&#62;"), "{html}");
+        let keep = [(HOSTILE, HOSTILE)];
+        let confirm = ConfirmSignOut { layout: layout(Brand::default()), slug: HOSTILE, keep: &keep };
+        let linked = Linked { layout: layout(Brand::default()), provider: HOSTILE };
+        let error = SignInError { layout: layout(Brand::default()), message: HOSTILE, back: Some(HOSTILE) };
+        for html in [render(&confirm), render(&linked), render(&error)] {
+            assert!(!html.unwrap().contains("<script>"));
+        }
+    }
+
+    #[test]
+    fn the_sign_in_form_keeps_its_names_and_labels() {
+        let buttons =
+            [ProviderButton { href: "/t/acme/auth/corp/start?request=r1".into(), label: "Corp".into() }];
+        let html = render(&sign_in(None, &buttons)).unwrap();
+        for part in [
+            "<title>Sign in · Gatehouse</title>",
+            r#"<form method="POST" action="/t/acme/login">"#,
+            r#"name="request" value="r1""#,
+            r#"name="csrf" value="c1""#,
+            r#"<label for="username">Username</label>"#,
+            r#"<input type="text" id="username" name="username" value="ann" autocomplete="username" autocapitalize="none" spellcheck="false" required autofocus>"#,
+            r#"<input type="password" id="password" name="password" autocomplete="current-password" required>"#,
+            r#"<button type="submit">Sign in</button>"#,
+            r#"<a class="button provider" href="/t/acme/auth/corp/start?request=r1">Continue with Corp</a>"#,
+        ] {
+            assert!(html.contains(part), "{part} missing from\n{html}");
+        }
+        assert!(!html.contains("role=\"alert\"") && !html.contains("aria-describedby"));
+    }
+
+    #[test]
+    fn an_error_is_announced_and_described() {
+        let html = render(&sign_in(Some("Invalid username or password."), &[])).unwrap();
+        assert!(
+            html.contains(r#"<p class="error" role="alert" id="error">Invalid username or password.</p>"#)
+        );
+        assert_eq!(html.matches(r#"aria-describedby="error""#).count(), 2, "{html}");
+    }
+
+    #[test]
+    fn the_brand_reaches_the_layout_through_the_nonce_style_only() {
+        let brand = Brand { name: "Acme", logo_url: Some("https://acme.example/l.png"), colour: "#0a0b0c" };
+        let html = render(&SignedOut { layout: layout(brand) }).unwrap();
+        assert!(html.contains(r#"<style nonce="n0nce">:root{--brand:#0a0b0c}</style>"#), "{html}");
+        assert!(html.contains(
+            r#"<img class="logo" src="https://acme.example/l.png" alt="" width="48" height="48"><p>Acme</p>"#
+        ));
+        assert!(html.contains(&format!(
+            r#"<link rel="stylesheet" href="/assets/gatehouse.css?v={STYLESHEET_VERSION}">"#
+        )));
+        assert!(!html.contains(" style="), "no inline style attributes");
+    }
+
+    #[test]
+    fn every_page_renders_its_title() {
+        let l = layout(Brand::default());
+        let keep = [("state", "s9")];
+        for (html, title) in [
+            (render(&ErrorPage { layout: l, message: "m" }), "Something went wrong"),
+            (render(&SignInError { layout: l, message: "m", back: None }), "Sign-in did not work"),
+            (render(&Linked { layout: l, provider: "Corp" }), "Account linked"),
+            (render(&ConfirmSignOut { layout: l, slug: "acme", keep: &keep }), "Sign out?"),
+            (render(&SignedOut { layout: l }), "You are signed out"),
+        ] {
+            let html = html.unwrap();
+            assert!(html.contains(&format!("<title>{title} · Gatehouse</title>")), "{html}");
+            assert!(html.contains(&format!("<h1>{title}</h1>")), "{html}");
+        }
+    }
+}
