@@ -113,7 +113,9 @@ impl InternalHosts {
             let valid = !name.is_empty()
                 && name.len() <= 253
                 && name.split('.').all(|l| {
-                    !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    !l.is_empty()
+                        && l.len() <= 63
+                        && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
                 });
             if !valid {
                 return Err(format!("{e:?} is not an IP address, CIDR network or host name"));

@@ -29,7 +29,8 @@ pub fn is_internal(ip: IpAddr) -> bool {
         IpAddr::V4(a) => internal_v4(a),
         IpAddr::V6(a) => {
             let s = a.segments();
-            let embedded = |hi: u16, lo: u16| internal_v4(Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo)));
+            let embedded =
+                |hi: u16, lo: u16| internal_v4(Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo)));
             a.is_unspecified()
                 || a.is_loopback()
                 || a.is_multicast()
@@ -180,11 +181,34 @@ mod tests {
     #[test]
     fn internal_ranges_are_recognised_in_every_spelling() {
         for ip in [
-            "127.0.0.1", "10.0.0.1", "172.16.5.4", "192.168.1.1", "169.254.169.254", "100.64.0.1",
-            "100.100.100.200", "0.0.0.0", "255.255.255.255", "224.0.0.1", "192.0.2.1", "198.51.100.7",
-            "203.0.113.9", "192.0.0.192", "168.63.129.16", "::1", "::", "fc00::1", "fd00:ec2::254",
-            "fe80::1", "ff02::1", "2001:db8::1", "::ffff:127.0.0.1", "::ffff:169.254.169.254",
-            "::ffff:10.0.0.1", "64:ff9b::a00:1", "2002:a00:1::", "::127.0.0.1",
+            "127.0.0.1",
+            "10.0.0.1",
+            "172.16.5.4",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "100.100.100.200",
+            "0.0.0.0",
+            "255.255.255.255",
+            "224.0.0.1",
+            "192.0.2.1",
+            "198.51.100.7",
+            "203.0.113.9",
+            "192.0.0.192",
+            "168.63.129.16",
+            "::1",
+            "::",
+            "fc00::1",
+            "fd00:ec2::254",
+            "fe80::1",
+            "ff02::1",
+            "2001:db8::1",
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+            "::ffff:10.0.0.1",
+            "64:ff9b::a00:1",
+            "2002:a00:1::",
+            "::127.0.0.1",
         ] {
             assert!(is_internal(ip.parse().unwrap()), "{ip}");
         }
@@ -198,9 +222,15 @@ mod tests {
         let none = InternalHosts::default();
         let check = |u: &str, h: &InternalHosts| check_literal(&url::Url::parse(u).unwrap(), h).is_ok();
         for u in [
-            "https://169.254.169.254/", "https://10.0.0.1/", "https://127.0.0.1:6379/",
-            "https://[::ffff:a9fe:a9fe]/", "https://2130706433/", "https://0x7f.1/", "https://localhost/",
-            "https://api.localhost./", "https://[fd00:ec2::254]/",
+            "https://169.254.169.254/",
+            "https://10.0.0.1/",
+            "https://127.0.0.1:6379/",
+            "https://[::ffff:a9fe:a9fe]/",
+            "https://2130706433/",
+            "https://0x7f.1/",
+            "https://localhost/",
+            "https://api.localhost./",
+            "https://[fd00:ec2::254]/",
         ] {
             assert!(!check(u, &none), "{u}");
         }
@@ -229,10 +259,15 @@ mod tests {
         };
         let url = format!("http://rebound.example:{port}/");
         let err = client(InternalHosts::default()).get(&url).send().await.unwrap_err();
-        assert!(crate::upstream::error_chain(&err).contains("no address provider calls may reach"), "{err:?}");
+        assert!(
+            crate::upstream::error_chain(&err).contains("no address provider calls may reach"),
+            "{err:?}"
+        );
         // Allowed by address: the same request connects (and the listener sees it).
         let accepted = tokio::spawn(async move { listener.accept().await.is_ok() });
-        let _ = tokio::time::timeout(Duration::from_millis(300), client(hosts(&["127.0.0.1"])).get(&url).send()).await;
+        let _ =
+            tokio::time::timeout(Duration::from_millis(300), client(hosts(&["127.0.0.1"])).get(&url).send())
+                .await;
         assert!(accepted.await.unwrap());
         // Internal addresses are dropped from a mixed answer, public ones kept.
         let r = GuardedResolver::with_answers(InternalHosts::default(), answers.clone());

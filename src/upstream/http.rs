@@ -112,7 +112,8 @@ impl<'c> ::oauth2::AsyncHttpClient<'c> for HttpClient {
     fn call(&'c self, request: HttpRequest) -> Self::Future {
         Box::pin(async move {
             let answer = self.send(reqwest::Request::try_from(request)?).await?;
-            let mut builder = ::oauth2::http::Response::builder().status(answer.status).version(answer.version);
+            let mut builder =
+                ::oauth2::http::Response::builder().status(answer.status).version(answer.version);
             for (name, value) in &answer.headers {
                 builder = builder.header(name, value);
             }

@@ -12,7 +12,6 @@ use std::{
 };
 
 use chrono::Utc;
-use openidconnect::core::CoreProviderMetadata;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -30,6 +29,32 @@ pub mod local;
 pub mod oauth2;
 pub mod oidc;
 mod presets;
+
+/// What Gatehouse reads from a discovery document beyond the core fields.
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
+pub struct ExtraMetadata {
+    /// RFC 9207: the issuer puts `iss` in every authorization response.
+    #[serde(default)]
+    pub authorization_response_iss_parameter_supported: bool,
+}
+
+impl openidconnect::AdditionalProviderMetadata for ExtraMetadata {}
+
+/// An issuer's discovery document.
+pub type ProviderMetadata = openidconnect::ProviderMetadata<
+    ExtraMetadata,
+    openidconnect::core::CoreAuthDisplay,
+    openidconnect::core::CoreClientAuthMethod,
+    openidconnect::core::CoreClaimName,
+    openidconnect::core::CoreClaimType,
+    openidconnect::core::CoreGrantType,
+    openidconnect::core::CoreJweContentEncryptionAlgorithm,
+    openidconnect::core::CoreJweKeyManagementAlgorithm,
+    openidconnect::core::CoreJsonWebKey,
+    openidconnect::core::CoreResponseMode,
+    openidconnect::core::CoreResponseType,
+    openidconnect::core::CoreSubjectIdentifierType,
+>;
 
 /// Every kind an admin can configure: the two generic protocols and the presets that fill
 /// them in.
@@ -66,6 +91,8 @@ pub struct Begin<'a> {
 /// What the upstream sent back to our callback, with what `begin` generated for it.
 pub struct Callback<'a> {
     pub code: &'a str,
+    /// The authorization response's `iss` (RFC 9207), when it carried one.
+    pub iss: Option<&'a str>,
     pub nonce: &'a str,
     pub pkce_verifier: &'a str,
     pub redirect_uri: &'a str,
@@ -216,7 +243,10 @@ pub fn validate(
 ///
 /// # Errors
 /// The first endpoint at fault, named by its field.
-pub async fn check_endpoints(endpoints: &[Endpoint], settings: &UpstreamSettings) -> Result<(), ValidationError> {
+pub async fn check_endpoints(
+    endpoints: &[Endpoint],
+    settings: &UpstreamSettings,
+) -> Result<(), ValidationError> {
     let timeout = Duration::from_millis(settings.connect_timeout_ms);
     for (field, url) in endpoints {
         egress::check_resolved(url, &settings.allowed_internal_hosts, timeout)
@@ -344,7 +374,7 @@ impl ClaimMap {
 pub struct Upstream {
     pub http: http::HttpClient,
     discovery_ttl: Duration,
-    discovered: RwLock<HashMap<String, (Arc<CoreProviderMetadata>, Instant)>>,
+    discovered: RwLock<HashMap<String, (Arc<ProviderMetadata>, Instant)>>,
 }
 
 impl Upstream {
@@ -366,7 +396,7 @@ impl Upstream {
         &self,
         issuer: &str,
         refresh: bool,
-    ) -> Result<Arc<CoreProviderMetadata>, ProviderError> {
+    ) -> Result<Arc<ProviderMetadata>, ProviderError> {
         if !refresh {
             let cached = self
                 .discovered
@@ -380,7 +410,7 @@ impl Upstream {
         }
         let url = openidconnect::IssuerUrl::new(issuer.to_string())
             .map_err(|e| ProviderError::Upstream(format!("issuer URL: {e}")))?;
-        let metadata = CoreProviderMetadata::discover_async(url, &self.http).await.map_err(|e| {
+        let metadata = ProviderMetadata::discover_async(url, &self.http).await.map_err(|e| {
             ProviderError::Upstream(format!("discovery at {issuer} failed: {}", error_chain(&e)))
         })?;
         let metadata = Arc::new(metadata);

@@ -9,8 +9,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{
-    Begin, Callback, Capabilities, ClaimMap, ExternalIdentity, ProviderError, ProviderInfo, Strategy,
-    Endpoint, Upstream, error_chain, provider_url,
+    Begin, Callback, Capabilities, ClaimMap, Endpoint, ExternalIdentity, ProviderError, ProviderInfo,
+    Strategy, Upstream, error_chain, provider_url,
 };
 use crate::{config::UpstreamSettings, domain::ValidationError};
 
@@ -56,10 +56,14 @@ impl OAuth2 {
         let token = provider_url("configuration.token_url", &config.token_url, settings)?;
         let mut endpoints = vec![
             ("configuration.token_url", token.clone()),
-            ("configuration.userinfo_url", provider_url("configuration.userinfo_url", &config.userinfo_url, settings)?),
+            (
+                "configuration.userinfo_url",
+                provider_url("configuration.userinfo_url", &config.userinfo_url, settings)?,
+            ),
         ];
         if let Some(e) = &config.emails_url {
-            endpoints.push(("configuration.emails_url", provider_url("configuration.emails_url", e, settings)?));
+            endpoints
+                .push(("configuration.emails_url", provider_url("configuration.emails_url", e, settings)?));
         }
         if config.client_id.is_empty() || config.client_id.len() > 512 {
             return Err(ValidationError::new("configuration.client_id", "must be 1 to 512 characters"));
@@ -115,7 +119,11 @@ impl OAuth2 {
     }
 
     async fn get_json(&self, upstream: &Upstream, url: &str, token: &str) -> Result<Value, ProviderError> {
-        upstream.http.get_json(url, token).await.map_err(|e| ProviderError::Upstream(format!("{url}: {}", error_chain(&e))))
+        upstream
+            .http
+            .get_json(url, token)
+            .await
+            .map_err(|e| ProviderError::Upstream(format!("{url}: {}", error_chain(&e))))
     }
 }
 

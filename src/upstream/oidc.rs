@@ -4,14 +4,14 @@
 use openidconnect::{
     AuthorizationCode, ClientId, ClientSecret, CsrfToken, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
     PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
-    core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims},
+    core::{CoreAuthenticationFlow, CoreClient, CoreUserInfoClaims},
 };
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::{
-    Begin, Callback, Capabilities, ClaimMap, ExternalIdentity, ProviderError, ProviderInfo, Strategy,
-    Endpoint, Upstream, error_chain, provider_url,
+    Begin, Callback, Capabilities, ClaimMap, Endpoint, ExternalIdentity, ProviderError, ProviderInfo,
+    ProviderMetadata, Strategy, Upstream, error_chain, provider_url,
 };
 use crate::{config::UpstreamSettings, domain::ValidationError};
 
@@ -59,7 +59,7 @@ impl Oidc {
 
     fn client(
         &self,
-        metadata: &CoreProviderMetadata,
+        metadata: &ProviderMetadata,
         redirect_uri: &str,
     ) -> Result<
         CoreClient<
@@ -122,9 +122,11 @@ impl Strategy for Oidc {
         upstream: &Upstream,
         callback: Callback<'_>,
     ) -> Result<ExternalIdentity, ProviderError> {
-        let Callback { code, nonce, pkce_verifier, redirect_uri } = callback;
+        let Callback { code, iss, nonce, pkce_verifier, redirect_uri } = callback;
         let http = &upstream.http;
         let mut metadata = upstream.metadata(&self.config.issuer, false).await?;
+        // Before the code goes anywhere: a response from another issuer is a mix-up attack.
+        check_iss(iss, &metadata)?;
         let client = self.client(&metadata, redirect_uri)?;
         let token = client
             .exchange_code(AuthorizationCode::new(code.to_string()))
@@ -164,5 +166,22 @@ impl Strategy for Oidc {
             }
         }
         self.config.claims.apply(&merged, "sub")
+    }
+}
+
+/// RFC 9207 §2.4: an `iss` in the authorization response must be the issuer's identifier,
+/// and an issuer that says it always sends one must have sent it.
+fn check_iss(iss: Option<&str>, metadata: &ProviderMetadata) -> Result<(), ProviderError> {
+    let expected = metadata.issuer().as_str();
+    match iss {
+        Some(iss) if iss != expected => Err(ProviderError::Rejected(format!(
+            "the authorization response names issuer {iss:?}, not {expected:?} (RFC 9207)"
+        ))),
+        None if metadata.additional_metadata().authorization_response_iss_parameter_supported => {
+            Err(ProviderError::Rejected(
+                "the authorization response carries no iss, which this issuer always sends (RFC 9207)".into(),
+            ))
+        }
+        _ => Ok(()),
     }
 }

@@ -21,9 +21,9 @@ const OP_CLIENT: &str = "gatehouse";
 const OP_SECRET: &str = "upstream-client-secret-for-the-tests-0123456789";
 
 /// A real OpenID provider in a Node process, killed when dropped.
-struct OpenIdProvider {
+pub(crate) struct OpenIdProvider {
     child: Child,
-    issuer: String,
+    pub(crate) issuer: String,
 }
 
 impl Drop for OpenIdProvider {
@@ -70,7 +70,7 @@ impl OpenIdProvider {
     }
 
     /// The account the next sign-in at the provider will be.
-    async fn next_account(&self, claims: Value) {
+    pub(crate) async fn next_account(&self, claims: Value) {
         let resp = reqwest::Client::new()
             .post(format!("{}/_test/next-account", self.issuer))
             .json(&claims)
@@ -93,7 +93,7 @@ pub(crate) async fn add_provider(app: &TestApp, op: &str, body: Value) -> Value 
 
 /// Gatehouse with a public client app and an `oidc` provider `corp` pointing at a fresh
 /// upstream. Returns (operator token, client id, upstream).
-async fn with_corp_provider(app: &TestApp) -> (String, String, OpenIdProvider) {
+pub(crate) async fn with_corp_provider(app: &TestApp) -> (String, String, OpenIdProvider) {
     let op = app.operator().await;
     let upstream = OpenIdProvider::start(&callback_of(app, "corp")).await;
     let created = add_provider(

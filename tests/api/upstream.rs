@@ -9,8 +9,8 @@ use serde_json::{Value, json};
 
 use crate::{
     helpers::{backend_tests, problem},
-    oidc::Browser,
-    providers::{add_provider, error_page, start_url, to_callback, tokens_from},
+    oidc::{Browser, query_of},
+    providers::{add_provider, error_page, start_url, to_callback, tokens_from, with_corp_provider},
 };
 
 /// Ten megabytes: far beyond the default `upstream.max_response_bytes` (256 KiB).
@@ -242,5 +242,33 @@ backend_tests! {
         assert!(ops.export("imported", false).await.is_err(), "no tenant was written");
         let fine = FakeIdp::start(Misbehave::default()).await;
         ops.import(doc(&fine.url), false).await.unwrap();
+    }
+}
+
+backend_tests! {
+    async fn an_authorization_response_naming_another_issuer_or_none_is_rejected(app: TestApp) {
+        // oidc-provider publishes authorization_response_iss_parameter_supported: true.
+        let (_, client_id, upstream) = with_corp_provider(&app).await;
+        for forged in [Some("https://evil.example"), Some(&format!("{}/", upstream.issuer)[..]), None] {
+            upstream.next_account(json!({"sub": "u-900", "preferred_username": "mia"})).await;
+            let before = app.stored_state().await;
+            let mut browser = Browser::new(&app);
+            let callback = to_callback(&mut browser, &start_url(&app, "corp", &client_id), |u| u).await;
+            assert_eq!(query_of(&callback)["iss"], upstream.issuer, "the provider sends iss");
+            let mut url = url::Url::parse(&callback).unwrap();
+            let pairs: Vec<(String, String)> = url.query_pairs().into_owned().filter(|(k, _)| k != "iss").collect();
+            url.query_pairs_mut().clear().extend_pairs(pairs);
+            if let Some(iss) = forged {
+                url.query_pairs_mut().append_pair("iss", iss);
+            }
+            let resp = browser.get(url.as_str()).await;
+            error_page(resp, StatusCode::BAD_REQUEST, "could not be verified").await;
+            assert_eq!(app.stored_state().await, before, "{forged:?}: nothing stored");
+        }
+        // The untouched response signs in.
+        upstream.next_account(json!({"sub": "u-900", "preferred_username": "mia"})).await;
+        let mut browser = Browser::new(&app);
+        let callback = to_callback(&mut browser, &start_url(&app, "corp", &client_id), |u| u).await;
+        tokens_from(&app, &client_id, browser.get(&callback).await).await;
     }
 }
