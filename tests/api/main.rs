@@ -10,6 +10,7 @@ mod admin_clients;
 mod cli;
 mod clients;
 mod credentials;
+mod cross_site;
 mod deployment;
 mod errors;
 mod express_passport;
