@@ -81,6 +81,71 @@ pub struct UpstreamSettings {
     /// Allow `http://` provider URLs on loopback hosts (development and tests). Other
     /// provider URLs must be https.
     pub allow_http_loopback: bool,
+    /// The largest answer read from a provider (discovery, keys, token, user-info, emails);
+    /// a larger one fails the sign-in.
+    pub max_response_bytes: usize,
+    /// Internal addresses provider calls may reach anyway (an IdP inside the network): IPs,
+    /// CIDRs, or host names whose every address is then allowed. Empty: none.
+    pub allowed_internal_hosts: InternalHosts,
+}
+
+/// `upstream.allowed_internal_hosts`: a YAML list, or in the environment a comma-separated
+/// string (`10.0.0.0/8,idp.internal`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InternalHosts {
+    pub nets: Vec<crate::client_ip::IpNet>,
+    /// Lower-case, without a trailing dot.
+    pub names: Vec<String>,
+}
+
+impl InternalHosts {
+    /// # Errors
+    /// An entry that is neither an IP, a CIDR network nor a host name.
+    pub fn parse(entries: impl IntoIterator<Item = String>) -> Result<Self, String> {
+        let mut out = Self::default();
+        for entry in entries {
+            let e = entry.trim();
+            if let Ok(net) = e.parse() {
+                out.nets.push(net);
+                continue;
+            }
+            let name = e.trim_end_matches('.').to_ascii_lowercase();
+            let valid = !name.is_empty()
+                && name.len() <= 253
+                && name.split('.').all(|l| {
+                    !l.is_empty()
+                        && l.len() <= 63
+                        && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                });
+            if !valid {
+                return Err(format!("{e:?} is not an IP address, CIDR network or host name"));
+            }
+            out.names.push(name);
+        }
+        Ok(out)
+    }
+}
+
+impl Serialize for InternalHosts {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.nets.iter().map(ToString::to_string).chain(self.names.iter().cloned()))
+    }
+}
+
+impl<'de> Deserialize<'de> for InternalHosts {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            List(Vec<String>),
+            Text(String),
+        }
+        let items = match Raw::deserialize(d)? {
+            Raw::List(items) => items,
+            Raw::Text(text) => text.split(',').filter(|s| !s.trim().is_empty()).map(str::to_string).collect(),
+        };
+        Self::parse(items).map_err(serde::de::Error::custom)
+    }
 }
 
 impl Default for UpstreamSettings {
@@ -91,6 +156,8 @@ impl Default for UpstreamSettings {
             discovery_ttl_secs: 3_600,
             login_ttl_secs: 600,
             allow_http_loopback: false,
+            max_response_bytes: 256 * 1024,
+            allowed_internal_hosts: InternalHosts::default(),
         }
     }
 }
@@ -441,6 +508,12 @@ impl Settings {
             return Err(ConfigError::key(
                 "GATEHOUSE__UPSTREAM__TIMEOUT_MS",
                 "timeout_ms must be 100 to 60000 and connect_timeout_ms 100 to timeout_ms",
+            ));
+        }
+        if !(4 * 1024..=16 * 1024 * 1024).contains(&u.max_response_bytes) {
+            return Err(ConfigError::key(
+                "GATEHOUSE__UPSTREAM__MAX_RESPONSE_BYTES",
+                "must be between 4096 and 16777216",
             ));
         }
         if !(60..=3_600).contains(&u.login_ttl_secs) {

@@ -79,14 +79,18 @@ fn validate_kind(kind: &str) -> Result<(), ApiError> {
 }
 
 /// Builds the strategy the registry would build, so a configuration that cannot work is
-/// refused here with the field at fault rather than left out at login time.
-fn validate_strategy(
+/// refused here with the field at fault rather than left out at login time; and refuses URLs
+/// whose hosts resolve to internal addresses.
+async fn validate_strategy(
     state: &AppState,
     kind: &str,
     config: &Value,
     secrets: &BTreeMap<String, String>,
 ) -> Result<(), ApiError> {
-    crate::strategy::validate(kind, config, secrets, &state.settings.upstream).map_err(ApiError::from)
+    let settings = &state.settings.upstream;
+    let endpoints = crate::strategy::validate(kind, config, secrets, settings)?;
+    crate::strategy::check_endpoints(&endpoints, settings).await?;
+    Ok(())
 }
 
 fn validate_display_name(name: &str) -> Result<String, ApiError> {
@@ -181,7 +185,7 @@ pub async fn create(
         validate_secret(k, Some(v))?;
     }
     validate_secrets(&input.secrets)?;
-    validate_strategy(state, &input.kind, &config, &input.secrets)?;
+    validate_strategy(state, &input.kind, &config, &input.secrets).await?;
     if input.kind == LOCAL {
         if store::providers::find_by_kind(&state.db, tenant.id, LOCAL).await?.is_some() {
             return Err(ApiError::conflict(
@@ -310,7 +314,7 @@ pub async fn update(
         row.secret_enc = store::providers::seal_secrets(&state.master_key, tenant.id, row.id, &secrets);
         changed.push("secrets");
     }
-    validate_strategy(state, &row.kind, &row.config, &secrets)?;
+    validate_strategy(state, &row.kind, &row.config, &secrets).await?;
     row.updated_at = now;
     let row = store::providers::update(&state.db, row).await?;
     state.tenants.changed(&state.kv, &tenant.slug).await;

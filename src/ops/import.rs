@@ -33,6 +33,11 @@ impl Ops {
     pub async fn import(&self, doc: TenantExport, replace: bool) -> anyhow::Result<ImportReport> {
         let now = Utc::now();
         let plan = self.validate(doc, now)?;
+        for (label, urls) in &plan.endpoints {
+            crate::strategy::check_endpoints(urls, &self.settings.upstream)
+                .await
+                .map_err(|e| anyhow!("{label}: {}: {}", e.field, e.message))?;
+        }
         let slug = plan.tenant.slug.clone();
         let txn = self.db.begin().await?;
         if let Some(existing) = store::tenants::find_by_slug(&txn, &slug).await? {
@@ -203,6 +208,7 @@ impl Ops {
 
         let mut provider_rows: BTreeMap<String, Uuid> = BTreeMap::new();
         let mut providers = Vec::new();
+        let mut endpoints = Vec::new();
         for (n, p) in doc.providers.into_iter().enumerate() {
             let at = |m: String| anyhow!("providers[{n}] ({}): {m}", p.provider_id);
             if !crate::strategy::KINDS.contains(&p.kind.as_str()) {
@@ -249,8 +255,9 @@ impl Ops {
                 }
                 (None, None) => BTreeMap::new(),
             };
-            crate::strategy::validate(&p.kind, &p.config, &secrets, &self.settings.upstream)
+            let urls = crate::strategy::validate(&p.kind, &p.config, &secrets, &self.settings.upstream)
                 .map_err(|e| at(format!("{}: {}", e.field, e.message)))?;
+            endpoints.push((format!("providers[{n}] ({})", p.provider_id), urls));
             providers.push(row);
         }
         if !provider_rows.contains_key(LOCAL) {
@@ -285,7 +292,7 @@ impl Ops {
             });
         }
         let counts = (users.len(), clients.len());
-        Ok(Plan { tenant, keys, users, clients, providers, identities, counts, warnings })
+        Ok(Plan { tenant, keys, users, clients, providers, endpoints, identities, counts, warnings })
     }
 }
 
@@ -319,6 +326,8 @@ struct Plan {
     users: Vec<users::Model>,
     clients: Vec<clients::Model>,
     providers: Vec<providers::Model>,
+    /// The URLs each provider calls, resolved before anything is written.
+    endpoints: Vec<(String, Vec<crate::upstream::Endpoint>)>,
     identities: Vec<identities::Model>,
     counts: (usize, usize),
     warnings: Vec<String>,

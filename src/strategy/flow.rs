@@ -185,7 +185,8 @@ pub enum FinishError {
     Resolve(#[from] ResolveError),
 }
 
-/// Exchanges the code and resolves the user. Every outcome is audited.
+/// Checks the response's issuer (RFC 9207, for issuers that have one), exchanges the code and
+/// resolves the user. Every outcome is audited.
 ///
 /// # Errors
 /// See [`FinishError`]; no user, identity or session is created when it fails.
@@ -194,6 +195,7 @@ pub async fn finish(
     tenant: &TenantContext,
     pending: &PendingExternal,
     code: &str,
+    iss: Option<&str>,
     meta: &ClientMeta,
     now: DateTime<Utc>,
 ) -> Result<users::Model, FinishError> {
@@ -206,6 +208,7 @@ pub async fn finish(
     let redirect_uri = callback_url(tenant, &info.provider_id);
     let callback = Callback {
         code,
+        iss,
         nonce: &pending.nonce,
         pkce_verifier: &pending.pkce_verifier,
         redirect_uri: &redirect_uri,

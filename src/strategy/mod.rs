@@ -6,7 +6,7 @@ use crate::{auth::AuthError, upstream::ProviderError};
 pub mod flow;
 pub mod link;
 
-pub use crate::upstream::{KINDS, validate};
+pub use crate::upstream::{KINDS, check_endpoints, validate};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StrategyError {

@@ -12,7 +12,6 @@ use std::{
 };
 
 use chrono::Utc;
-use openidconnect::core::CoreProviderMetadata;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -24,10 +23,38 @@ use crate::{
     store::{entities::providers, providers::LOCAL},
 };
 
+pub mod egress;
+pub mod http;
 pub mod local;
 pub mod oauth2;
 pub mod oidc;
 mod presets;
+
+/// What Gatehouse reads from a discovery document beyond the core fields.
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
+pub struct ExtraMetadata {
+    /// RFC 9207: the issuer puts `iss` in every authorization response.
+    #[serde(default)]
+    pub authorization_response_iss_parameter_supported: bool,
+}
+
+impl openidconnect::AdditionalProviderMetadata for ExtraMetadata {}
+
+/// An issuer's discovery document.
+pub type ProviderMetadata = openidconnect::ProviderMetadata<
+    ExtraMetadata,
+    openidconnect::core::CoreAuthDisplay,
+    openidconnect::core::CoreClientAuthMethod,
+    openidconnect::core::CoreClaimName,
+    openidconnect::core::CoreClaimType,
+    openidconnect::core::CoreGrantType,
+    openidconnect::core::CoreJweContentEncryptionAlgorithm,
+    openidconnect::core::CoreJweKeyManagementAlgorithm,
+    openidconnect::core::CoreJsonWebKey,
+    openidconnect::core::CoreResponseMode,
+    openidconnect::core::CoreResponseType,
+    openidconnect::core::CoreSubjectIdentifierType,
+>;
 
 /// Every kind an admin can configure: the two generic protocols and the presets that fill
 /// them in.
@@ -64,6 +91,8 @@ pub struct Begin<'a> {
 /// What the upstream sent back to our callback, with what `begin` generated for it.
 pub struct Callback<'a> {
     pub code: &'a str,
+    /// The authorization response's `iss` (RFC 9207), when it carried one.
+    pub iss: Option<&'a str>,
     pub nonce: &'a str,
     pub pkce_verifier: &'a str,
     pub redirect_uri: &'a str,
@@ -96,9 +125,18 @@ pub enum ProviderError {
     Unsupported,
 }
 
+/// A URL a strategy calls, with the configuration field it comes from.
+pub type Endpoint = (&'static str, url::Url);
+
 #[async_trait::async_trait]
 pub trait Strategy: Send + Sync {
     fn info(&self) -> &ProviderInfo;
+
+    /// The configured URLs this strategy calls (a discovery document may name more; those
+    /// are checked when called).
+    fn endpoints(&self) -> Vec<Endpoint> {
+        Vec::new()
+    }
 
     fn capabilities(&self) -> Capabilities;
 
@@ -174,6 +212,8 @@ impl Strategies {
 /// Validates a provider configuration the way the registry will build it, so the admin API
 /// refuses what could not work.
 ///
+/// Returns the URLs the provider will call, for [`check_endpoints`].
+///
 /// # Errors
 /// The first problem, named by its field.
 pub fn validate(
@@ -181,7 +221,7 @@ pub fn validate(
     config: &Value,
     secrets: &BTreeMap<String, String>,
     settings: &UpstreamSettings,
-) -> Result<(), ValidationError> {
+) -> Result<Vec<Endpoint>, ValidationError> {
     let row = providers::Model {
         id: Uuid::nil(),
         tenant_id: Uuid::nil(),
@@ -195,7 +235,25 @@ pub fn validate(
         created_at: Utc::now(),
         updated_at: Utc::now(),
     };
-    from_row(&row, secrets, settings).map(|_| ())
+    from_row(&row, secrets, settings).map(|s| s.endpoints())
+}
+
+/// Resolves the host of every endpoint and refuses one that reaches an internal address
+/// (`egress::check_resolved`); configuring a provider calls this after [`validate`].
+///
+/// # Errors
+/// The first endpoint at fault, named by its field.
+pub async fn check_endpoints(
+    endpoints: &[Endpoint],
+    settings: &UpstreamSettings,
+) -> Result<(), ValidationError> {
+    let timeout = Duration::from_millis(settings.connect_timeout_ms);
+    for (field, url) in endpoints {
+        egress::check_resolved(url, &settings.allowed_internal_hosts, timeout)
+            .await
+            .map_err(|why| ValidationError::new(field, why))?;
+    }
+    Ok(())
 }
 
 fn from_row(
@@ -230,7 +288,8 @@ fn parse<T: for<'de> Deserialize<'de>>(config: Map<String, Value>) -> Result<T, 
         .map_err(|e| ValidationError::new("configuration", e.to_string()))
 }
 
-/// A provider URL: https, or http on a loopback host when the deployment allows it.
+/// A provider URL: https, or http on a loopback host when the deployment allows it; never
+/// an internal address unless `upstream.allowed_internal_hosts` lists it.
 fn provider_url(
     field: &'static str,
     raw: &str,
@@ -252,6 +311,7 @@ fn provider_url(
     if url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
         return Err(bad("must not carry a fragment or credentials"));
     }
+    egress::check_literal(&url, &settings.allowed_internal_hosts).map_err(|why| bad(&why))?;
     Ok(url)
 }
 
@@ -309,27 +369,20 @@ impl ClaimMap {
     }
 }
 
-/// Shared plumbing for calls to providers: one HTTP client (bounded, no redirects) and the
-/// issuers' discovery documents, kept across tenant reloads.
+/// Shared plumbing for calls to providers: one HTTP client (bounded in time and size, no
+/// redirects) and the issuers' discovery documents, kept across tenant reloads.
 pub struct Upstream {
-    pub http: reqwest::Client,
+    pub http: http::HttpClient,
     discovery_ttl: Duration,
-    discovered: RwLock<HashMap<String, (Arc<CoreProviderMetadata>, Instant)>>,
+    discovered: RwLock<HashMap<String, (Arc<ProviderMetadata>, Instant)>>,
 }
 
 impl Upstream {
     /// # Errors
     /// The HTTP client cannot be built (TLS roots).
     pub fn new(settings: &UpstreamSettings) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
-            // Following redirects would let a provider point our requests anywhere (SSRF).
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(Duration::from_millis(settings.connect_timeout_ms))
-            .timeout(Duration::from_millis(settings.timeout_ms))
-            .user_agent(concat!("Gatehouse/", env!("CARGO_PKG_VERSION")))
-            .build()?;
         Ok(Self {
-            http,
+            http: http::HttpClient::new(settings)?,
             discovery_ttl: Duration::from_secs(settings.discovery_ttl_secs),
             discovered: RwLock::new(HashMap::new()),
         })
@@ -343,7 +396,7 @@ impl Upstream {
         &self,
         issuer: &str,
         refresh: bool,
-    ) -> Result<Arc<CoreProviderMetadata>, ProviderError> {
+    ) -> Result<Arc<ProviderMetadata>, ProviderError> {
         if !refresh {
             let cached = self
                 .discovered
@@ -357,7 +410,7 @@ impl Upstream {
         }
         let url = openidconnect::IssuerUrl::new(issuer.to_string())
             .map_err(|e| ProviderError::Upstream(format!("issuer URL: {e}")))?;
-        let metadata = CoreProviderMetadata::discover_async(url, &self.http).await.map_err(|e| {
+        let metadata = ProviderMetadata::discover_async(url, &self.http).await.map_err(|e| {
             ProviderError::Upstream(format!("discovery at {issuer} failed: {}", error_chain(&e)))
         })?;
         let metadata = Arc::new(metadata);
@@ -419,7 +472,11 @@ mod tests {
     #[test]
     fn provider_urls_are_https_unless_loopback_is_allowed() {
         let strict = UpstreamSettings::default();
-        let dev = UpstreamSettings { allow_http_loopback: true, ..UpstreamSettings::default() };
+        let dev = UpstreamSettings {
+            allow_http_loopback: true,
+            allowed_internal_hosts: crate::config::InternalHosts::parse(["127.0.0.1".to_string()]).unwrap(),
+            ..UpstreamSettings::default()
+        };
         let check = |raw: &str, s: &UpstreamSettings| provider_url("configuration.issuer", raw, s).is_ok();
         assert!(check("https://accounts.google.com", &strict));
         assert!(!check("http://127.0.0.1:9000", &strict));

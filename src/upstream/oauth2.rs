@@ -9,13 +9,10 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{
-    Begin, Callback, Capabilities, ClaimMap, ExternalIdentity, ProviderError, ProviderInfo, Strategy,
-    Upstream, error_chain, provider_url,
+    Begin, Callback, Capabilities, ClaimMap, Endpoint, ExternalIdentity, ProviderError, ProviderInfo,
+    Strategy, Upstream, error_chain, provider_url,
 };
 use crate::{config::UpstreamSettings, domain::ValidationError};
-
-/// The most JSON we read from a user-info or email endpoint.
-const MAX_BODY: usize = 256 * 1024;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -43,6 +40,7 @@ pub struct OAuth2 {
     secret: Option<String>,
     auth_url: AuthUrl,
     token_url: TokenUrl,
+    endpoints: Vec<Endpoint>,
 }
 
 impl OAuth2 {
@@ -56,9 +54,16 @@ impl OAuth2 {
     ) -> Result<Self, ValidationError> {
         let auth = provider_url("configuration.authorization_url", &config.authorization_url, settings)?;
         let token = provider_url("configuration.token_url", &config.token_url, settings)?;
-        provider_url("configuration.userinfo_url", &config.userinfo_url, settings)?;
+        let mut endpoints = vec![
+            ("configuration.token_url", token.clone()),
+            (
+                "configuration.userinfo_url",
+                provider_url("configuration.userinfo_url", &config.userinfo_url, settings)?,
+            ),
+        ];
         if let Some(e) = &config.emails_url {
-            provider_url("configuration.emails_url", e, settings)?;
+            endpoints
+                .push(("configuration.emails_url", provider_url("configuration.emails_url", e, settings)?));
         }
         if config.client_id.is_empty() || config.client_id.len() > 512 {
             return Err(ValidationError::new("configuration.client_id", "must be 1 to 512 characters"));
@@ -81,6 +86,7 @@ impl OAuth2 {
             token_url: TokenUrl::from_url(token),
             config,
             secret,
+            endpoints,
         })
     }
 
@@ -113,24 +119,11 @@ impl OAuth2 {
     }
 
     async fn get_json(&self, upstream: &Upstream, url: &str, token: &str) -> Result<Value, ProviderError> {
-        let resp = upstream
+        upstream
             .http
-            .get(url)
-            .bearer_auth(token)
-            .header(reqwest::header::ACCEPT, "application/json")
-            .send()
+            .get_json(url, token)
             .await
-            .map_err(|e| ProviderError::Upstream(format!("{url}: {}", error_chain(&e))))?;
-        if !resp.status().is_success() {
-            return Err(ProviderError::Upstream(format!("{url} answered {}", resp.status())));
-        }
-        let body =
-            resp.bytes().await.map_err(|e| ProviderError::Upstream(format!("{url}: {}", error_chain(&e))))?;
-        if body.len() > MAX_BODY {
-            return Err(ProviderError::Upstream(format!("{url} answered more than {MAX_BODY} bytes")));
-        }
-        serde_json::from_slice(&body)
-            .map_err(|_| ProviderError::Upstream(format!("{url} did not answer JSON")))
+            .map_err(|e| ProviderError::Upstream(format!("{url}: {}", error_chain(&e))))
     }
 }
 
@@ -142,6 +135,10 @@ impl Strategy for OAuth2 {
 
     fn capabilities(&self) -> Capabilities {
         Capabilities { password: false, redirect: true }
+    }
+
+    fn endpoints(&self) -> Vec<Endpoint> {
+        self.endpoints.clone()
     }
 
     async fn begin(&self, _upstream: &Upstream, begin: &Begin<'_>) -> Result<String, ProviderError> {

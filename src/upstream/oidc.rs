@@ -4,14 +4,14 @@
 use openidconnect::{
     AuthorizationCode, ClientId, ClientSecret, CsrfToken, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
     PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
-    core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims},
+    core::{CoreAuthenticationFlow, CoreClient, CoreUserInfoClaims},
 };
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::{
-    Begin, Callback, Capabilities, ClaimMap, ExternalIdentity, ProviderError, ProviderInfo, Strategy,
-    Upstream, error_chain, provider_url,
+    Begin, Callback, Capabilities, ClaimMap, Endpoint, ExternalIdentity, ProviderError, ProviderInfo,
+    ProviderMetadata, Strategy, Upstream, error_chain, provider_url,
 };
 use crate::{config::UpstreamSettings, domain::ValidationError};
 
@@ -35,6 +35,7 @@ pub struct Oidc {
     info: ProviderInfo,
     config: Config,
     secret: Option<String>,
+    issuer: url::Url,
 }
 
 impl Oidc {
@@ -46,19 +47,19 @@ impl Oidc {
         secret: Option<String>,
         settings: &UpstreamSettings,
     ) -> Result<Self, ValidationError> {
-        provider_url("configuration.issuer", &config.issuer, settings)?;
+        let issuer = provider_url("configuration.issuer", &config.issuer, settings)?;
         if config.client_id.is_empty() || config.client_id.len() > 512 {
             return Err(ValidationError::new("configuration.client_id", "must be 1 to 512 characters"));
         }
         if config.scopes.len() > 20 || config.scopes.iter().any(|s| s.is_empty() || s.contains(' ')) {
             return Err(ValidationError::new("configuration.scopes", "must be at most 20 scope names"));
         }
-        Ok(Self { info, config, secret })
+        Ok(Self { info, config, secret, issuer })
     }
 
     fn client(
         &self,
-        metadata: &CoreProviderMetadata,
+        metadata: &ProviderMetadata,
         redirect_uri: &str,
     ) -> Result<
         CoreClient<
@@ -92,6 +93,10 @@ impl Strategy for Oidc {
         Capabilities { password: false, redirect: true }
     }
 
+    fn endpoints(&self) -> Vec<Endpoint> {
+        vec![("configuration.issuer", self.issuer.clone())]
+    }
+
     async fn begin(&self, upstream: &Upstream, begin: &Begin<'_>) -> Result<String, ProviderError> {
         let metadata = upstream.metadata(&self.config.issuer, false).await?;
         let client = self.client(&metadata, begin.redirect_uri)?;
@@ -117,9 +122,11 @@ impl Strategy for Oidc {
         upstream: &Upstream,
         callback: Callback<'_>,
     ) -> Result<ExternalIdentity, ProviderError> {
-        let Callback { code, nonce, pkce_verifier, redirect_uri } = callback;
+        let Callback { code, iss, nonce, pkce_verifier, redirect_uri } = callback;
         let http = &upstream.http;
         let mut metadata = upstream.metadata(&self.config.issuer, false).await?;
+        // Before the code goes anywhere: a response from another issuer is a mix-up attack.
+        check_iss(iss, &metadata)?;
         let client = self.client(&metadata, redirect_uri)?;
         let token = client
             .exchange_code(AuthorizationCode::new(code.to_string()))
@@ -159,5 +166,22 @@ impl Strategy for Oidc {
             }
         }
         self.config.claims.apply(&merged, "sub")
+    }
+}
+
+/// RFC 9207 §2.4: an `iss` in the authorization response must be the issuer's identifier,
+/// and an issuer that says it always sends one must have sent it.
+fn check_iss(iss: Option<&str>, metadata: &ProviderMetadata) -> Result<(), ProviderError> {
+    let expected = metadata.issuer().as_str();
+    match iss {
+        Some(iss) if iss != expected => Err(ProviderError::Rejected(format!(
+            "the authorization response names issuer {iss:?}, not {expected:?} (RFC 9207)"
+        ))),
+        None if metadata.additional_metadata().authorization_response_iss_parameter_supported => {
+            Err(ProviderError::Rejected(
+                "the authorization response carries no iss, which this issuer always sends (RFC 9207)".into(),
+            ))
+        }
+        _ => Ok(()),
     }
 }

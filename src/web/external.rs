@@ -176,7 +176,17 @@ pub async fn external_callback(
     }
     let now = chrono::Utc::now();
     let meta = client_meta(req);
-    let user = match flow::finish(state, &tenant, &pending, param("code"), &meta, now).await {
+    let user = match flow::finish(
+        state,
+        &tenant,
+        &pending,
+        param("code"),
+        params.get("iss").map(String::as_str),
+        &meta,
+        now,
+    )
+    .await
+    {
         Ok(u) => u,
         Err(e) => return finish_error(&tenant, &name, e, back),
     };

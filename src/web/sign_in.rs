@@ -75,6 +75,9 @@ pub async fn login_endpoint(
         Ok(t) => t,
         Err(r) => return r,
     };
+    if let Some(refused) = super::cross_site(state, &tenant, req) {
+        return refused;
+    }
     let form = match params_of(req, body).await {
         Ok(p) => p,
         Err(r) => return r,

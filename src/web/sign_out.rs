@@ -26,6 +26,11 @@ pub async fn logout_endpoint(
         Ok(t) => t,
         Err(r) => return r,
     };
+    if req.method() == Method::POST
+        && let Some(refused) = super::cross_site(state, &tenant, req)
+    {
+        return refused;
+    }
     let params = match params_of(req, body).await {
         Ok(p) => p,
         Err(r) => return r,

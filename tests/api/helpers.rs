@@ -153,6 +153,8 @@ impl TestApp {
         // Upstream providers in the tests are local processes on plain HTTP; a hanging one
         // must give up well before a test would.
         s.upstream.allow_http_loopback = true;
+        s.upstream.allowed_internal_hosts =
+            gatehouse::config::InternalHosts::parse(["127.0.0.1".to_string()]).unwrap();
         s.upstream.timeout_ms = 3_000;
         s.upstream.connect_timeout_ms = 1_000;
         let mut file = None;

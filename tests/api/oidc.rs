@@ -55,6 +55,22 @@ impl<'a> Browser<'a> {
         resp
     }
 
+    /// A form post carrying extra headers, as a browser adds `Origin` and `Sec-Fetch-Site`.
+    pub(crate) async fn post_with(
+        &mut self,
+        url: &str,
+        form: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> Response {
+        let mut req = self.app.client.post(url).header("cookie", self.cookie_header()).form(form);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = req.send().await.unwrap();
+        self.keep(&resp);
+        resp
+    }
+
     /// Fills the hosted form shown by an authorization request; returns the response.
     async fn sign_in(&mut self, login_page: Response, username: &str, password: &str) -> Response {
         assert_eq!(login_page.status(), StatusCode::OK);

@@ -21,9 +21,9 @@ const OP_CLIENT: &str = "gatehouse";
 const OP_SECRET: &str = "upstream-client-secret-for-the-tests-0123456789";
 
 /// A real OpenID provider in a Node process, killed when dropped.
-struct OpenIdProvider {
+pub(crate) struct OpenIdProvider {
     child: Child,
-    issuer: String,
+    pub(crate) issuer: String,
 }
 
 impl Drop for OpenIdProvider {
@@ -70,7 +70,7 @@ impl OpenIdProvider {
     }
 
     /// The account the next sign-in at the provider will be.
-    async fn next_account(&self, claims: Value) {
+    pub(crate) async fn next_account(&self, claims: Value) {
         let resp = reqwest::Client::new()
             .post(format!("{}/_test/next-account", self.issuer))
             .json(&claims)
@@ -81,11 +81,11 @@ impl OpenIdProvider {
     }
 }
 
-fn callback_of(app: &TestApp, provider: &str) -> String {
+pub(crate) fn callback_of(app: &TestApp, provider: &str) -> String {
     format!("{}/t/default/auth/{provider}/callback", app.settings.public_url())
 }
 
-async fn add_provider(app: &TestApp, op: &str, body: Value) -> Value {
+pub(crate) async fn add_provider(app: &TestApp, op: &str, body: Value) -> Value {
     let resp = app.admin_post(op, "/admin/v1/tenants/default/providers", &body).await;
     assert_eq!(resp.status(), StatusCode::CREATED, "{}", resp.text().await.unwrap());
     resp.json().await.unwrap()
@@ -93,7 +93,7 @@ async fn add_provider(app: &TestApp, op: &str, body: Value) -> Value {
 
 /// Gatehouse with a public client app and an `oidc` provider `corp` pointing at a fresh
 /// upstream. Returns (operator token, client id, upstream).
-async fn with_corp_provider(app: &TestApp) -> (String, String, OpenIdProvider) {
+pub(crate) async fn with_corp_provider(app: &TestApp) -> (String, String, OpenIdProvider) {
     let op = app.operator().await;
     let upstream = OpenIdProvider::start(&callback_of(app, "corp")).await;
     let created = add_provider(
@@ -114,7 +114,7 @@ async fn with_corp_provider(app: &TestApp) -> (String, String, OpenIdProvider) {
 
 /// `/t/default/auth/{provider}/start` with a whole authorization request, as an app that
 /// draws its own "Continue with..." button sends it.
-fn start_url(app: &TestApp, provider: &str, client_id: &str) -> String {
+pub(crate) fn start_url(app: &TestApp, provider: &str, client_id: &str) -> String {
     let challenge = challenge();
     let q = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs([
@@ -132,7 +132,7 @@ fn start_url(app: &TestApp, provider: &str, client_id: &str) -> String {
 
 /// Follows the browser from `start` through the upstream until it is sent back to our
 /// callback, whose URL is returned; `upstream` may rewrite the first upstream URL.
-async fn to_callback(
+pub(crate) async fn to_callback(
     browser: &mut Browser<'_>,
     start: &str,
     upstream: impl FnOnce(String) -> String,
@@ -153,7 +153,7 @@ async fn to_callback(
 }
 
 /// The tokens from a callback that sent the browser to the app with a code.
-async fn tokens_from(app: &TestApp, client_id: &str, resp: Response) -> Value {
+pub(crate) async fn tokens_from(app: &TestApp, client_id: &str, resp: Response) -> Value {
     let back = location(&resp);
     assert!(back.starts_with(CB), "{back}");
     let q = query_of(&back);
@@ -169,7 +169,7 @@ async fn me(app: &TestApp, tokens: &Value) -> Value {
     resp.json().await.unwrap()
 }
 
-async fn error_page(resp: Response, status: StatusCode, says: &str) -> String {
+pub(crate) async fn error_page(resp: Response, status: StatusCode, says: &str) -> String {
     assert_eq!(resp.status(), status);
     assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
     let html = resp.text().await.unwrap();
