@@ -4,12 +4,19 @@
 //! Verifications reuse one Argon2 memory buffer per permit. Allocating 19 MiB per login made
 //! glibc keep freed buffers in per-thread arenas: resident memory grew to ~865 MiB after a
 //! login flood (docs/performance.md). With the pool it stays at permits x 19 MiB.
+//!
+//! Hashes brought from other systems by `gatehouse tenant import` (bcrypt, scrypt, PBKDF2,
+//! Argon2i: [`legacy`]) are verified on the same pool and, like Argon2id hashes with other
+//! parameters, report [`PasswordHasher::needs_rehash`], so the first successful login replaces
+//! them with an Argon2id hash of the current parameters.
 use std::sync::{Arc, Mutex};
 
 use argon2::{Argon2, Block, PasswordHash, PasswordHasher as _};
 use tokio::sync::Semaphore;
 
 use crate::config::PasswordSettings;
+
+pub mod legacy;
 
 pub struct PasswordHasher {
     argon: Arc<Argon2<'static>>,
@@ -72,8 +79,9 @@ impl PasswordHasher {
             .map_err(|e| HashError::Hash(e.to_string()))
     }
 
-    /// Whether a stored hash was made with other parameters (or another algorithm) and should
-    /// be replaced the next time its password is known.
+    /// Whether a stored hash was made with other parameters or another algorithm (every
+    /// imported bcrypt, scrypt, PBKDF2 or Argon2i hash) and should be replaced the next time
+    /// its password is known.
     pub fn needs_rehash(&self, stored: &str) -> bool {
         !stored.starts_with(&self.current_prefix)
     }
@@ -120,7 +128,7 @@ impl PasswordHasher {
             .run(move || {
                 // Taken under the permit, so there are never more buffers than permits.
                 let mut memory = lock(&buffers).pop().unwrap_or_default();
-                let ok = verify_in(&mut memory, password.as_bytes(), &hash);
+                let ok = verify_stored(&mut memory, password.as_bytes(), &hash);
                 lock(&buffers).push(memory);
                 ok
             })
@@ -148,6 +156,36 @@ fn dummy_hash(current_prefix: &str) -> String {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Checks that `stored` is a hash this hasher verifies: an Argon2id or Argon2i PHC string, or
+/// one of the [`legacy`] formats within its bounds. Returns the format's name.
+///
+/// # Errors
+/// A sentence naming the format (never quoting salt or hash) and what is wrong with it.
+pub fn check_stored(stored: &str) -> Result<&str, String> {
+    let name = legacy::format_name(stored);
+    if let Some(algorithm @ ("argon2id" | "argon2i")) = name {
+        let parsed =
+            PasswordHash::new(stored).map_err(|e| format!("{algorithm} hash: not a PHC string: {e}"))?;
+        argon2::Params::try_from(&parsed)
+            .map_err(|e| format!("{algorithm} hash: unusable parameters: {e}"))?;
+        if parsed.hash.is_none() || parsed.salt.is_none() {
+            return Err(format!("{algorithm} hash: no salt or no hash"));
+        }
+        return Ok(algorithm);
+    }
+    legacy::parse(stored)?;
+    Ok(name.unwrap_or_default())
+}
+
+/// Verifies `password` against any stored hash [`check_stored`] accepts; false for anything
+/// else.
+fn verify_stored(memory: &mut Vec<Block>, password: &[u8], stored: &str) -> bool {
+    if stored.starts_with("$argon2") {
+        return verify_in(memory, password, stored);
+    }
+    legacy::parse(stored).is_ok_and(|parsed| legacy::verify(&parsed, stored, password))
 }
 
 /// Verifies `password` against a PHC string using `memory` as Argon2's working memory (grown
@@ -216,5 +254,36 @@ mod tests {
         assert!(verify_in(&mut memory, b"pw", &stored_big));
         assert_eq!(memory.len(), 64);
         assert!(verify_in(&mut memory, b"correct horse", &stored));
+    }
+
+    #[test]
+    fn argon2i_and_legacy_hashes_verify_on_the_same_path_and_need_a_rehash() {
+        let hasher = PasswordHasher::new(&PasswordSettings {
+            argon2_memory_kib: 8,
+            argon2_iterations: 1,
+            argon2_parallelism: 1,
+            ..PasswordSettings::default()
+        })
+        .unwrap();
+        let argon2i = Argon2::new(
+            argon2::Algorithm::Argon2i,
+            argon2::Version::V0x13,
+            argon2::Params::new(8, 1, 1, None).unwrap(),
+        )
+        .hash_password(b"pw")
+        .unwrap()
+        .to_string();
+        // passlib 1.7.4: pbkdf2_sha256.using(rounds=1000).hash("passlib password").
+        let pbkdf2 = "$pbkdf2-sha256$1000$8D4HIOQcgxCiVCrlHIPQ.g$MT4fnsgKX9nBtwHZvA96uvZh56lxMK/L/j//2guW7nE";
+        let mut memory = Vec::new();
+        assert_eq!(check_stored(&argon2i), Ok("argon2i"));
+        assert!(verify_stored(&mut memory, b"pw", &argon2i));
+        assert!(!verify_stored(&mut memory, b"pW", &argon2i));
+        assert_eq!(check_stored(pbkdf2), Ok("pbkdf2-sha256"));
+        assert!(verify_stored(&mut memory, b"passlib password", pbkdf2));
+        assert!(!verify_stored(&mut memory, b"passlib passwore", pbkdf2));
+        assert!(hasher.needs_rehash(&argon2i) && hasher.needs_rehash(pbkdf2));
+        let argon2d = argon2i.replacen("argon2i", "argon2d", 1);
+        assert!(check_stored(&argon2d).unwrap_err().contains("\"argon2d\""));
     }
 }

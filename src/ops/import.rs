@@ -296,20 +296,12 @@ impl Ops {
     }
 }
 
-/// Accepts Argon2id PHC strings (`$argon2id$v=19$m=...,t=...,p=...$salt$hash`), from Gatehouse
-/// or any other system. Hashes with other parameters verify as they are and are re-hashed with
-/// the configured ones at the user's next login.
+/// Accepts the hashes Gatehouse verifies: Argon2id PHC strings from Gatehouse or any other
+/// system, and the formats other systems leave behind (bcrypt, scrypt, PBKDF2, Argon2i: see
+/// [`crate::crypto::password::legacy`]). Anything but Argon2id with the configured parameters
+/// is replaced by one at the user's next login.
 fn check_password_hash(hash: &str) -> Result<(), String> {
-    let parsed =
-        argon2::PasswordHash::new(hash).map_err(|e| format!("password_hash is not a PHC string: {e}"))?;
-    if parsed.algorithm.as_str() != "argon2id" {
-        return Err(format!("password_hash uses {}, only argon2id is accepted", parsed.algorithm.as_str()));
-    }
-    argon2::Params::try_from(&parsed).map_err(|e| format!("password_hash has unusable parameters: {e}"))?;
-    if parsed.hash.is_none() || parsed.salt.is_none() {
-        return Err("password_hash has no salt or no hash".into());
-    }
-    Ok(())
+    crate::crypto::password::check_stored(hash).map(drop).map_err(|e| format!("password_hash: {e}"))
 }
 
 /// The human part of an API validation error.
@@ -345,12 +337,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_argon2id_phc_hashes_are_accepted() {
+    fn argon2_and_legacy_hashes_are_accepted_and_other_formats_named() {
         let good = "$argon2id$v=19$m=65536,t=3,p=4$c29tZXNhbHRzb21lc2FsdA$RdescudvJCsgt3ub+b+dWRWJTmaaJObG";
         assert!(check_password_hash(good).is_ok());
-        let argon2i = good.replace("argon2id", "argon2i");
-        assert!(check_password_hash(&argon2i).unwrap_err().contains("argon2i"));
-        assert!(check_password_hash("$2b$12$abcdefghijklmnopqrstuuQ").is_err());
-        assert!(check_password_hash("plain text").is_err());
+        assert!(check_password_hash(&good.replace("argon2id", "argon2i")).is_ok());
+        let argon2d = check_password_hash(&good.replace("argon2id", "argon2d")).unwrap_err();
+        assert!(argon2d.starts_with("password_hash: ") && argon2d.contains("\"argon2d\""), "{argon2d}");
+        assert!(check_password_hash("$2b$12$OMsJd1f5QcTxYY5RrO5Ct.5T6gDTfAysXR60UZc8SF/pGUmoVAvN6").is_ok());
+        assert!(check_password_hash("$2b$12$abcdefghijklmnopqrstuuQ").unwrap_err().contains("bcrypt"));
+        assert!(check_password_hash("plain text").unwrap_err().contains("not a recognised"));
     }
 }

@@ -258,3 +258,97 @@ backend_tests! {
         assert!(!refused.ok && refused.stderr.contains("role"), "{}", refused.stderr);
     }
 }
+
+/// Hashes of `password` made by the libraries the apps we take users from use: bcryptjs (a
+/// passport-local app, examples/express-passport) and passlib, plus Django's PBKDF2 layout
+/// (passlib's `django_pbkdf2_sha256`; `pbkdf2_sha512` from hashlib, laid out as Django does).
+/// Returns (username, hash) pairs.
+fn foreign_hashes(password: &str) -> Vec<(String, String)> {
+    use std::process::Command;
+    let node = crate::clients::node_project("examples/express-passport", "bcryptjs");
+    let bcrypt = crate::clients::run_tool(
+        "bcryptjs",
+        Command::new("node")
+            .args(["--input-type=module", "-e"])
+            .arg(
+                "import bcrypt from 'bcryptjs';
+                 const h = bcrypt.hashSync(process.env.PW, 12);
+                 console.log('bcrypt-2b ' + h);
+                 console.log('bcrypt-2y ' + h.replace('$2b$', '$2y$'));",
+            )
+            .env("PW", password)
+            .current_dir(node),
+    );
+    let passlib = crate::clients::run_tool(
+        "passlib (scripts/test installs it into .venv)",
+        Command::new("python3")
+            .args(["-W", "ignore", "-c"])
+            .arg(
+                "import base64, hashlib, os, sys
+from passlib.hash import scrypt, pbkdf2_sha256, pbkdf2_sha512, django_pbkdf2_sha256
+pw = os.environ['PW']
+print('scrypt', scrypt.hash(pw))
+print('passlib-sha256', pbkdf2_sha256.hash(pw))
+print('passlib-sha512', pbkdf2_sha512.hash(pw))
+print('django-sha256', django_pbkdf2_sha256.using(rounds=870000).hash(pw))
+salt = 'h1XbDE6gV9Qp2wKz'
+dk = hashlib.pbkdf2_hmac('sha512', pw.encode(), salt.encode(), 600000)
+print('django-sha512', 'pbkdf2_sha512$600000$%s$%s' % (salt, base64.b64encode(dk).decode()))",
+            )
+            .env("PW", password),
+    );
+    format!("{bcrypt}{passlib}")
+        .lines()
+        .map(|l| {
+            let (user, hash) = l.split_once(' ').unwrap();
+            (user.to_string(), hash.to_string())
+        })
+        .collect()
+}
+
+backend_tests! {
+    async fn bcrypt_scrypt_pbkdf2_and_argon2i_users_log_in_and_their_hashes_become_argon2id(app: TestApp) {
+        use argon2::PasswordHasher as _;
+        // Arrange: one user per format, hashed by the library that app would have used.
+        let password = "the password from the old app";
+        let mut hashes = tokio::task::spawn_blocking(move || foreign_hashes(password)).await.unwrap();
+        let argon2i = argon2::Argon2::new(argon2::Algorithm::Argon2i, argon2::Version::V0x13, argon2::Params::new(16 * 1024, 3, 1, None).unwrap())
+            .hash_password(password.as_bytes())
+            .unwrap()
+            .to_string();
+        hashes.push(("argon2i".into(), argon2i));
+        assert_eq!(hashes.len(), 8, "{hashes:?}");
+        let users: Vec<Value> = hashes.iter().map(|(u, h)| json!({"username": u, "password_hash": h})).collect();
+        let doc = json!({"format": "gatehouse.tenant", "version": 1,
+                         "tenant": {"slug": "moved", "display_name": "Moved app"}, "users": users});
+
+        // Act
+        ok(&app, &["tenant", "import", "-"], &doc.to_string()).await;
+
+        // Assert: the right password logs in and replaces the hash; a wrong one does not.
+        let tenant = app.state.tenants.get("moved").await.unwrap().unwrap();
+        for (user, hash) in &hashes {
+            let wrong = app.login_raw("moved", user, "not the password from the old app").await;
+            assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED, "{user}");
+            let stored = gatehouse::store::users::find_by_username(&app.state.db, tenant.id, user).await.unwrap().unwrap();
+            assert_eq!(stored.password_hash.as_ref(), Some(hash), "{user}: a failed login changes nothing");
+            assert_eq!(app.login_raw("moved", user, password).await.status(), StatusCode::OK, "{user} ({hash})");
+            let stored = gatehouse::store::users::find_by_username(&app.state.db, tenant.id, user).await.unwrap().unwrap();
+            let upgraded = stored.password_hash.unwrap();
+            assert!(upgraded.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{user}: re-hashed at login: {upgraded}");
+            assert_eq!(app.login_raw("moved", user, password).await.status(), StatusCode::OK, "{user} after the upgrade");
+            assert_eq!(app.login_raw("moved", user, "not the password from the old app").await.status(), StatusCode::UNAUTHORIZED);
+        }
+
+        // An unknown format is refused at import, naming the user and the format, writing nothing.
+        let md5crypt = json!({"format": "gatehouse.tenant", "version": 1,
+            "tenant": {"slug": "md5", "display_name": "MD5 app"},
+            "users": [{"username": "ok", "password_hash": hashes[0].1},
+                      {"username": "old", "password_hash": "$1$saltsalt$qjXMvbEw8oaL.CzflDugX/"}]});
+        let refused = gatehouse(&app, &["tenant", "import", "-"], &[], &md5crypt.to_string()).await;
+        assert!(!refused.ok, "{}", refused.stdout);
+        assert!(refused.stderr.contains("users[1] (old): password_hash") && refused.stderr.contains("\"1\""), "{}", refused.stderr);
+        assert!(!refused.stderr.contains("saltsalt"), "no hash material in messages: {}", refused.stderr);
+        assert!(app.state.tenants.get("md5").await.unwrap().is_none());
+    }
+}
