@@ -60,6 +60,7 @@ impl From<AuthError> for OAuthError {
             AuthError::InvalidRefreshToken => {
                 Self::InvalidGrant("the refresh token is invalid, expired or revoked".into())
             }
+            AuthError::InvalidScope(why) => Self::InvalidScope(why),
             AuthError::Store(StoreError::Unavailable(_)) | AuthError::Kv(_) => Self::Unavailable,
             other => {
                 tracing::error!(error = %other, "token endpoint failure");
@@ -355,24 +356,16 @@ async fn refresh_grant(
 ) -> Result<TokenSet, OAuthError> {
     let presented =
         req.refresh_token.ok_or_else(|| OAuthError::InvalidRequest("refresh_token is required".into()))?;
-    let rotated = auth::rotate_refresh(state, tenant, &presented, Some(&client.client_id), now).await?;
-    let granted = rotated.session.scope.clone().unwrap_or_default();
-    let scope = match req.scope.as_deref() {
-        Some(asked) => {
-            if let Some(bad) = asked.split(' ').filter(|s| !s.is_empty()).find(|s| !has_scope(&granted, s)) {
-                return Err(OAuthError::InvalidScope(format!("scope {bad} was not granted")));
-            }
-            asked.to_string()
-        }
-        None => granted,
-    };
+    let rotated =
+        auth::rotate_refresh(state, tenant, &presented, Some(&client.client_id), req.scope.as_deref(), now)
+            .await?;
     let session = &rotated.session;
     let context = IdContext {
         sso_session_id: session.parent_id.unwrap_or(session.id),
         auth_time: session.auth_time.unwrap_or(session.created_at).timestamp(),
         nonce: None,
     };
-    issue(tenant, client, &rotated.user, session.id, &scope, Some(rotated.refresh_token), Some(context), now)
+    issue(tenant, client, &rotated.user, session.id, &rotated.scope, Some(rotated.refresh_token), Some(context), now)
 }
 
 fn client_credentials(

@@ -18,6 +18,7 @@ mod interop;
 mod login;
 mod logout;
 mod metrics;
+mod oauth_refusals;
 mod oidc;
 mod openapi;
 mod providers;

@@ -56,7 +56,7 @@ impl<'a> Browser<'a> {
     }
 
     /// Fills the hosted form shown by an authorization request; returns the response.
-    async fn sign_in(&mut self, login_page: Response, username: &str, password: &str) -> Response {
+    pub(crate) async fn sign_in(&mut self, login_page: Response, username: &str, password: &str) -> Response {
         assert_eq!(login_page.status(), StatusCode::OK);
         let html = login_page.text().await.unwrap();
         let field = |name: &str| {
@@ -134,7 +134,7 @@ impl TestApp {
         self.url(&format!("/t/default/oauth2/authorize?{q}"))
     }
 
-    async fn token_request(&self, form: &[(&str, &str)], basic: Option<(&str, &str)>) -> Response {
+    pub(crate) async fn token_request(&self, form: &[(&str, &str)], basic: Option<(&str, &str)>) -> Response {
         let mut req = self.client.post(self.url("/t/default/oauth2/token")).form(form);
         if let Some((id, secret)) = basic {
             req = req.basic_auth(id, Some(secret));
@@ -158,7 +158,7 @@ impl TestApp {
 
     /// A code for `user`, signing in through the hosted form unless the browser's SSO
     /// session makes that unnecessary.
-    async fn code_for(&self, browser: &mut Browser<'_>, client_id: &str, user: &str) -> String {
+    pub(crate) async fn code_for(&self, browser: &mut Browser<'_>, client_id: &str, user: &str) -> String {
         let page = browser.get(&self.authorize_url(client_id, &[])).await;
         let resp = if page.status() == StatusCode::SEE_OTHER {
             page
@@ -169,7 +169,7 @@ impl TestApp {
     }
 }
 
-async fn oauth_error(resp: Response, status: StatusCode, error: &str) -> Value {
+pub(crate) async fn oauth_error(resp: Response, status: StatusCode, error: &str) -> Value {
     assert_eq!(resp.status(), status);
     if status == StatusCode::BAD_REQUEST {
         assert_eq!(resp.headers()["cache-control"], "no-store");

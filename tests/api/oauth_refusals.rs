@@ -1,0 +1,102 @@
+//! What the token and revocation endpoints refuse, and proof that a refused request changes
+//! nothing: every parameter is checked before a refresh token is rotated or a code is spent,
+//! and another client of the tenant can neither burn nor revoke what is not its own.
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, backend_tests};
+use crate::oidc::{Browser, oauth_error};
+
+const GRANTS: &[&str] = &["authorization_code", "refresh_token"];
+
+impl TestApp {
+    async fn refresh_grant(&self, client: &str, refresh: &str, scope: Option<&str>) -> reqwest::Response {
+        let mut form = vec![("grant_type", "refresh_token"), ("refresh_token", refresh), ("client_id", client)];
+        if let Some(s) = scope {
+            form.push(("scope", s));
+        }
+        self.token_request(&form, None).await
+    }
+
+    /// Tokens of `client` for `ann` (who must exist), through the code flow.
+    async fn client_tokens(&self, browser: &mut Browser<'_>, client: &str) -> Value {
+        let code = self.code_for(browser, client, "ann").await;
+        let resp = self.redeem(client, &code).await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        resp.json().await.unwrap()
+    }
+}
+
+fn text(v: &Value, key: &str) -> String {
+    v[key].as_str().unwrap_or_else(|| panic!("no {key} in {v}")).to_string()
+}
+
+backend_tests! {
+    async fn a_refresh_asking_for_a_wider_scope_is_refused_and_the_token_still_works(app: TestApp) {
+        // Arrange: `orders:read` is allowed for the client but was not granted.
+        let op = app.operator().await;
+        app.user("ann").await;
+        let (client, _) = app.oidc_client(&op, "default", "public", GRANTS, json!({})).await;
+        let tokens = app.client_tokens(&mut Browser::new(&app), &client).await;
+        let refresh = text(&tokens, "refresh_token");
+        let before = app.stored_state().await;
+
+        // Act
+        for wider in ["openid orders:read", "offline_access", "admin"] {
+            let resp = app.refresh_grant(&client, &refresh, Some(wider)).await;
+            oauth_error(resp, StatusCode::BAD_REQUEST, "invalid_scope").await;
+        }
+
+        // Assert: nothing was rotated, and the token narrows as RFC 6749 section 6 allows.
+        assert_eq!(app.stored_state().await, before);
+        let resp = app.refresh_grant(&client, &refresh, Some("openid profile")).await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        let narrowed: Value = resp.json().await.unwrap();
+        assert_eq!(narrowed["scope"], "openid profile");
+        assert_eq!(TestApp::claims_of(&text(&narrowed, "access_token")).scope, "openid profile");
+        let resp = app.refresh_grant(&client, &text(&narrowed, "refresh_token"), None).await;
+        assert_eq!(resp.json::<Value>().await.unwrap()["scope"], "openid profile email", "the grant itself is kept");
+    }
+
+    async fn a_refresh_token_presented_by_another_client_changes_nothing(app: TestApp) {
+        let op = app.operator().await;
+        app.user("ann").await;
+        let (owner, _) = app.oidc_client(&op, "default", "public", GRANTS, json!({})).await;
+        let (other, _) = app.oidc_client(&op, "default", "public", GRANTS, json!({})).await;
+        let tokens = app.client_tokens(&mut Browser::new(&app), &owner).await;
+        let first = text(&tokens, "refresh_token");
+        let before = app.stored_state().await;
+
+        // A live token: refused, not rotated.
+        oauth_error(app.refresh_grant(&other, &first, None).await, StatusCode::BAD_REQUEST, "invalid_grant").await;
+        assert_eq!(app.stored_state().await, before);
+
+        // A rotated token, past the grace window: reuse by its own client would revoke the
+        // family; another client presenting it does not.
+        let rotated: Value = app.refresh_grant(&owner, &first, None).await.json().await.unwrap();
+        tokio::time::sleep(crate::helpers::REUSE_GRACE).await;
+        let before = app.stored_state().await;
+        oauth_error(app.refresh_grant(&other, &first, None).await, StatusCode::BAD_REQUEST, "invalid_grant").await;
+        assert_eq!(app.stored_state().await, before);
+        assert_eq!(app.me("default", &text(&rotated, "access_token")).await.status(), StatusCode::OK);
+        let resp = app.refresh_grant(&owner, &text(&rotated, "refresh_token"), None).await;
+        assert_eq!(resp.status(), StatusCode::OK);
+    }
+
+    async fn first_party_and_client_refresh_tokens_are_refused_at_each_others_endpoint_unspent(app: TestApp) {
+        let op = app.operator().await;
+        let own = app.user("ann").await;
+        let (client, _) = app.oidc_client(&op, "default", "public", GRANTS, json!({})).await;
+        let tokens = app.client_tokens(&mut Browser::new(&app), &client).await;
+        let client_refresh = text(&tokens, "refresh_token");
+        let before = app.stored_state().await;
+
+        assert_eq!(app.refresh("default", &client_refresh).await.status(), StatusCode::UNAUTHORIZED);
+        let resp = app.refresh_grant(&client, &own.refresh, None).await;
+        oauth_error(resp, StatusCode::BAD_REQUEST, "invalid_grant").await;
+
+        assert_eq!(app.stored_state().await, before);
+        assert_eq!(app.refresh_grant(&client, &client_refresh, None).await.status(), StatusCode::OK);
+        assert_eq!(app.refresh("default", &own.refresh).await.status(), StatusCode::OK);
+    }
+}
