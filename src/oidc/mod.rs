@@ -33,7 +33,22 @@ pub struct PendingAuthorization {
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum CodeRecord {
     Issued(IssuedCode),
-    Redeemed { session_id: uuid::Uuid },
+    Redeemed {
+        session_id: uuid::Uuid,
+        /// Absent in markers written before it was recorded.
+        #[serde(default)]
+        client_id: Option<String>,
+    },
+}
+
+impl CodeRecord {
+    /// Whether the code was issued to `client_id` (unknown for old markers: yes).
+    pub fn belongs_to(&self, client_id: &str) -> bool {
+        match self {
+            Self::Issued(c) => c.client_id == client_id,
+            Self::Redeemed { client_id: owner, .. } => owner.as_deref().is_none_or(|o| o == client_id),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -235,20 +235,31 @@ async fn authorization_code(
     now: DateTime<Utc>,
 ) -> Result<TokenSet, OAuthError> {
     let code = req.code.ok_or_else(|| OAuthError::InvalidRequest("code is required".into()))?;
+    let invalid = || OAuthError::InvalidGrant("the code is invalid or expired".into());
+    // Another client's request changes nothing: it learns no more than from an unknown code,
+    // and cannot burn the code or revoke what it issued.
+    let record = authorize::peek_code(state, tenant, &code).await?.ok_or_else(invalid)?;
+    if !record.belongs_to(&client.client_id) {
+        return Err(OAuthError::InvalidGrant("the code was issued to another client".into()));
+    }
     let session_id = Uuid::now_v7();
-    let issued = match authorize::redeem_code(state, tenant, &code, session_id).await? {
-        None => return Err(OAuthError::InvalidGrant("the code is invalid or expired".into())),
-        Some(CodeRecord::Redeemed { session_id: first }) => {
+    let record = match record {
+        CodeRecord::Issued(_) => {
+            authorize::redeem_code(state, tenant, &code, &client.client_id, session_id).await?.ok_or_else(invalid)?
+        }
+        replayed @ CodeRecord::Redeemed { .. } => replayed,
+    };
+    let issued = match record {
+        CodeRecord::Redeemed { session_id: first, .. } => {
             tracing::warn!(tenant = %tenant.slug, session = %first, "authorization code replayed: revoking its tokens");
             state.revocations.revoke_sessions(tenant.id, &[first]).await?;
             store::sessions::revoke(&state.db, tenant.id, first, now).await?;
             return Err(OAuthError::InvalidGrant("the code was already used; its tokens are revoked".into()));
         }
-        Some(CodeRecord::Issued(c)) => c,
+        CodeRecord::Issued(c) => c,
     };
-    if issued.client_id != client.client_id {
-        return Err(OAuthError::InvalidGrant("the code was issued to another client".into()));
-    }
+    // From here the code is spent: the right client with a wrong redirect_uri or verifier
+    // burns it (SECURITY.md).
     if req.redirect_uri.as_deref() != Some(issued.redirect_uri.as_str()) {
         return Err(OAuthError::InvalidGrant("redirect_uri does not match the authorization request".into()));
     }

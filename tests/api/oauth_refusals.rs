@@ -4,8 +4,8 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, backend_tests};
-use crate::oidc::{Browser, oauth_error};
+use crate::helpers::{TestApp, assert_invalid_token, backend_tests};
+use crate::oidc::{Browser, CB, VERIFIER, oauth_error};
 
 const GRANTS: &[&str] = &["authorization_code", "refresh_token"];
 
@@ -98,5 +98,49 @@ backend_tests! {
         assert_eq!(app.stored_state().await, before);
         assert_eq!(app.refresh_grant(&client, &client_refresh, None).await.status(), StatusCode::OK);
         assert_eq!(app.refresh("default", &own.refresh).await.status(), StatusCode::OK);
+    }
+
+    async fn a_code_sent_by_another_client_is_neither_spent_nor_revoked(app: TestApp) {
+        let op = app.operator().await;
+        app.user("ann").await;
+        let (owner, _) = app.oidc_client(&op, "default", "public", GRANTS, json!({})).await;
+        let (other, _) = app.oidc_client(&op, "default", "public", GRANTS, json!({})).await;
+        let (conf, secret) = app.oidc_client(&op, "default", "confidential", GRANTS, json!({})).await;
+        let secret = secret.unwrap();
+        let mut browser = Browser::new(&app);
+        let code = app.code_for(&mut browser, &owner, "ann").await;
+        let before = app.stored_state().await;
+
+        // Act: other clients of the tenant, public and authenticated, with every parameter right.
+        oauth_error(app.redeem(&other, &code).await, StatusCode::BAD_REQUEST, "invalid_grant").await;
+        let form = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", CB), ("code_verifier", VERIFIER)];
+        oauth_error(app.token_request(&form, Some((&conf, &secret))).await, StatusCode::BAD_REQUEST, "invalid_grant").await;
+
+        // Assert: the code still redeems for its client.
+        assert_eq!(app.stored_state().await, before);
+        let resp = app.redeem(&owner, &code).await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        let tokens: Value = resp.json().await.unwrap();
+
+        // A replay by another client does not revoke what the code issued; one by its own does.
+        oauth_error(app.redeem(&other, &code).await, StatusCode::BAD_REQUEST, "invalid_grant").await;
+        assert_eq!(app.me("default", &text(&tokens, "access_token")).await.status(), StatusCode::OK);
+        oauth_error(app.redeem(&owner, &code).await, StatusCode::BAD_REQUEST, "invalid_grant").await;
+        assert_invalid_token(app.me("default", &text(&tokens, "access_token")).await).await;
+    }
+
+    async fn a_wrong_verifier_or_redirect_uri_from_the_right_client_spends_the_code(app: TestApp) {
+        let op = app.operator().await;
+        app.user("ann").await;
+        let (client, _) = app.oidc_client(&op, "default", "public", GRANTS, json!({})).await;
+        let mut browser = Browser::new(&app);
+        let wrong_verifier = format!("{VERIFIER}x");
+        for (redirect_uri, verifier) in [(CB, wrong_verifier.as_str()), ("http://127.0.0.1/native", VERIFIER)] {
+            let code = app.code_for(&mut browser, &client, "ann").await;
+            let form = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", redirect_uri),
+                ("code_verifier", verifier), ("client_id", client.as_str())];
+            oauth_error(app.token_request(&form, None).await, StatusCode::BAD_REQUEST, "invalid_grant").await;
+            oauth_error(app.redeem(&client, &code).await, StatusCode::BAD_REQUEST, "invalid_grant").await;
+        }
     }
 }

@@ -362,7 +362,8 @@ backend_tests! {
         oauth_error(both, StatusCode::BAD_REQUEST, "invalid_request").await;
         oauth_error(app.redeem(&public, "ghc_not-a-real-code").await, StatusCode::BAD_REQUEST, "invalid_grant").await;
 
-        // Wrong verifier, missing verifier, other redirect_uri, other client: each burns the code.
+        // Wrong verifier, missing verifier, other redirect_uri: each burns the code. Another
+        // client's attempt changes nothing (tests/api/oauth_refusals.rs).
         let code = app.code_for(&mut browser, &public, "ann").await;
         let wrong = app.token_request(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", CB),
             ("code_verifier", &format!("{VERIFIER}x")), ("client_id", &public)], None).await;
@@ -376,6 +377,7 @@ backend_tests! {
         oauth_error(elsewhere, StatusCode::BAD_REQUEST, "invalid_grant").await;
         let code = app.code_for(&mut browser, &public, "ann").await;
         oauth_error(app.redeem(&other, &code).await, StatusCode::BAD_REQUEST, "invalid_grant").await;
+        assert_eq!(app.redeem(&public, &code).await.status(), StatusCode::OK);
 
         // A reused code fails and revokes what the first redemption got.
         let code = app.code_for(&mut browser, &public, "ann").await;
