@@ -522,11 +522,13 @@ async fn verified_access_claims(
 }
 
 /// Revokes a token the client holds (RFC 7009): a refresh token ends its session, an access
-/// token goes on the revocation list. Tokens of other clients, unknown or expired tokens are
-/// ignored, and the answer is the same.
+/// token goes on the revocation list. Unknown, expired or malformed tokens are ignored, and
+/// the answer is the same as for a revoked one.
 ///
 /// # Errors
-/// `Unavailable` when the store cannot be written.
+/// `UnauthorizedClient` for a token issued to another client (or to a first-party session),
+/// and nothing is revoked (RFC 7009 section 2.1); `Unavailable` when the store cannot be
+/// written.
 pub async fn revoke(
     state: &AppState,
     tenant: &TenantContext,
@@ -534,19 +536,24 @@ pub async fn revoke(
     token: &str,
     now: DateTime<Utc>,
 ) -> Result<(), OAuthError> {
+    let foreign = || OAuthError::UnauthorizedClient("the token was issued to another client".into());
+    let own = |holder: Option<&str>| holder == Some(client.client_id.as_str());
     if let Some(hash) = refresh::hash_presented(token) {
         if let Some((_, session)) =
             store::refresh_tokens::find_with_session(&state.db, tenant.id, &hash).await?
-            && session.client_id.as_deref() == Some(client.client_id.as_str())
         {
+            if !own(session.client_id.as_deref()) {
+                return Err(foreign());
+            }
             state.revocations.revoke_sessions(tenant.id, &[session.id]).await?;
             store::sessions::revoke(&state.db, tenant.id, session.id, now).await?;
         }
         return Ok(());
     }
-    if let Some(claims) = verified_access_claims(state, tenant, token).await?
-        && claims.client_id.as_deref() == Some(client.client_id.as_str())
-    {
+    if let Some(claims) = verified_access_claims(state, tenant, token).await? {
+        if !own(claims.client_id.as_deref()) {
+            return Err(foreign());
+        }
         state.revocations.revoke_token(tenant.id, &claims, now.timestamp()).await?;
     }
     Ok(())

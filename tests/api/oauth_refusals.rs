@@ -25,6 +25,11 @@ impl TestApp {
         assert_eq!(resp.status(), StatusCode::OK);
         resp.json().await.unwrap()
     }
+
+    async fn revoke(&self, token: &str, client: &str) -> reqwest::Response {
+        let form = [("token", token), ("client_id", client)];
+        self.client.post(self.url("/t/default/oauth2/revoke")).form(&form).send().await.unwrap()
+    }
 }
 
 fn text(v: &Value, key: &str) -> String {
@@ -142,5 +147,34 @@ backend_tests! {
             oauth_error(app.token_request(&form, None).await, StatusCode::BAD_REQUEST, "invalid_grant").await;
             oauth_error(app.redeem(&client, &code).await, StatusCode::BAD_REQUEST, "invalid_grant").await;
         }
+    }
+
+    async fn revoking_another_clients_token_is_refused_and_revokes_nothing(app: TestApp) {
+        let op = app.operator().await;
+        let own = app.user("ann").await;
+        let (owner, _) = app.oidc_client(&op, "default", "public", GRANTS, json!({})).await;
+        let (other, _) = app.oidc_client(&op, "default", "public", GRANTS, json!({})).await;
+        let tokens = app.client_tokens(&mut Browser::new(&app), &owner).await;
+        let (access, refresh) = (text(&tokens, "access_token"), text(&tokens, "refresh_token"));
+        let before = app.stored_state().await;
+
+        // Act: the owner's tokens and a first-party session's, revoked by another client.
+        for token in [&access, &refresh, &own.access, &own.refresh] {
+            oauth_error(app.revoke(token, &other).await, StatusCode::BAD_REQUEST, "unauthorized_client").await;
+        }
+
+        // Assert
+        assert_eq!(app.stored_state().await, before);
+        assert_eq!(app.me("default", &access).await.status(), StatusCode::OK);
+        assert_eq!(app.me("default", &own.access).await.status(), StatusCode::OK);
+        assert_eq!(app.refresh("default", &own.refresh).await.status(), StatusCode::OK);
+        // Unknown and malformed tokens still answer 200 (RFC 7009 section 2.2).
+        for token in ["ghr_unknown-refresh-token", "not-a-token", "eyJhbGciOiJSUzI1NiJ9.e30.c2ln"] {
+            assert_eq!(app.revoke(token, &other).await.status(), StatusCode::OK, "{token}");
+        }
+        // The owner still can.
+        assert_eq!(app.revoke(&refresh, &owner).await.status(), StatusCode::OK);
+        let resp = app.refresh_grant(&owner, &refresh, None).await;
+        oauth_error(resp, StatusCode::BAD_REQUEST, "invalid_grant").await;
     }
 }

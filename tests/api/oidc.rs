@@ -474,7 +474,7 @@ backend_tests! {
         let code = app.code_for(&mut browser, &client, "ann").await;
         let tokens: Value = app.redeem(&client, &code).await.json().await.unwrap();
         let (access, refresh) = (tokens["access_token"].as_str().unwrap().to_string(), tokens["refresh_token"].as_str().unwrap().to_string());
-        assert_eq!(revoke(access.clone(), other.clone()).await.unwrap().status(), StatusCode::OK);
+        oauth_error(revoke(access.clone(), other.clone()).await.unwrap(), StatusCode::BAD_REQUEST, "unauthorized_client").await;
         assert_eq!(app.me("default", &access).await.status(), StatusCode::OK, "another client cannot revoke it");
         assert_eq!(revoke(access.clone(), client.clone()).await.unwrap().status(), StatusCode::OK);
         assert_invalid_token(app.me("default", &access).await).await;
