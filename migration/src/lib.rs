@@ -5,6 +5,7 @@ mod m20261122_000001_foundation;
 mod m20261122_000002_admin;
 mod m20261122_000003_oidc;
 mod m20261123_000004_identities;
+mod m20261124_000005_client_pkce;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_admin::Migration),
             Box::new(m20261122_000003_oidc::Migration),
             Box::new(m20261123_000004_identities::Migration),
+            Box::new(m20261124_000005_client_pkce::Migration),
         ]
     }
 }

@@ -450,9 +450,17 @@ pub async fn rotate_refresh(
         narrowed = Some(narrowed_scope(s.scope.as_deref().unwrap_or_default(), scope)?);
         Ok(())
     };
-    let rotation =
-        store::refresh_tokens::rotate(&state.db, tenant.id, &presented_hash, next.hash, client, admit, grace, now)
-            .await?;
+    let rotation = store::refresh_tokens::rotate(
+        &state.db,
+        tenant.id,
+        &presented_hash,
+        next.hash,
+        client,
+        admit,
+        grace,
+        now,
+    )
+    .await?;
     match rotation {
         Rotation::Rotated { session } => {
             // The shared revocation list is authoritative: a session revoked there (by a

@@ -154,18 +154,18 @@ pub async fn authorize(
     }
     let challenge = params.get("code_challenge");
     match (challenge, params.get("code_challenge_method").map(String::as_str)) {
-        (Some(c), Some("S256")) if (43..=128).contains(&c.len()) => {}
+        (Some(c), Some("S256")) if super::valid_challenge(c) => {}
         (Some(_), Some("S256")) => {
-            return Ok(fail("invalid_request", "code_challenge must be 43 to 128 characters"));
+            return Ok(fail("invalid_request", "code_challenge must be 43 characters of base64url (S256)"));
         }
         (Some(_), _) => return Ok(fail("invalid_request", "code_challenge_method must be S256")),
         (None, Some(_)) => {
             return Ok(fail("invalid_request", "code_challenge_method without code_challenge"));
         }
-        (None, None) if client.client_type == "public" => {
+        (None, None) if super::pkce_required(&client) => {
             return Ok(fail(
                 "invalid_request",
-                "PKCE (code_challenge with S256) is required for public clients",
+                "PKCE (code_challenge with S256) is required for this client",
             ));
         }
         (None, None) => {}

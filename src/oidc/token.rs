@@ -235,6 +235,14 @@ async fn authorization_code(
     now: DateTime<Utc>,
 ) -> Result<TokenSet, OAuthError> {
     let code = req.code.ok_or_else(|| OAuthError::InvalidRequest("code is required".into()))?;
+    if req.redirect_uri.is_none() {
+        return Err(OAuthError::InvalidRequest("redirect_uri is required".into()));
+    }
+    if req.code_verifier.as_deref().is_some_and(|v| !super::valid_verifier(v)) {
+        return Err(OAuthError::InvalidRequest(
+            "code_verifier must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~".into(),
+        ));
+    }
     let invalid = || OAuthError::InvalidGrant("the code is invalid or expired".into());
     // Another client's request changes nothing: it learns no more than from an unknown code,
     // and cannot burn the code or revoke what it issued.
@@ -244,9 +252,9 @@ async fn authorization_code(
     }
     let session_id = Uuid::now_v7();
     let record = match record {
-        CodeRecord::Issued(_) => {
-            authorize::redeem_code(state, tenant, &code, &client.client_id, session_id).await?.ok_or_else(invalid)?
-        }
+        CodeRecord::Issued(_) => authorize::redeem_code(state, tenant, &code, &client.client_id, session_id)
+            .await?
+            .ok_or_else(invalid)?,
         replayed @ CodeRecord::Redeemed { .. } => replayed,
     };
     let issued = match record {
@@ -270,6 +278,9 @@ async fn authorization_code(
             return Err(OAuthError::InvalidGrant(
                 "code_verifier sent but the request had no code_challenge".into(),
             ));
+        }
+        (None, None) if super::pkce_required(client) => {
+            return Err(OAuthError::InvalidGrant("PKCE is required for this client".into()));
         }
         (None, None) => {}
     }
@@ -376,7 +387,16 @@ async fn refresh_grant(
         auth_time: session.auth_time.unwrap_or(session.created_at).timestamp(),
         nonce: None,
     };
-    issue(tenant, client, &rotated.user, session.id, &rotated.scope, Some(rotated.refresh_token), Some(context), now)
+    issue(
+        tenant,
+        client,
+        &rotated.user,
+        session.id,
+        &rotated.scope,
+        Some(rotated.refresh_token),
+        Some(context),
+        now,
+    )
 }
 
 fn client_credentials(

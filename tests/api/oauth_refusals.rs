@@ -4,14 +4,16 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use crate::helpers::PASSWORD;
 use crate::helpers::{TestApp, assert_invalid_token, backend_tests};
-use crate::oidc::{Browser, CB, VERIFIER, oauth_error};
+use crate::oidc::{Browser, CB, VERIFIER, location, oauth_error, query_of};
 
 const GRANTS: &[&str] = &["authorization_code", "refresh_token"];
 
 impl TestApp {
     async fn refresh_grant(&self, client: &str, refresh: &str, scope: Option<&str>) -> reqwest::Response {
-        let mut form = vec![("grant_type", "refresh_token"), ("refresh_token", refresh), ("client_id", client)];
+        let mut form =
+            vec![("grant_type", "refresh_token"), ("refresh_token", refresh), ("client_id", client)];
         if let Some(s) = scope {
             form.push(("scope", s));
         }
@@ -176,5 +178,82 @@ backend_tests! {
         assert_eq!(app.revoke(&refresh, &owner).await.status(), StatusCode::OK);
         let resp = app.refresh_grant(&owner, &refresh, None).await;
         oauth_error(resp, StatusCode::BAD_REQUEST, "invalid_grant").await;
+    }
+
+    async fn a_confidential_client_must_send_a_pkce_challenge_unless_opted_out(app: TestApp) {
+        let op = app.operator().await;
+        app.user("ann").await;
+        let (conf, secret) = app.oidc_client(&op, "default", "confidential", GRANTS, json!({})).await;
+        let secret = secret.unwrap();
+        let mut browser = Browser::new(&app);
+        let without_pkce = app.authorize_url(&conf, &[("code_challenge", ""), ("code_challenge_method", "")]);
+        let q = query_of(&location(&browser.get(&without_pkce).await));
+        assert_eq!(q["error"], "invalid_request");
+        assert!(q["error_description"].contains("PKCE"), "{q:?}");
+
+        // A legacy client, opted out by an administrator: the code flow works without PKCE.
+        let path = format!("/admin/v1/tenants/default/clients/{conf}");
+        assert_eq!(app.admin_patch(&op, &path, &json!({"pkce_required": false})).await.status(), StatusCode::OK);
+        let page = browser.get(&without_pkce).await;
+        let code = query_of(&location(&browser.sign_in(page, "ann", PASSWORD).await))["code"].clone();
+        let form = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", CB)];
+        assert_eq!(app.token_request(&form, Some((&conf, &secret))).await.status(), StatusCode::OK);
+        // A challenge it does send is still checked.
+        let code = query_of(&location(&browser.get(&app.authorize_url(&conf, &[])).await))["code"].clone();
+        let form = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", CB)];
+        oauth_error(app.token_request(&form, Some((&conf, &secret))).await, StatusCode::BAD_REQUEST, "invalid_grant").await;
+
+        // Opted back in: a code issued without a challenge no longer redeems.
+        let code = query_of(&location(&browser.get(&without_pkce).await))["code"].clone();
+        assert_eq!(app.admin_patch(&op, &path, &json!({"pkce_required": true})).await.status(), StatusCode::OK);
+        let form = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", CB)];
+        oauth_error(app.token_request(&form, Some((&conf, &secret))).await, StatusCode::BAD_REQUEST, "invalid_grant").await;
+        let q = query_of(&location(&browser.get(&without_pkce).await));
+        assert_eq!(q["error"], "invalid_request");
+    }
+
+    async fn only_a_challenge_that_s256_can_produce_is_accepted(app: TestApp) {
+        let op = app.operator().await;
+        let (client, _) = app.oidc_client(&op, "default", "public", GRANTS, json!({})).await;
+        let mut browser = Browser::new(&app);
+        let good = crate::oidc::challenge();
+        assert_eq!(good.len(), 43);
+        let cases = [
+            good[..42].to_string(),
+            format!("{good}A"),
+            "A".repeat(128),
+            format!("{}=", &good[..42]),
+            format!("{}+", &good[..42]),
+            format!("{}.", &good[..42]),
+            format!("{}~", &good[..42]),
+            format!("{} ", &good[..42]),
+        ];
+        for challenge in cases {
+            let resp = browser.get(&app.authorize_url(&client, &[("code_challenge", &challenge)])).await;
+            let q = query_of(&location(&resp));
+            assert_eq!(q["error"], "invalid_request", "{challenge:?}");
+            assert_eq!(q["state"], "st-123");
+        }
+        assert_eq!(browser.get(&app.authorize_url(&client, &[])).await.status(), StatusCode::OK);
+    }
+
+    async fn a_malformed_verifier_or_missing_redirect_uri_is_refused_without_spending_the_code(app: TestApp) {
+        let op = app.operator().await;
+        app.user("ann").await;
+        let (client, _) = app.oidc_client(&op, "default", "public", GRANTS, json!({})).await;
+        let mut browser = Browser::new(&app);
+        let code = app.code_for(&mut browser, &client, "ann").await;
+        let too_short = &VERIFIER[..42];
+        let too_long = "a".repeat(129);
+        let bad_char = format!("{VERIFIER}+");
+        for verifier in [too_short, too_long.as_str(), bad_char.as_str()] {
+            let form = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", CB),
+                ("code_verifier", verifier), ("client_id", client.as_str())];
+            oauth_error(app.token_request(&form, None).await, StatusCode::BAD_REQUEST, "invalid_request").await;
+        }
+        let form = [("grant_type", "authorization_code"), ("code", code.as_str()), ("code_verifier", VERIFIER),
+            ("client_id", client.as_str())];
+        oauth_error(app.token_request(&form, None).await, StatusCode::BAD_REQUEST, "invalid_request").await;
+        assert_eq!(app.redeem(&client, &code).await.status(), StatusCode::OK);
     }
 }
