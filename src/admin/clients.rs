@@ -45,6 +45,8 @@ pub struct NewClientInput {
     pub access_token_ttl_secs: Option<u64>,
     pub refresh_token_ttl_secs: Option<u64>,
     pub enabled: bool,
+    /// `false` exempts a legacy confidential client from PKCE.
+    pub pkce_required: bool,
 }
 
 /// A client and, right after creation or rotation, its secret in plain text: the only moment
@@ -63,6 +65,7 @@ struct ClientFields {
     scopes: Vec<String>,
     access_token_ttl_secs: Option<u64>,
     refresh_token_ttl_secs: Option<u64>,
+    pkce_required: bool,
 }
 
 /// Checks a client row that did not come through this API (an imported tenant) with the same
@@ -89,6 +92,7 @@ impl ClientFields {
             scopes: strings(&c.scopes),
             access_token_ttl_secs: c.access_token_ttl_secs.and_then(|v| u64::try_from(v).ok()),
             refresh_token_ttl_secs: c.refresh_token_ttl_secs.and_then(|v| u64::try_from(v).ok()),
+            pkce_required: c.pkce_required,
         }
     }
 
@@ -114,6 +118,13 @@ impl ClientFields {
         // A public client cannot keep a secret, so it cannot authenticate as itself.
         if client_type == PUBLIC && has("client_credentials") {
             return Err(ApiError::validation("grant_types", "public clients cannot use client_credentials"));
+        }
+        // RFC 9700 section 2.1.1: a public client has nothing else binding a code to itself.
+        if client_type == PUBLIC && !self.pkce_required {
+            return Err(ApiError::validation(
+                "pkce_required",
+                "only confidential clients may opt out of PKCE",
+            ));
         }
         if has("authorization_code") && self.redirect_uris.is_empty() {
             return Err(ApiError::validation(
@@ -155,6 +166,7 @@ impl ClientFields {
         // Validated bounds fit an i64.
         c.access_token_ttl_secs = self.access_token_ttl_secs.and_then(|v| i64::try_from(v).ok());
         c.refresh_token_ttl_secs = self.refresh_token_ttl_secs.and_then(|v| i64::try_from(v).ok());
+        c.pkce_required = self.pkce_required;
     }
 }
 
@@ -223,6 +235,7 @@ pub async fn create(
         scopes: defaults(input.scopes, &DEFAULT_SCOPES),
         access_token_ttl_secs: input.access_token_ttl_secs,
         refresh_token_ttl_secs: input.refresh_token_ttl_secs,
+        pkce_required: input.pkce_required,
     }
     .validate(&input.client_type, state.settings.tokens.max_access_ttl_secs)?;
     let (secret, secret_hash) = match input.client_type.as_str() {
@@ -247,12 +260,13 @@ pub async fn create(
         access_token_ttl_secs: None,
         refresh_token_ttl_secs: None,
         enabled: input.enabled,
+        pkce_required: true,
         created_at: now,
         updated_at: now,
     };
     fields.write(&mut row);
     let client = store::clients::insert(&state.db, row).await?;
-    let details = json!({ "client_type": client.client_type });
+    let details = json!({ "client_type": client.client_type, "pkce_required": client.pkce_required });
     record(state, admin, tenant, "client.created", &client.client_id, details, now).await;
     Ok(ClientWithSecret { client, secret })
 }
@@ -297,6 +311,7 @@ pub struct ClientChanges {
     pub access_token_ttl_secs: Option<Option<u64>>,
     pub refresh_token_ttl_secs: Option<Option<u64>>,
     pub enabled: Option<bool>,
+    pub pkce_required: Option<bool>,
 }
 
 /// After each write to a client row: no instance authenticates it from its cached copy again.
@@ -348,6 +363,10 @@ pub async fn update(
         fields.refresh_token_ttl_secs = v;
         changed.push("refresh_token_ttl_secs");
     }
+    if let Some(v) = changes.pkce_required {
+        fields.pkce_required = v;
+        changed.push("pkce_required");
+    }
     let disabling = changes.enabled == Some(false) && client.enabled;
     if let Some(v) = changes.enabled {
         client.enabled = v;
@@ -360,7 +379,8 @@ pub async fn update(
     }
     let client = store::clients::update(&state.db, client).await?;
     client_changed(state, tenant, client_id).await?;
-    let details = json!({ "fields": changed, "enabled": client.enabled });
+    let details =
+        json!({ "fields": changed, "enabled": client.enabled, "pkce_required": client.pkce_required });
     record(state, admin, tenant, "client.updated", &client.client_id, details, now).await;
     Ok(client)
 }
@@ -443,6 +463,7 @@ mod tests {
             scopes: vec!["openid".into(), "billing:read".into()],
             access_token_ttl_secs: Some(600),
             refresh_token_ttl_secs: None,
+            pkce_required: true,
         }
     }
 
@@ -484,6 +505,7 @@ mod tests {
             (|f| f.access_token_ttl_secs = Some(3601), "access_token_ttl_secs"),
             (|f| f.refresh_token_ttl_secs = Some(299), "refresh_token_ttl_secs"),
             (|f| f.refresh_token_ttl_secs = Some(MAX_REFRESH_TTL + 1), "refresh_token_ttl_secs"),
+            (|f| f.pkce_required = false, "pkce_required"),
         ];
         for (change, field) in cases {
             let mut f = fields();
@@ -497,6 +519,13 @@ mod tests {
         let mut f = fields();
         f.grant_types = vec!["client_credentials".into()];
         f.redirect_uris = vec![];
+        assert!(f.validate(CONFIDENTIAL, 3600).is_ok());
+    }
+
+    #[test]
+    fn only_confidential_clients_may_opt_out_of_pkce() {
+        let mut f = fields();
+        f.pkce_required = false;
         assert!(f.validate(CONFIDENTIAL, 3600).is_ok());
     }
 

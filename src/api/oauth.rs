@@ -417,7 +417,8 @@ impl OAuthApi {
     /// Token revocation (RFC 7009)
     ///
     /// Revokes a refresh token (ending its session) or an access token the client holds.
-    /// Answers 200 whether or not the token was known.
+    /// Answers 200 for unknown, expired or already revoked tokens too; a token issued to
+    /// another client is refused with `unauthorized_client` (400) and stays valid.
     #[oai(path = "/t/:tenant/oauth2/revoke", method = "post", operation_id = "revoke")]
     async fn revoke(
         &self,

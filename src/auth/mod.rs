@@ -37,6 +37,9 @@ pub enum AuthError {
     TenantNotFound,
     #[error("{0}")]
     Forbidden(&'static str),
+    /// A refresh asked for a scope its grant does not include.
+    #[error("{0}")]
+    InvalidScope(String),
     #[error("too many failed attempts; try again later")]
     Locked { retry_after: u64 },
     #[error(transparent)]
@@ -69,6 +72,7 @@ impl From<AuthError> for ApiError {
             AuthError::UsernameTaken => Self::conflict("username_taken", e.to_string()),
             AuthError::TenantNotFound => Self::not_found("tenant_not_found", e.to_string()),
             AuthError::Forbidden(why) => Self::forbidden("forbidden", why),
+            AuthError::InvalidScope(why) => Self::validation("scope", why),
             AuthError::Locked { retry_after } => Self::too_many("login_locked", &e.to_string(), retry_after),
             AuthError::Validation(v) => v.into(),
             AuthError::Token(t) => t.into(),

@@ -117,7 +117,7 @@ pub async fn refresh(
     now: DateTime<Utc>,
 ) -> Result<IssuedTokens, AuthError> {
     let tenant = tenant(state, tenant_slug).await?;
-    let rotated = rotate_refresh(state, &tenant, presented, None, meta, now).await?;
+    let rotated = rotate_refresh(state, &tenant, presented, None, None, meta, now).await?;
     let audience = if is_admin(&rotated.user) { Audience::Admin } else { Audience::Tenant };
     let (access_token, expires_in) =
         issue_access_token(&tenant, rotated.user.id, rotated.session.id, audience, now)?;
@@ -129,19 +129,38 @@ pub struct Rotated {
     pub session: store::entities::sessions::Model,
     pub user: users::Model,
     pub refresh_token: String,
+    /// The scope of the new tokens: the one asked for, else the session's.
+    pub scope: String,
 }
 
-/// Rotates a refresh token belonging to `client` (`None`: first-party sessions). Presenting a
-/// token that was already rotated revokes its whole family and the access tokens of that
-/// session (RFC 9700 section 4.14); a token of another client is refused and left unused.
+/// The scope a refresh asking for `asked` gets from a session granted `granted`: at most
+/// what was granted (RFC 6749 section 6).
 ///
 /// # Errors
-/// `InvalidRefreshToken`, or infrastructure failures.
+/// The first scope that was not granted.
+pub fn narrowed_scope(granted: &str, asked: Option<&str>) -> Result<String, String> {
+    let Some(asked) = asked else { return Ok(granted.to_string()) };
+    let wanted: Vec<&str> = asked.split(' ').filter(|s| !s.is_empty()).collect();
+    match wanted.iter().find(|s| !granted.split(' ').any(|g| g == **s)) {
+        Some(bad) => Err(format!("scope {bad} was not granted")),
+        None => Ok(wanted.join(" ")),
+    }
+}
+
+/// Rotates a refresh token belonging to `client` (`None`: first-party sessions), for new
+/// tokens of `scope` (`None`: the granted scope). Presenting a token that was already rotated
+/// revokes its whole family and the access tokens of that session (RFC 9700 section 4.14); a
+/// token of another client, or a scope wider than the grant, is refused and the token left
+/// unused.
+///
+/// # Errors
+/// `InvalidRefreshToken`, `InvalidScope`, or infrastructure failures.
 pub async fn rotate_refresh(
     state: &AppState,
     tenant: &TenantContext,
     presented: &str,
     client: Option<&str>,
+    scope: Option<&str>,
     meta: &ClientMeta,
     now: DateTime<Utc>,
 ) -> Result<Rotated, AuthError> {
@@ -149,9 +168,25 @@ pub async fn rotate_refresh(
     let next = refresh::generate();
     let grace =
         chrono::Duration::seconds(i64::try_from(state.settings.tokens.refresh_reuse_grace_secs).unwrap_or(0));
-    match store::refresh_tokens::rotate(&state.db, tenant.id, &presented_hash, next.hash, client, grace, now)
-        .await?
-    {
+    // Every parameter is checked inside the rotation, before it commits: a refused request
+    // leaves the token usable.
+    let mut narrowed = None;
+    let admit = |s: &store::entities::sessions::Model| {
+        narrowed = Some(narrowed_scope(s.scope.as_deref().unwrap_or_default(), scope)?);
+        Ok(())
+    };
+    let rotation = store::refresh_tokens::rotate(
+        &state.db,
+        tenant.id,
+        &presented_hash,
+        next.hash,
+        client,
+        admit,
+        grace,
+        now,
+    )
+    .await?;
+    match rotation {
         Rotation::Rotated { session } => {
             // The shared revocation list is authoritative: a session revoked there (by a
             // concurrent code replay, say) is dead even if its row has not caught up.
@@ -163,7 +198,8 @@ pub async fn rotate_refresh(
             let user = active_user(state, tenant.id, session.user_id, checked.user_version)
                 .await?
                 .ok_or(AuthError::InvalidRefreshToken)?;
-            Ok(Rotated { session: *session, user, refresh_token: next.token })
+            let scope = narrowed.unwrap_or_default();
+            Ok(Rotated { session: *session, user, refresh_token: next.token, scope })
         }
         Rotation::Reused { session_id } => {
             tracing::warn!(tenant = %tenant.slug, session = %session_id, "refresh token reuse: revoking the session");
@@ -192,6 +228,7 @@ pub async fn rotate_refresh(
             Err(AuthError::InvalidRefreshToken)
         }
         Rotation::Invalid => Err(AuthError::InvalidRefreshToken),
+        Rotation::Refused(why) => Err(AuthError::InvalidScope(why)),
     }
 }
 

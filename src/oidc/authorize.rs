@@ -154,18 +154,18 @@ pub async fn authorize(
     }
     let challenge = params.get("code_challenge");
     match (challenge, params.get("code_challenge_method").map(String::as_str)) {
-        (Some(c), Some("S256")) if (43..=128).contains(&c.len()) => {}
+        (Some(c), Some("S256")) if super::valid_challenge(c) => {}
         (Some(_), Some("S256")) => {
-            return Ok(fail("invalid_request", "code_challenge must be 43 to 128 characters"));
+            return Ok(fail("invalid_request", "code_challenge must be 43 characters of base64url (S256)"));
         }
         (Some(_), _) => return Ok(fail("invalid_request", "code_challenge_method must be S256")),
         (None, Some(_)) => {
             return Ok(fail("invalid_request", "code_challenge_method without code_challenge"));
         }
-        (None, None) if client.client_type == "public" => {
+        (None, None) if super::pkce_required(&client) => {
             return Ok(fail(
                 "invalid_request",
-                "PKCE (code_challenge with S256) is required for public clients",
+                "PKCE (code_challenge with S256) is required for this client",
             ));
         }
         (None, None) => {}
@@ -247,8 +247,21 @@ pub async fn issue_code(
     Ok(with_query(&pending.redirect_uri, &params))
 }
 
-/// Consumes a code: the first redemption gets its record, later ones learn which session
-/// the first one opened (to revoke it: RFC 6749 4.1.2).
+/// What a code stands for, without consuming it.
+///
+/// # Errors
+/// Infrastructure failures.
+pub async fn peek_code(
+    state: &AppState,
+    tenant: &TenantContext,
+    code: &str,
+) -> Result<Option<CodeRecord>, AuthError> {
+    let value = state.kv.get(&code_key(tenant, code)).await?;
+    Ok(value.and_then(|v| serde_json::from_str(&v).ok()))
+}
+
+/// Consumes a code for `client_id`: the first redemption gets its record, later ones learn
+/// which session the first one opened (to revoke it: RFC 6749 4.1.2).
 ///
 /// # Errors
 /// Infrastructure failures.
@@ -256,9 +269,11 @@ pub async fn redeem_code(
     state: &AppState,
     tenant: &TenantContext,
     code: &str,
+    client_id: &str,
     session_id: Uuid,
 ) -> Result<Option<CodeRecord>, AuthError> {
-    let marker = serde_json::to_string(&CodeRecord::Redeemed { session_id }).map_err(anyhow::Error::from)?;
+    let marker = CodeRecord::Redeemed { session_id, client_id: Some(client_id.to_string()) };
+    let marker = serde_json::to_string(&marker).map_err(anyhow::Error::from)?;
     // The marker outlives the code so a late replay is still recognised.
     let keep = std::time::Duration::from_secs(600);
     let old = state.kv.replace(&code_key(tenant, code), &marker, keep).await?;

@@ -32,7 +32,22 @@ pub struct PendingAuthorization {
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum CodeRecord {
     Issued(IssuedCode),
-    Redeemed { session_id: uuid::Uuid },
+    Redeemed {
+        session_id: uuid::Uuid,
+        /// Absent in markers written before it was recorded.
+        #[serde(default)]
+        client_id: Option<String>,
+    },
+}
+
+impl CodeRecord {
+    /// Whether the code was issued to `client_id` (unknown for old markers: yes).
+    pub fn belongs_to(&self, client_id: &str) -> bool {
+        match self {
+            Self::Issued(c) => c.client_id == client_id,
+            Self::Redeemed { client_id: owner, .. } => owner.as_deref().is_none_or(|o| o == client_id),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -97,11 +112,26 @@ pub fn at_hash(access_token: &str) -> String {
     crate::crypto::b64url(&digest.as_ref()[..16])
 }
 
+/// Whether `client` must use PKCE: every client unless an administrator exempted a
+/// confidential one (RFC 9700 section 2.1.1).
+pub fn pkce_required(client: &crate::store::entities::clients::Model) -> bool {
+    client.pkce_required || client.client_type != "confidential"
+}
+
+/// A `code_verifier` as RFC 7636 section 4.1 defines it: 43 to 128 unreserved characters.
+pub fn valid_verifier(verifier: &str) -> bool {
+    (43..=128).contains(&verifier.len())
+        && verifier.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+}
+
+/// A `code_challenge` that S256 can have produced: exactly 43 characters of base64url.
+pub fn valid_challenge(challenge: &str) -> bool {
+    challenge.len() == 43 && challenge.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+}
+
 /// PKCE S256: `BASE64URL(SHA256(verifier)) == challenge`, compared in constant time.
 pub fn pkce_matches(verifier: &str, challenge: &str) -> bool {
-    let valid = (43..=128).contains(&verifier.len())
-        && verifier.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
-    if !valid {
+    if !valid_verifier(verifier) {
         return false;
     }
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes());
@@ -119,5 +149,24 @@ mod tests {
         assert!(pkce_matches(verifier, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"));
         assert!(!pkce_matches(verifier, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cN"));
         assert!(!pkce_matches("short", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"));
+    }
+
+    #[test]
+    fn only_what_s256_produces_is_a_challenge() {
+        assert!(valid_challenge("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"));
+        for bad in [
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-c",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cMx",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-c=",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw+cM",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw.cM",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw~cM",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cé",
+        ] {
+            assert!(!valid_challenge(bad), "{bad}");
+        }
+        assert!(valid_verifier(&"a".repeat(43)) && valid_verifier(&"~._-".repeat(32)));
+        assert!(!valid_verifier(&"a".repeat(42)) && !valid_verifier(&"a".repeat(129)));
+        assert!(!valid_verifier(&format!("{}+", "a".repeat(43))));
     }
 }

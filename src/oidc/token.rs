@@ -60,6 +60,7 @@ impl From<AuthError> for OAuthError {
             AuthError::InvalidRefreshToken => {
                 Self::InvalidGrant("the refresh token is invalid, expired or revoked".into())
             }
+            AuthError::InvalidScope(why) => Self::InvalidScope(why),
             AuthError::Store(StoreError::Unavailable(_)) | AuthError::Kv(_) => Self::Unavailable,
             other => {
                 tracing::error!(error = %other, "token endpoint failure");
@@ -234,20 +235,39 @@ async fn authorization_code(
     now: DateTime<Utc>,
 ) -> Result<TokenSet, OAuthError> {
     let code = req.code.ok_or_else(|| OAuthError::InvalidRequest("code is required".into()))?;
+    if req.redirect_uri.is_none() {
+        return Err(OAuthError::InvalidRequest("redirect_uri is required".into()));
+    }
+    if req.code_verifier.as_deref().is_some_and(|v| !super::valid_verifier(v)) {
+        return Err(OAuthError::InvalidRequest(
+            "code_verifier must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~".into(),
+        ));
+    }
+    let invalid = || OAuthError::InvalidGrant("the code is invalid or expired".into());
+    // Another client's request changes nothing: it learns no more than from an unknown code,
+    // and cannot burn the code or revoke what it issued.
+    let record = authorize::peek_code(state, tenant, &code).await?.ok_or_else(invalid)?;
+    if !record.belongs_to(&client.client_id) {
+        return Err(OAuthError::InvalidGrant("the code was issued to another client".into()));
+    }
     let session_id = Uuid::now_v7();
-    let issued = match authorize::redeem_code(state, tenant, &code, session_id).await? {
-        None => return Err(OAuthError::InvalidGrant("the code is invalid or expired".into())),
-        Some(CodeRecord::Redeemed { session_id: first }) => {
+    let record = match record {
+        CodeRecord::Issued(_) => authorize::redeem_code(state, tenant, &code, &client.client_id, session_id)
+            .await?
+            .ok_or_else(invalid)?,
+        replayed @ CodeRecord::Redeemed { .. } => replayed,
+    };
+    let issued = match record {
+        CodeRecord::Redeemed { session_id: first, .. } => {
             tracing::warn!(tenant = %tenant.slug, session = %first, "authorization code replayed: revoking its tokens");
             state.revocations.revoke_sessions(tenant.id, &[first]).await?;
             store::sessions::revoke(&state.db, tenant.id, first, now).await?;
             return Err(OAuthError::InvalidGrant("the code was already used; its tokens are revoked".into()));
         }
-        Some(CodeRecord::Issued(c)) => c,
+        CodeRecord::Issued(c) => c,
     };
-    if issued.client_id != client.client_id {
-        return Err(OAuthError::InvalidGrant("the code was issued to another client".into()));
-    }
+    // From here the code is spent: the right client with a wrong redirect_uri or verifier
+    // burns it (SECURITY.md).
     if req.redirect_uri.as_deref() != Some(issued.redirect_uri.as_str()) {
         return Err(OAuthError::InvalidGrant("redirect_uri does not match the authorization request".into()));
     }
@@ -258,6 +278,9 @@ async fn authorization_code(
             return Err(OAuthError::InvalidGrant(
                 "code_verifier sent but the request had no code_challenge".into(),
             ));
+        }
+        (None, None) if super::pkce_required(client) => {
+            return Err(OAuthError::InvalidGrant("PKCE is required for this client".into()));
         }
         (None, None) => {}
     }
@@ -356,24 +379,32 @@ async fn refresh_grant(
 ) -> Result<TokenSet, OAuthError> {
     let presented =
         req.refresh_token.ok_or_else(|| OAuthError::InvalidRequest("refresh_token is required".into()))?;
-    let rotated = auth::rotate_refresh(state, tenant, &presented, Some(&client.client_id), meta, now).await?;
-    let granted = rotated.session.scope.clone().unwrap_or_default();
-    let scope = match req.scope.as_deref() {
-        Some(asked) => {
-            if let Some(bad) = asked.split(' ').filter(|s| !s.is_empty()).find(|s| !has_scope(&granted, s)) {
-                return Err(OAuthError::InvalidScope(format!("scope {bad} was not granted")));
-            }
-            asked.to_string()
-        }
-        None => granted,
-    };
+    let rotated = auth::rotate_refresh(
+        state,
+        tenant,
+        &presented,
+        Some(&client.client_id),
+        req.scope.as_deref(),
+        meta,
+        now,
+    )
+    .await?;
     let session = &rotated.session;
     let context = IdContext {
         sso_session_id: session.parent_id.unwrap_or(session.id),
         auth_time: session.auth_time.unwrap_or(session.created_at).timestamp(),
         nonce: None,
     };
-    issue(tenant, client, &rotated.user, session.id, &scope, Some(rotated.refresh_token), Some(context), now)
+    issue(
+        tenant,
+        client,
+        &rotated.user,
+        session.id,
+        &rotated.scope,
+        Some(rotated.refresh_token),
+        Some(context),
+        now,
+    )
 }
 
 fn client_credentials(
@@ -519,11 +550,13 @@ async fn verified_access_claims(
 }
 
 /// Revokes a token the client holds (RFC 7009): a refresh token ends its session, an access
-/// token goes on the revocation list. Tokens of other clients, unknown or expired tokens are
-/// ignored, and the answer is the same.
+/// token goes on the revocation list. Unknown, expired or malformed tokens are ignored, and
+/// the answer is the same as for a revoked one.
 ///
 /// # Errors
-/// `Unavailable` when the store cannot be written.
+/// `UnauthorizedClient` for a token issued to another client (or to a first-party session),
+/// and nothing is revoked (RFC 7009 section 2.1); `Unavailable` when the store cannot be
+/// written.
 pub async fn revoke(
     state: &AppState,
     tenant: &TenantContext,
@@ -531,19 +564,24 @@ pub async fn revoke(
     token: &str,
     now: DateTime<Utc>,
 ) -> Result<(), OAuthError> {
+    let foreign = || OAuthError::UnauthorizedClient("the token was issued to another client".into());
+    let own = |holder: Option<&str>| holder == Some(client.client_id.as_str());
     if let Some(hash) = refresh::hash_presented(token) {
         if let Some((_, session)) =
             store::refresh_tokens::find_with_session(&state.db, tenant.id, &hash).await?
-            && session.client_id.as_deref() == Some(client.client_id.as_str())
         {
+            if !own(session.client_id.as_deref()) {
+                return Err(foreign());
+            }
             state.revocations.revoke_sessions(tenant.id, &[session.id]).await?;
             store::sessions::revoke(&state.db, tenant.id, session.id, now).await?;
         }
         return Ok(());
     }
-    if let Some(claims) = verified_access_claims(state, tenant, token).await?
-        && claims.client_id.as_deref() == Some(client.client_id.as_str())
-    {
+    if let Some(claims) = verified_access_claims(state, tenant, token).await? {
+        if !own(claims.client_id.as_deref()) {
+            return Err(foreign());
+        }
         state.revocations.revoke_token(tenant.id, &claims, now.timestamp()).await?;
     }
     Ok(())

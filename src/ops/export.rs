@@ -112,6 +112,7 @@ impl Ops {
                     access_token_ttl_secs: c.access_token_ttl_secs,
                     refresh_token_ttl_secs: c.refresh_token_ttl_secs,
                     enabled: c.enabled,
+                    pkce_required: c.pkce_required,
                 })
                 .collect(),
             providers: exported_providers,
@@ -227,6 +228,8 @@ pub struct ExportClient {
     pub refresh_token_ttl_secs: Option<i64>,
     #[serde(default = "yes")]
     pub enabled: bool,
+    #[serde(default = "yes")]
+    pub pkce_required: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]

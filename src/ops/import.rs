@@ -198,6 +198,7 @@ impl Ops {
                 access_token_ttl_secs: c.access_token_ttl_secs,
                 refresh_token_ttl_secs: c.refresh_token_ttl_secs,
                 enabled: c.enabled,
+                pkce_required: c.pkce_required,
                 created_at: now,
                 updated_at: now,
             };

@@ -82,6 +82,7 @@ pub async fn update(db: &impl ConnectionTrait, client: clients::Model) -> Result
     active.access_token_ttl_secs = Set(client.access_token_ttl_secs);
     active.refresh_token_ttl_secs = Set(client.refresh_token_ttl_secs);
     active.enabled = Set(client.enabled);
+    active.pkce_required = Set(client.pkce_required);
     active.updated_at = Set(client.updated_at);
     Ok(active.update(db).await?)
 }

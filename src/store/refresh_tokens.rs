@@ -16,14 +16,18 @@ pub enum Rotation {
     Rotated { session: Box<sessions::Model> },
     /// The presented token had already been rotated: its family must be revoked.
     Reused { session_id: Uuid },
-    /// Unknown, expired, or its session has ended.
+    /// Unknown, expired, its session has ended, or it belongs to another client.
     Invalid,
+    /// Live and the caller's, but `admit` refused the request (the reason): nothing changed.
+    Refused(String),
 }
 
 /// Consumes `presented_hash` and stores `new_hash` in its place, atomically, when the token's
-/// session belongs to `client` (`None`: a first-party session). A token rotated less than
+/// session belongs to `client` (`None`: a first-party session) and `admit` accepts the session
+/// (the request's other parameters, such as a narrower scope). A token rotated less than
 /// `reuse_grace` ago is refused without revoking anything (concurrent requests of one client);
-/// after that, presenting it again is reuse.
+/// after that, presenting it again is reuse. A refused request changes nothing: another
+/// client's token, even a rotated one, is `Invalid`.
 ///
 /// The conditional `UPDATE ... WHERE used_at IS NULL` is the first statement of the
 /// transaction: of several concurrent rotations of one token exactly one sees a row change,
@@ -37,6 +41,7 @@ pub async fn rotate(
     presented_hash: &str,
     new_hash: String,
     client: Option<&str>,
+    admit: impl FnOnce(&sessions::Model) -> Result<(), String>,
     reuse_grace: chrono::Duration,
     now: DateTime<Utc>,
 ) -> Result<Rotation, StoreError> {
@@ -55,10 +60,15 @@ pub async fn rotate(
             .filter(refresh_tokens::Column::TokenHash.eq(presented_hash))
             .one(db)
             .await?;
-        return Ok(match existing {
-            // Rotated moments ago by a concurrent request: a lost race, not a replay.
-            Some(t) if t.used_at.is_some_and(|u| now - u < reuse_grace) => Rotation::Invalid,
-            Some(t) if t.used_at.is_some() => Rotation::Reused { session_id: t.session_id },
+        let Some(used) = existing.filter(|t| t.used_at.is_some()) else { return Ok(Rotation::Invalid) };
+        // Rotated moments ago by a concurrent request: a lost race, not a replay.
+        if used.used_at.is_some_and(|u| now - u < reuse_grace) {
+            return Ok(Rotation::Invalid);
+        }
+        // Only the client the family belongs to can set off its revocation.
+        let owner = super::sessions::find(db, tenant_id, used.session_id).await?;
+        return Ok(match owner {
+            Some(s) if s.client_id.as_deref() == client => Rotation::Reused { session_id: used.session_id },
             _ => Rotation::Invalid,
         });
     };
@@ -84,6 +94,10 @@ pub async fn rotate(
         txn.rollback().await?;
         return Ok(Rotation::Invalid);
     };
+    if let Err(reason) = admit(&session) {
+        txn.rollback().await?;
+        return Ok(Rotation::Refused(reason));
+    }
     let next = refresh_tokens::Model {
         id: Uuid::now_v7(),
         tenant_id,

@@ -638,4 +638,49 @@ backend_tests! {
         assert!(verifies(&app, "acme", id, secret).await);
         assert!(!verifies(&app, "globex", id, secret).await);
     }
+
+    async fn pkce_is_required_unless_a_confidential_client_is_opted_out_and_the_change_is_audited(app: TestApp) {
+        let op = app.operator().await;
+        // Default: required, for both kinds, in create, view and list.
+        let conf = json_of(app.admin_post(&op, CLIENTS, &web_app("Legacy")).await, StatusCode::CREATED).await;
+        let id = conf["client_id"].as_str().unwrap().to_string();
+        assert_eq!(conf["pkce_required"], true);
+        let spa = json_of(app.admin_post(&op, CLIENTS, &spa("SPA")).await, StatusCode::CREATED).await;
+        assert_eq!(spa["pkce_required"], true);
+
+        // A public client cannot opt out, neither at creation nor later; nothing is stored.
+        let before = admin_tables(&app).await;
+        let mut body = crate::admin_clients::spa("SPA 2");
+        body["pkce_required"] = json!(false);
+        let resp = app.admin_post(&op, CLIENTS, &body).await;
+        assert_eq!(problem(resp, StatusCode::BAD_REQUEST).await["field"], "pkce_required");
+        let path = format!("{CLIENTS}/{}", spa["client_id"].as_str().unwrap());
+        let resp = app.admin_patch(&op, &path, &json!({"pkce_required": false})).await;
+        assert_eq!(problem(resp, StatusCode::BAD_REQUEST).await["field"], "pkce_required");
+        assert_eq!(admin_tables(&app).await, before);
+
+        // A confidential client can, and back; each change is in the audit log.
+        let path = format!("{CLIENTS}/{id}");
+        let off = json_of(app.admin_patch(&op, &path, &json!({"pkce_required": false})).await, StatusCode::OK).await;
+        assert_eq!(off["pkce_required"], false);
+        assert_eq!(json_of(app.admin_get(&op, &path).await, StatusCode::OK).await["pkce_required"], false);
+        assert!(!stored_client(&app, &id).await.unwrap().pkce_required);
+        let mut created_off = web_app("Legacy 2");
+        created_off["pkce_required"] = json!(false);
+        let c = json_of(app.admin_post(&op, CLIENTS, &created_off).await, StatusCode::CREATED).await;
+        assert_eq!(c["pkce_required"], false);
+        let on = json_of(app.admin_patch(&op, &path, &json!({"pkce_required": true})).await, StatusCode::OK).await;
+        assert_eq!(on["pkce_required"], true);
+
+        let log = audit_log(&app, &op, "default").await;
+        let changes: Vec<&Value> = log["items"].as_array().unwrap().iter()
+            .filter(|e| e["event_type"] == "client.updated" && e["target"] == format!("client:{id}"))
+            .collect();
+        assert_eq!(changes.len(), 2, "{log}");
+        for e in &changes {
+            assert_eq!(e["details"]["fields"], json!(["pkce_required"]));
+        }
+        let values: HashSet<bool> = changes.iter().map(|e| e["details"]["pkce_required"].as_bool().unwrap()).collect();
+        assert_eq!(values, HashSet::from([true, false]));
+    }
 }

@@ -23,6 +23,7 @@ mod lockout;
 mod login;
 mod logout;
 mod metrics;
+mod oauth_refusals;
 mod oidc;
 mod openapi;
 mod operators;

@@ -115,6 +115,10 @@ pub struct CreateClientRequest {
     /// Disabled clients cannot obtain tokens.
     #[oai(default = "default_true")]
     pub enabled: bool,
+    /// Authorization requests must carry a PKCE challenge (S256). `false` exempts a legacy
+    /// confidential client that cannot send one; public clients always need PKCE.
+    #[oai(default = "default_true")]
+    pub pkce_required: bool,
 }
 
 /// Fields to change; absent fields keep their value.
@@ -141,6 +145,9 @@ pub struct UpdateClientRequest {
     pub refresh_token_ttl_secs: MaybeUndefined<u64>,
     #[oai(skip_serializing_if_is_none)]
     pub enabled: Option<bool>,
+    /// `false` exempts a confidential client from PKCE; public clients always need it.
+    #[oai(skip_serializing_if_is_none)]
+    pub pkce_required: Option<bool>,
 }
 
 /// A client app. Its secret is never part of it.
@@ -161,6 +168,8 @@ pub struct ClientView {
     #[oai(skip_serializing_if_is_none)]
     pub refresh_token_ttl_secs: Option<u64>,
     pub enabled: bool,
+    /// Authorization requests must carry a PKCE challenge (S256).
+    pub pkce_required: bool,
     /// The client has a secret (confidential clients). Its value is shown only when created
     /// or rotated.
     pub has_secret: bool,
@@ -187,6 +196,7 @@ impl From<clients::Model> for ClientView {
             access_token_ttl_secs: c.access_token_ttl_secs.and_then(|v| u64::try_from(v).ok()),
             refresh_token_ttl_secs: c.refresh_token_ttl_secs.and_then(|v| u64::try_from(v).ok()),
             enabled: c.enabled,
+            pkce_required: c.pkce_required,
             created_at: c.created_at,
             updated_at: c.updated_at,
         }
@@ -285,6 +295,7 @@ impl AdminClientsApi {
                 access_token_ttl_secs: req.access_token_ttl_secs,
                 refresh_token_ttl_secs: req.refresh_token_ttl_secs,
                 enabled: req.enabled,
+                pkce_required: req.pkce_required,
             };
             Ok(ClientWithSecretView::from(
                 admin::clients::create(state, &auth.0, &t, input, Utc::now()).await?,
@@ -359,6 +370,7 @@ impl AdminClientsApi {
             access_token_ttl_secs: req.access_token_ttl_secs.into(),
             refresh_token_ttl_secs: req.refresh_token_ttl_secs.into(),
             enabled: req.enabled,
+            pkce_required: req.pkce_required,
         };
         let client = admin::clients::update(state, &auth.0, &t, &client_id, changes, Utc::now()).await?;
         Ok(ClientOk::Ok(Json(client.into())))

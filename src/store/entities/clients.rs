@@ -20,6 +20,9 @@ pub struct Model {
     pub access_token_ttl_secs: Option<i64>,
     pub refresh_token_ttl_secs: Option<i64>,
     pub enabled: bool,
+    /// Authorization requests must carry a PKCE challenge; only a confidential client may be
+    /// exempted.
+    pub pkce_required: bool,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }
