@@ -7,6 +7,7 @@ mod m20261122_000003_oidc;
 mod m20261123_000004_identities;
 mod m20261130_000005_signing_key_purpose;
 mod m20261130_000006_kv_entries;
+mod m20261130_000020_outbox;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000004_identities::Migration),
             Box::new(m20261130_000005_signing_key_purpose::Migration),
             Box::new(m20261130_000006_kv_entries::Migration),
+            Box::new(m20261130_000020_outbox::Migration),
         ]
     }
 }

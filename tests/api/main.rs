@@ -11,6 +11,7 @@ mod cli;
 mod clients;
 mod credentials;
 mod deployment;
+mod email;
 mod errors;
 mod express_passport;
 mod faults;
