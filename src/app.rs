@@ -26,6 +26,8 @@ pub struct App {
     acceptor: TcpAcceptor,
     port: u16,
     state: Arc<AppState>,
+    /// Stops the outbox worker when the server has stopped (or the App is dropped).
+    stop_outbox: tokio::sync::watch::Sender<bool>,
 }
 
 impl App {
@@ -36,6 +38,7 @@ impl App {
     /// Invalid configuration, an unreachable database, or a port that cannot be bound.
     pub async fn build(mut settings: Settings) -> anyhow::Result<Self> {
         settings.validate()?;
+        let mailer = crate::mail::Mailer::new(&settings.email)?;
         let acceptor = TcpListener::bind(settings.server.bind).into_acceptor().await?;
         let port = acceptor
             .local_addr()
@@ -107,7 +110,9 @@ impl App {
             )
             .await;
         });
-        Ok(Self { acceptor, port, state })
+        let (stop_outbox, stopped) = tokio::sync::watch::channel(false);
+        tokio::spawn(crate::outbox::run(state.clone(), mailer, stopped));
+        Ok(Self { acceptor, port, state, stop_outbox })
     }
 
     pub fn port(&self) -> u16 {
@@ -132,9 +137,12 @@ impl App {
             Duration::from_secs(head),
             Duration::from_secs(idle),
         );
-        Server::new_with_acceptor(acceptor)
+        let served = Server::new_with_acceptor(acceptor)
             .run_with_graceful_shutdown(routes(self.state), shutdown, Some(grace))
-            .await
+            .await;
+        // Mail written by the last requests stays in the outbox for the next instance.
+        let _ = self.stop_outbox.send(true);
+        served
     }
 }
 

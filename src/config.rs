@@ -44,6 +44,58 @@ pub struct Settings {
     pub limits: LimitSettings,
     pub upstream: UpstreamSettings,
     pub metrics: MetricsSettings,
+    pub email: EmailSettings,
+}
+
+/// Outgoing mail ([email](../docs/email.md)): the outbox worker and the account-recovery tokens.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmailSettings {
+    /// `smtp://host:587?tls=required` (STARTTLS), `smtps://host:465` (implicit TLS),
+    /// `smtp://user:password@host` (AUTH; may hold a password, hence secret), or plain
+    /// `smtp://127.0.0.1:2525` on loopback. Unset: each message is written to `maildir`.
+    pub smtp_url: Option<Secret>,
+    /// The envelope and `From:` address; a tenant's sender name is shown in front of it.
+    pub from: String,
+    /// With no `smtp_url`: messages land in `{maildir}/new/` and their path is logged.
+    pub maildir: PathBuf,
+    /// How often the worker looks for due messages when it has nothing to do.
+    pub poll_interval_ms: u64,
+    /// Messages claimed per round.
+    pub batch: u64,
+    /// A claimed message not confirmed within this long is taken up by another worker.
+    pub claim_secs: u64,
+    /// The first retry waits this long, each further one twice as long...
+    pub retry_base_ms: u64,
+    /// ...up to this.
+    pub retry_max_ms: u64,
+    /// After this many attempts a message is marked `failed`.
+    pub max_attempts: u32,
+    /// One SMTP conversation, connect to QUIT.
+    pub smtp_timeout_secs: u64,
+    /// Lifetime of a password-reset link and code.
+    pub reset_ttl_secs: u64,
+    /// Lifetime of an email-verification link.
+    pub verify_ttl_secs: u64,
+}
+
+impl Default for EmailSettings {
+    fn default() -> Self {
+        Self {
+            smtp_url: None,
+            from: "gatehouse@localhost".into(),
+            maildir: PathBuf::from("data/mail"),
+            poll_interval_ms: 1_000,
+            batch: 20,
+            claim_secs: 120,
+            retry_base_ms: 5_000,
+            retry_max_ms: 3_600_000,
+            max_attempts: 20,
+            smtp_timeout_secs: 30,
+            reset_ttl_secs: 1_800,
+            verify_ttl_secs: 86_400,
+        }
+    }
 }
 
 /// `GET /metrics` (Prometheus). The labels are route templates and closed enums, never tenant
@@ -454,6 +506,21 @@ impl Settings {
                     "must start with redis://, rediss://, unix:// or redis+sentinel://",
                 ));
             }
+        }
+        if let Some(smtp) = &self.email.smtp_url
+            && !["smtp://", "smtps://"].iter().any(|s| smtp.expose().starts_with(s))
+        {
+            // Never echo the value: it may hold a password.
+            return Err(ConfigError::key(
+                "GATEHOUSE__EMAIL__SMTP_URL",
+                "must start with smtp:// or smtps://",
+            ));
+        }
+        if self.email.batch == 0 || self.email.claim_secs == 0 || self.email.max_attempts == 0 {
+            return Err(ConfigError::key(
+                "GATEHOUSE__EMAIL__BATCH",
+                "email.batch, email.claim_secs and email.max_attempts must be at least 1",
+            ));
         }
         let public_url = &self.server.public_url;
         if !(public_url.is_empty() || public_url.starts_with("http://") || public_url.starts_with("https://"))

@@ -8,6 +8,7 @@ mod m20261123_000004_identities;
 mod m20261130_000005_signing_key_purpose;
 mod m20261130_000006_kv_entries;
 mod m20261130_000007_client_pkce;
+mod m20261130_000020_outbox;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000005_signing_key_purpose::Migration),
             Box::new(m20261130_000006_kv_entries::Migration),
             Box::new(m20261130_000007_client_pkce::Migration),
+            Box::new(m20261130_000020_outbox::Migration),
         ]
     }
 }

@@ -12,6 +12,7 @@ pub mod entities;
 pub mod idempotency;
 pub mod identities;
 pub mod kv_entries;
+pub mod outbox;
 pub mod providers;
 pub mod refresh_tokens;
 pub mod sessions;

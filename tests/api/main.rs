@@ -13,6 +13,7 @@ mod clients;
 mod credentials;
 mod cross_site;
 mod deployment;
+mod email;
 mod errors;
 mod express_passport;
 mod faults;
