@@ -39,7 +39,11 @@ impl App {
     pub async fn build(mut settings: Settings) -> anyhow::Result<Self> {
         settings.validate()?;
         let mailer = crate::mail::Mailer::new(&settings.email)?;
-        let acceptor = TcpListener::bind(settings.server.bind).into_acceptor().await?;
+        let bind = settings.server.bind;
+        let acceptor = TcpListener::bind(bind)
+            .into_acceptor()
+            .await
+            .map_err(|e| anyhow::anyhow!("GATEHOUSE__SERVER__BIND: cannot listen on {bind}: {e}"))?;
         let port = acceptor
             .local_addr()
             .first()
@@ -50,9 +54,7 @@ impl App {
             settings.server.public_url = format!("http://{}:{port}", settings.server.bind.ip());
         }
         let master_key = Arc::new(MasterKey::load(&settings.secrets)?);
-        let db = store::connect(&settings.database)
-            .await
-            .map_err(|e| anyhow::anyhow!("GATEHOUSE__DATABASE__URL: cannot connect: {e}"))?;
+        let db = store::open(&settings.database).await?;
         let replica = store::connect_replica(&settings.database, &db)
             .await
             .map_err(|e| anyhow::anyhow!("GATEHOUSE__DATABASE__REPLICA_URL: cannot connect: {e}"))?;
@@ -70,12 +72,11 @@ impl App {
             &master_key,
             DEFAULT_TENANT,
             "Default",
-            TenantSettings::from_config(&settings),
+            TenantSettings::default_tenant(&settings),
             now,
         )
         .await?;
-        let system_settings =
-            TenantSettings { registration_open: false, ..TenantSettings::from_config(&settings) };
+        let system_settings = TenantSettings::from_config(&settings);
         tenancy::ensure_tenant(&db, &master_key, SYSTEM_TENANT, "System", system_settings, now).await?;
         let horizon =
             Duration::from_secs(settings.tokens.max_access_ttl_secs + settings.tokens.leeway_secs + 60);
@@ -152,9 +153,22 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
     let max_body = state.settings.server.max_body_bytes;
     let body_timeout = Duration::from_secs(state.settings.server.body_read_timeout_secs);
     let api = api_service(&public_url);
-    let spec_json = api.spec_endpoint();
-    let spec_yaml = api.spec_endpoint_yaml();
-    let docs = api.swagger_ui();
+    // Served with the tags in `ApiTags` order (`api::spec_json`), so /docs groups app
+    // developers' operations before the admin API.
+    let ordered = crate::api::spec_json(&api);
+    let docs_html = api.swagger_ui_html().replacen(&api.spec(), &ordered, 1);
+    let docs = poem::Route::new()
+        .at("/", poem::get(poem::endpoint::make_sync(move |_| poem::web::Html(docs_html.clone()))));
+    let spec_json = poem::endpoint::make_sync(move |_| {
+        Response::builder().content_type("application/json").body(ordered.clone())
+    });
+    let yaml = crate::api::spec_yaml(&api);
+    let spec_yaml = poem::endpoint::make_sync(move |_| {
+        Response::builder()
+            .content_type("application/x-yaml")
+            .header("Content-Disposition", "inline; filename=\"spec.yaml\"")
+            .body(yaml.clone())
+    });
     let metrics = state.metrics.clone();
     let route_names = Arc::new(crate::telemetry::RouteNames::from_spec(&api.spec()));
     let guard = crate::http_guard::Guard::new(&api.spec());
@@ -163,6 +177,9 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
         // Outside the OpenAPI document, like /docs: an operator's scrape target, not client API.
         route = route.at("/metrics", poem::get(crate::telemetry::metrics_endpoint));
     }
+    // `/` cannot be a route beside the API nested at `/` (that nest claims it), so it is
+    // answered before routing.
+    let landing = Arc::new(poem::get(crate::web::landing_page));
     route
         .nest("/", api)
         .at("/openapi.json", spec_json)
@@ -180,6 +197,13 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
             "/t/:tenant/oauth2/logout",
             poem::get(crate::web::logout_endpoint).post(crate::web::logout_endpoint),
         )
+        .around(move |ep, req| {
+            let landing = landing.clone();
+            async move {
+                let resp = if req.uri().path() == "/" { landing.call(req).await } else { ep.call(req).await };
+                resp.map(IntoResponse::into_response)
+            }
+        })
         .around({
             let state = state.clone();
             move |ep, req| crate::ratelimit::limit(ep, req, state.clone())

@@ -436,6 +436,33 @@ impl Default for LogSettings {
     }
 }
 
+const LOG_LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+
+/// A tracing filter whose every directive names a level: `info`, or `gatehouse=debug,info`.
+/// tracing itself reads a bare word such as `verbose` as a target, which silences everything else.
+fn check_log_level(filter: &str) -> Result<(), String> {
+    let problem = || {
+        format!(
+            "{filter:?} is not a log level: use one of {} or directives such as gatehouse=debug,info",
+            LOG_LEVELS.join(", ")
+        )
+    };
+    let is_level = |s: &str| LOG_LEVELS.iter().any(|l| l.eq_ignore_ascii_case(s.trim()));
+    let directives: Vec<&str> = filter.split(',').map(str::trim).filter(|d| !d.is_empty()).collect();
+    if directives.is_empty() {
+        return Err(problem());
+    }
+    for directive in directives {
+        let level = directive
+            .rsplit_once('=')
+            .map_or(directive, |(target, level)| if target.trim().is_empty() { "" } else { level });
+        if !is_level(level) {
+            return Err(problem());
+        }
+    }
+    tracing_subscriber::EnvFilter::try_new(filter).map(|_| ()).map_err(|_| problem())
+}
+
 /// A configuration problem, naming the key so the operator knows what to fix.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration: {0}")]
@@ -461,7 +488,13 @@ impl Settings {
         let settings: Settings = figment.extract().map_err(|e| {
             let key = e.path.join("__").to_uppercase();
             let name = if key.is_empty() { "configuration".into() } else { format!("GATEHOUSE__{key}") };
-            ConfigError::key(&name, e.kind)
+            match key.as_str() {
+                "SERVER__BIND" => ConfigError::key(
+                    &name,
+                    format!("{}; it needs an IP address and a port such as 127.0.0.1:8080 (0.0.0.0:8080 for every interface), not a host name", e.kind),
+                ),
+                _ => ConfigError::key(&name, e.kind),
+            }
         })?;
         settings.validate()?;
         Ok(settings)
@@ -598,6 +631,17 @@ impl Settings {
         if !matches!(self.log.format.as_str(), "pretty" | "json") {
             return Err(ConfigError::key("GATEHOUSE__LOG__FORMAT", "must be pretty or json"));
         }
+        check_log_level(&self.log.level).map_err(|e| ConfigError::key("GATEHOUSE__LOG__LEVEL", e))?;
+        if let Some(key) = &self.secrets.master_key {
+            use base64::Engine as _;
+            let decoded = base64::engine::general_purpose::STANDARD.decode(key.expose().trim());
+            if !decoded.is_ok_and(|bytes| bytes.len() == 32) {
+                return Err(ConfigError::key(
+                    "GATEHOUSE__SECRETS__MASTER_KEY",
+                    "must be base64 of exactly 32 bytes (make one with: openssl rand -base64 32)",
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -635,6 +679,10 @@ mod tests {
             ("GATEHOUSE__TOKENS__ACCESS_TTL_SECS", "soon"),
             ("GATEHOUSE__TOKENS__LEEWAY_SECS", "300"),
             ("GATEHOUSE__LOG__FORMAT", "xml"),
+            ("GATEHOUSE__LOG__LEVEL", "verbose"),
+            ("GATEHOUSE__LOG__LEVEL", "gatehouse=loud,info"),
+            ("GATEHOUSE__LOG__LEVEL", ""),
+            ("GATEHOUSE__SECRETS__MASTER_KEY", "c2hvcnQ="),
             ("GATEHOUSE__REDIS__URL", "memcached://x"),
             // The embedded default's SQLite has no replicas.
             ("GATEHOUSE__DATABASE__REPLICA_URL", "postgres://standby/gatehouse"),
@@ -645,6 +693,15 @@ mod tests {
         }
         let unknown = load_error(&[("GATEHOUSE__SERVER__BINDD", "1")]);
         assert!(unknown.contains("GATEHOUSE__SERVER__BINDD"), "{unknown}");
+    }
+
+    #[test]
+    fn log_levels_and_directives_are_accepted() {
+        for good in ["info", "WARN", "off", "gatehouse=debug,info", "gatehouse::access=warn, info"] {
+            assert!(check_log_level(good).is_ok(), "{good}");
+        }
+        let bind = load_error(&[("GATEHOUSE__SERVER__BIND", "localhost:8080")]);
+        assert!(bind.contains("127.0.0.1:8080"), "{bind}");
     }
 
     #[test]

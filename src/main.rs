@@ -1,14 +1,19 @@
 //! The `gatehouse` command: serve (default), migrate, print the OpenAPI spec, or an operator
 //! command on the configured database (logic in `gatehouse::ops`).
+//!
+//! Operator commands are quiet: results on stdout, warnings and the one error line on stderr,
+//! progress (migrations, created defaults) only with `-v`. Exit codes: 0 done, 1 failed, 2 a
+//! configuration or usage error (clap's own usage errors are 2 as well).
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use gatehouse::{
     app::App,
-    config::Settings,
+    config::{ConfigError, Settings},
     ops::{Ops, TenantExport},
 };
 use sea_orm_migration::MigratorTrait as _;
+use std::process::ExitCode;
 
 #[derive(Parser)]
 #[command(name = "gatehouse", version, about = "A multi-tenant identity service")]
@@ -16,6 +21,10 @@ struct Cli {
     /// Directory holding base.yaml and {GATEHOUSE_ENV}.yaml.
     #[arg(long, env = "GATEHOUSE_CONFIG_DIR", default_value = "config", global = true)]
     config_dir: PathBuf,
+    /// Log progress (migrations, start-up) of operator commands at the configured log level;
+    /// without it they log only warnings and errors.
+    #[arg(short, long, global = true)]
+    verbose: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -56,12 +65,15 @@ enum Command {
 
 #[derive(Subcommand)]
 enum TenantCommand {
-    /// Create a tenant with the configured defaults.
+    /// Create a tenant with the configured defaults, closed to self-registration.
     Create {
         slug: String,
         /// Display name (default: the slug).
         #[arg(long)]
         name: Option<String>,
+        /// Let anyone register an account (`POST /t/{tenant}/auth/register`); closed by default.
+        #[arg(long)]
+        open_registration: bool,
     },
     /// Write a tenant with its users (password hashes), clients, providers and linked
     /// identities as JSON. Provider secrets stay sealed unless --include-secrets.
@@ -86,7 +98,8 @@ enum TenantCommand {
 #[derive(Subcommand)]
 enum AdminCommand {
     /// Create an administrator: `admin` in tenant system, `tenant-admin` elsewhere. The password
-    /// comes from GATEHOUSE_ADMIN_PASSWORD or, when unset, the first line of stdin.
+    /// comes from GATEHOUSE_ADMIN_PASSWORD or, when unset, a prompt on a terminal or the first
+    /// line of stdin.
     Create {
         #[arg(long)]
         tenant: String,
@@ -97,7 +110,8 @@ enum AdminCommand {
 
 #[derive(Subcommand)]
 enum KeysCommand {
-    /// New signing keys start signing; the old ones verify until their tokens expire.
+    /// New signing keys sign and are in the JWKS at once; the old ones stay published and verify
+    /// until their tokens expire.
     Rotate {
         #[arg(long)]
         tenant: String,
@@ -114,25 +128,32 @@ enum Format {
 }
 
 #[tokio::main]
-async fn main() -> std::process::ExitCode {
+async fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(Command::Openapi { format }) = cli.command {
         let api = gatehouse::api::api_service("http://127.0.0.1:8080");
         match format {
-            Format::Yaml => print!("{}", api.spec_yaml()),
-            Format::Json => println!("{}", api.spec()),
+            Format::Yaml => print!("{}", gatehouse::api::spec_yaml(&api)),
+            Format::Json => println!("{}", gatehouse::api::spec_json(&api)),
         }
-        return std::process::ExitCode::SUCCESS;
+        return ExitCode::SUCCESS;
     }
     let settings = match Settings::load(&cli.config_dir) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("gatehouse: {e}");
-            return std::process::ExitCode::from(2);
+            return ExitCode::from(2);
         }
     };
-    gatehouse::telemetry::init(&settings.log);
-    let result = match cli.command.unwrap_or(Command::Serve) {
+    let command = cli.command.unwrap_or(Command::Serve);
+    let serving = matches!(command, Command::Serve);
+    let mut log = settings.log.clone();
+    if !serving && !cli.verbose {
+        log.level = "warn".into();
+    }
+    gatehouse::telemetry::init(&log);
+    let json_logs = log.format == "json";
+    let result = match command {
         Command::Migrate => migrate(&settings).await,
         Command::Tenant(c) => tenant(settings, c).await,
         Command::Admin(c) => admin(settings, c).await,
@@ -141,27 +162,41 @@ async fn main() -> std::process::ExitCode {
         Command::Serve | Command::Openapi { .. } => serve(settings).await,
     };
     match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("{e:#}");
-            eprintln!("gatehouse: {e:#}");
-            std::process::ExitCode::FAILURE
+            // Once: a JSON log line where logs are collected as JSON, else a line for a person.
+            if serving && json_logs {
+                tracing::error!(error = format!("{e:#}"), "gatehouse stopped");
+            } else {
+                eprintln!("gatehouse: {e:#}");
+            }
+            let configuration = e.chain().any(|c| c.is::<ConfigError>());
+            ExitCode::from(if configuration { 2 } else { 1 })
         }
     }
 }
 
 async fn migrate(settings: &Settings) -> anyhow::Result<()> {
-    let db = gatehouse::store::connect(&settings.database).await?;
+    let db = gatehouse::store::open(&settings.database).await?;
+    let pending = migration::Migrator::get_pending_migrations(&db).await?.len();
     migration::Migrator::up(&db, None).await?;
-    tracing::info!("migrations applied");
+    match pending {
+        0 => println!("the database is up to date"),
+        n => println!("applied {}", plural(n, "migration")),
+    }
     Ok(())
+}
+
+/// `1 user`, `2 users`.
+fn plural(n: usize, noun: &str) -> String {
+    if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
 }
 
 async fn tenant(settings: Settings, command: TenantCommand) -> anyhow::Result<()> {
     let ops = Ops::connect(settings).await?;
     match command {
-        TenantCommand::Create { slug, name } => {
-            let t = ops.create_tenant(&slug, name.as_deref()).await?;
+        TenantCommand::Create { slug, name, open_registration } => {
+            let t = ops.create_tenant(&slug, name.as_deref(), open_registration).await?;
             println!("created tenant {} ({})", t.slug, t.id);
         }
         TenantCommand::Export { slug, out, include_secrets } => {
@@ -189,8 +224,10 @@ async fn tenant(settings: Settings, command: TenantCommand) -> anyhow::Result<()
                 eprintln!("gatehouse: warning: {w}");
             }
             println!(
-                "imported tenant {slug} ({}): {} users, {} clients",
-                report.tenant_id, report.users, report.clients
+                "imported tenant {slug} ({}): {}, {}",
+                report.tenant_id,
+                plural(report.users, "user"),
+                plural(report.clients, "client")
             );
         }
     }
@@ -199,19 +236,38 @@ async fn tenant(settings: Settings, command: TenantCommand) -> anyhow::Result<()
 
 async fn admin(settings: Settings, command: AdminCommand) -> anyhow::Result<()> {
     let AdminCommand::Create { tenant, username } = command;
-    // Never a command-line argument: those show up in `ps` and shell history.
-    let password = match std::env::var("GATEHOUSE_ADMIN_PASSWORD") {
-        Ok(p) => p,
-        Err(_) => {
-            let mut line = String::new();
-            std::io::stdin().read_line(&mut line)?;
-            line.trim_end_matches(['\r', '\n']).to_string()
-        }
-    };
+    let password = admin_password(&username)?;
     let ops = Ops::connect(settings).await?;
     let user = ops.create_admin(&tenant, &username, password).await?;
     println!("created administrator {} in tenant {tenant} ({})", user.username, user.id);
     Ok(())
+}
+
+/// The new administrator's password: never a command-line argument (those show up in `ps` and
+/// shell history), but GATEHOUSE_ADMIN_PASSWORD, a prompt without echo on a terminal, or the
+/// first line of piped stdin.
+fn admin_password(username: &str) -> anyhow::Result<String> {
+    use std::io::IsTerminal as _;
+    if let Ok(p) = std::env::var("GATEHOUSE_ADMIN_PASSWORD") {
+        return Ok(p);
+    }
+    if std::io::stdin().is_terminal() {
+        let password = rpassword::prompt_password(format!("Password for {username}: "))?;
+        if rpassword::prompt_password("Again: ")? != password {
+            anyhow::bail!("the passwords differ; nothing was created");
+        }
+        return Ok(password);
+    }
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    let password = line.trim_end_matches(['\r', '\n']).to_string();
+    if password.is_empty() {
+        anyhow::bail!(
+            "no password: the password is read from GATEHOUSE_ADMIN_PASSWORD or, when that is unset, \
+             from the first line of stdin (printf '%s\\n' \"$PASSWORD\" | gatehouse admin create ...)"
+        );
+    }
+    Ok(password)
 }
 
 async fn keys(settings: Settings, command: KeysCommand) -> anyhow::Result<()> {
@@ -224,9 +280,20 @@ async fn keys(settings: Settings, command: KeysCommand) -> anyhow::Result<()> {
         None => None,
     };
     let ops = Ops::connect(settings).await?;
-    for kid in ops.rotate_keys(&tenant, algorithm).await? {
+    let rotation = ops.rotate_keys(&tenant, algorithm).await?;
+    for kid in &rotation.kids {
         println!("{kid}");
     }
+    let when = if rotation.announced {
+        "at once (running instances were told through Redis)"
+    } else {
+        "at once here; a running instance without Redis switches within 30 s"
+    };
+    eprintln!(
+        "gatehouse: the new keys of {tenant} sign new tokens and are published in its JWKS {when}; \
+         the old keys stay in the JWKS and keep verifying for {} s, until the tokens they signed expire",
+        rotation.old_keys_verify_secs
+    );
     Ok(())
 }
 

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 /// Routes outside the OpenAPI document (`app::routes`), with their methods.
 const HOSTED: &[(&str, &[&str])] = &[
+    ("/", &["GET"]),
     ("/t/{tenant}/oauth2/authorize", &["GET", "POST"]),
     ("/t/{tenant}/login", &["GET", "POST"]),
     ("/t/{tenant}/auth/{provider}/start", &["GET"]),

@@ -57,6 +57,18 @@ pub use token::AdminToken;
 pub const FORMAT: &str = "gatehouse.tenant";
 pub const VERSION: u32 = 1;
 
+/// What `rotate_keys` did.
+pub struct KeyRotation {
+    /// The new key ids: the access-token key, then the ID-token key.
+    pub kids: Vec<String>,
+    /// Running instances were told through Redis and switch at once; otherwise an instance
+    /// switches when its tenant cache entry expires (30 s).
+    pub announced: bool,
+    /// How long the retired keys stay in the JWKS and keep verifying: the longest an access
+    /// token they signed can still be valid.
+    pub old_keys_verify_secs: u64,
+}
+
 /// A connection to the configured deployment.
 pub struct Ops {
     settings: Settings,
@@ -73,16 +85,14 @@ impl Ops {
     pub async fn connect(settings: Settings) -> anyhow::Result<Self> {
         use sea_orm_migration::MigratorTrait as _;
         let master_key = Arc::new(MasterKey::load(&settings.secrets)?);
-        let db = store::connect(&settings.database)
-            .await
-            .map_err(|e| anyhow!("GATEHOUSE__DATABASE__URL: cannot connect: {e}"))?;
+        let db = store::open(&settings.database).await?;
         if settings.database.auto_migrate {
             migration::Migrator::up(&db, None).await?;
         }
         let now = Utc::now();
-        let defaults = TenantSettings::from_config(&settings);
-        tenancy::ensure_tenant(&db, &master_key, DEFAULT_TENANT, "Default", defaults.clone(), now).await?;
-        let system = TenantSettings { registration_open: false, ..defaults };
+        let default = TenantSettings::default_tenant(&settings);
+        tenancy::ensure_tenant(&db, &master_key, DEFAULT_TENANT, "Default", default, now).await?;
+        let system = TenantSettings::from_config(&settings);
         tenancy::ensure_tenant(&db, &master_key, SYSTEM_TENANT, "System", system, now).await?;
         Ok(Self { settings, db, master_key })
     }
@@ -92,18 +102,24 @@ impl Ops {
     }
 
     /// Tells running instances that `slug` changed (through Redis when configured; without
-    /// it the single instance reloads the tenant within its 30 s cache lifetime).
-    async fn announce(&self, slug: &str) {
+    /// it the single instance reloads the tenant within its 30 s cache lifetime). True when
+    /// they were told.
+    async fn announce(&self, slug: &str) -> bool {
         if self.settings.redis.url.is_none() {
-            return;
+            return false;
         }
         match Kv::connect(&self.settings.redis, &self.db).await {
-            Ok(kv) => {
-                if let Err(e) = kv.publish(tenancy::INVALIDATION_CHANNEL, slug).await {
+            Ok(kv) => match kv.publish(tenancy::INVALIDATION_CHANNEL, slug).await {
+                Ok(()) => true,
+                Err(e) => {
                     tracing::warn!(error = %e, "running instances will see the change within 30 s");
+                    false
                 }
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "running instances will see the change within 30 s");
+                false
             }
-            Err(e) => tracing::warn!(error = %e, "running instances will see the change within 30 s"),
         }
     }
 
@@ -122,7 +138,8 @@ impl Ops {
         audit::record(&self.db, event, Utc::now()).await;
     }
 
-    /// Creates a tenant with the configured defaults, its signing keys and local provider.
+    /// Creates a tenant with the configured defaults, its signing keys and local provider;
+    /// closed to self-registration unless `registration_open`.
     ///
     /// # Errors
     /// An invalid or taken slug, or a database failure.
@@ -130,6 +147,7 @@ impl Ops {
         &self,
         slug: &str,
         display_name: Option<&str>,
+        registration_open: bool,
     ) -> anyhow::Result<tenants::Model> {
         if !crate::domain::valid_slug(slug) {
             bail!("slug: must be 1-63 lower-case letters, digits or inner hyphens");
@@ -139,7 +157,7 @@ impl Ops {
             bail!("--name: must be 1 to 200 characters");
         }
         let now = Utc::now();
-        let settings = TenantSettings::from_config(&self.settings);
+        let settings = TenantSettings { registration_open, ..TenantSettings::from_config(&self.settings) };
         let id = Uuid::now_v7();
         let row = tenants::Model {
             id,
@@ -205,11 +223,11 @@ impl Ops {
     }
 
     /// New signing keys for the tenant (its algorithm, plus RS256 for ID tokens); the old ones
-    /// keep verifying until the tokens they signed have expired. Returns the new key ids.
+    /// keep verifying until the tokens they signed have expired.
     ///
     /// # Errors
     /// Unknown tenant, key generation or database failure.
-    pub async fn rotate_keys(&self, slug: &str, algorithm: Option<Algorithm>) -> anyhow::Result<Vec<String>> {
+    pub async fn rotate_keys(&self, slug: &str, algorithm: Option<Algorithm>) -> anyhow::Result<KeyRotation> {
         let tenant = self.tenant(slug).await?;
         let settings: TenantSettings = serde_json::from_value(tenant.settings.clone()).unwrap_or_default();
         let algorithm =
@@ -218,9 +236,14 @@ impl Ops {
         let keys = tenancy::new_signing_keys(&self.master_key, tenant.id, algorithm, now)?;
         let kids: Vec<String> = keys.iter().map(|k| k.kid.clone()).collect();
         store::signing_keys::rotate(&self.db, tenant.id, keys, now).await?;
-        self.announce(slug).await;
+        let announced = self.announce(slug).await;
         let details = json!({ "via": "cli", "algorithm": algorithm.as_str() });
         self.audit(tenant.id, "signing_key.rotated", format!("key:{}", kids[0]), details).await;
-        Ok(kids)
+        let tokens = &self.settings.tokens;
+        Ok(KeyRotation {
+            kids,
+            announced,
+            old_keys_verify_secs: tokens.max_access_ttl_secs + tokens.leeway_secs,
+        })
     }
 }

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, SqlErr};
 
-use crate::config::DatabaseSettings;
+use crate::config::{ConfigError, DatabaseSettings};
 
 pub mod audit;
 pub mod clients;
@@ -72,6 +72,58 @@ pub fn is_unique_violation(e: &DbErr) -> bool {
 /// The database cannot be reached.
 pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, DbErr> {
     connect_to(settings, settings.url.expose(), false).await
+}
+
+/// [`connect`] for the binary's commands, failing with a message an operator can act on: the
+/// setting's name, no driver noise, and for a PostgreSQL database that does not exist a
+/// [`ConfigError`] with the `createdb` command that makes it.
+///
+/// # Errors
+/// The database cannot be reached or does not exist.
+pub async fn open(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConnection> {
+    const KEY: &str = "GATEHOUSE__DATABASE__URL";
+    connect(settings).await.map_err(|e| match missing_database(&e) {
+        true => ConfigError::key(KEY, createdb_hint(settings.url.expose())).into(),
+        false => anyhow::anyhow!("{KEY}: cannot connect: {}", without_source_line(&e.to_string())),
+    })
+}
+
+fn missing_database(e: &DbErr) -> bool {
+    use sea_orm::{RuntimeErr, sqlx::Error as Sqlx};
+    // 3D000 invalid_catalog_name: the server is there, the database is not.
+    matches!(e, DbErr::Conn(RuntimeErr::SqlxError(s))
+        if matches!(s.as_ref(), Sqlx::Database(db) if db.code().as_deref() == Some("3D000")))
+}
+
+fn createdb_hint(url: &str) -> String {
+    let Ok(parsed) = url::Url::parse(url) else {
+        return "the database does not exist; create the database first (createdb)".into();
+    };
+    let name = parsed.path().trim_start_matches('/');
+    let mut command = String::from("createdb");
+    if let Some(host) = parsed.host_str() {
+        command.push_str(&format!(" -h {host}"));
+    }
+    if let Some(port) = parsed.port() {
+        command.push_str(&format!(" -p {port}"));
+    }
+    if !parsed.username().is_empty() {
+        command.push_str(&format!(" -U {}", parsed.username()));
+    }
+    format!("database \"{name}\" does not exist; create the database first: {command} {name}")
+}
+
+/// PostgreSQL's errors end in the server source line that raised them (" at line 948").
+fn without_source_line(message: &str) -> String {
+    let mut out = message.to_string();
+    while let Some(at) = out.find(" at line ") {
+        let digits = out[at + 9..].bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            break;
+        }
+        out.replace_range(at..at + 9 + digits, "");
+    }
+    out
 }
 
 /// The pool for reads that may lag (see `DatabaseSettings::replica_url`): the replica when

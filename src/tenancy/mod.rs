@@ -35,6 +35,9 @@ pub struct TenantSettings {
     pub access_token_ttl_secs: u64,
     pub refresh_token_ttl_secs: u64,
     pub signing_algorithm: String,
+    /// Whether anyone may create an account (`POST /t/{tenant}/auth/register`, first sign-in
+    /// with an upstream provider). Closed for new tenants; only the `default` tenant of a fresh
+    /// deployment starts open.
     pub registration_open: bool,
     pub password_policy: PasswordPolicy,
     /// `explicit_only` (link only from a logged-in session) or `verified_email` (also link
@@ -59,28 +62,62 @@ impl Default for LockoutPolicy {
     }
 }
 
+/// The largest logo a tenant may store inline as a `data:` URL.
+pub const MAX_INLINE_LOGO_BYTES: usize = 32 * 1024;
+
+/// An https URL of at most 2048 characters, or a `data:image/{png,jpeg,webp,svg+xml};base64,`
+/// URL of at most [`MAX_INLINE_LOGO_BYTES`] decoded. The pages show the logo with `<img>`, where
+/// an SVG's scripts never run and its external references are not loaded, and the CSP admits
+/// `img-src https: data:` only.
+fn check_logo_url(url: &str) -> Result<(), &'static str> {
+    const REFUSED: &str =
+        "must be an https URL or a data:image/png, jpeg, webp or svg+xml base64 URL of at most 32 KiB";
+    if url.starts_with("https://") {
+        return if url.len() <= 2048 { Ok(()) } else { Err("an https URL must be at most 2048 characters") };
+    }
+    let Some(rest) = url.strip_prefix("data:") else { return Err(REFUSED) };
+    let Some((media, data)) = rest.split_once(";base64,") else { return Err(REFUSED) };
+    if !matches!(media, "image/png" | "image/jpeg" | "image/webp" | "image/svg+xml") {
+        return Err(REFUSED);
+    }
+    use base64::Engine as _;
+    match base64::engine::general_purpose::STANDARD.decode(data) {
+        Ok(bytes) if !bytes.is_empty() && bytes.len() <= MAX_INLINE_LOGO_BYTES => Ok(()),
+        Ok(bytes) if !bytes.is_empty() => Err("a data: logo must be at most 32 KiB"),
+        _ => Err("a data: logo must carry valid base64"),
+    }
+}
+
 /// How the hosted pages present the tenant.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(default)]
 pub struct Branding {
     pub name: Option<String>,
+    /// An https URL, or a small `data:image/...;base64,` URL (see `check_logo_url`).
     pub logo_url: Option<String>,
-    /// `#rrggbb`.
+    /// `#rrggbb`, any colour: the pages set black or white text on it, whichever reads.
     pub primary_color: Option<String>,
 }
 
 impl TenantSettings {
+    /// The settings of a new tenant: the deployment's token defaults, registration closed.
     pub fn from_config(settings: &Settings) -> Self {
         Self {
             access_token_ttl_secs: settings.tokens.access_ttl_secs,
             refresh_token_ttl_secs: settings.tokens.refresh_ttl_secs,
             signing_algorithm: settings.tokens.default_algorithm.clone(),
-            registration_open: true,
+            registration_open: false,
             password_policy: PasswordPolicy::default(),
             account_linking: "explicit_only".into(),
             branding: Branding::default(),
             lockout: LockoutPolicy::default(),
         }
+    }
+
+    /// The `default` tenant of a fresh deployment: open to self-registration, so the README's
+    /// first requests work without an admin.
+    pub fn default_tenant(settings: &Settings) -> Self {
+        Self { registration_open: true, ..Self::from_config(settings) }
     }
 
     /// # Errors
@@ -119,8 +156,8 @@ impl TenantSettings {
         if b.name.as_ref().is_some_and(|n| n.chars().count() > 100) {
             return Err(ValidationError::new("settings.branding.name", "must be at most 100 characters"));
         }
-        if b.logo_url.as_ref().is_some_and(|u| !u.starts_with("https://") || u.len() > 2048) {
-            return Err(ValidationError::new("settings.branding.logo_url", "must be an https URL"));
+        if let Some(url) = &b.logo_url {
+            check_logo_url(url).map_err(|m| ValidationError::new("settings.branding.logo_url", m))?;
         }
         let is_colour = |c: &String| {
             c.len() == 7 && c.starts_with('#') && c[1..].chars().all(|ch| ch.is_ascii_hexdigit())

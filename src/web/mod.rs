@@ -1,10 +1,11 @@
 //! Browser-facing endpoints that answer with HTML or redirects, one file per flow: the
-//! authorization endpoint, the hosted sign-in form, external providers and RP-initiated
-//! logout. Plain poem handlers; not in the OpenAPI spec, which describes JSON. This file holds
+//! landing page at `/`, the authorization endpoint, the hosted sign-in form, external
+//! providers and RP-initiated logout. Plain poem handlers; not in the OpenAPI spec, which describes JSON. This file holds
 //! only what the flows share: cookies, page responses, redirects and the pending request.
 mod assets;
 mod authorize;
 mod external;
+mod landing;
 mod origin;
 mod sign_in;
 mod sign_out;
@@ -21,6 +22,7 @@ pub use self::{
     assets::stylesheet,
     authorize::authorize_endpoint,
     external::{external_callback, external_start},
+    landing::landing_page,
     sign_in::{login_endpoint, login_form},
     sign_out::logout_endpoint,
 };

@@ -12,7 +12,7 @@ async fn json_of(resp: reqwest::Response, status: StatusCode) -> Value {
 backend_tests! {
     async fn operators_create_read_update_and_delete_tenants(app: TestApp) {
         let op = app.operator().await;
-        let body = json!({"slug": "acme", "display_name": "Acme", "settings": {"access_token_ttl_secs": 300, "branding": {"primary_color": "#0a0b0c"}}});
+        let body = json!({"slug": "acme", "display_name": "Acme", "settings": {"registration_open": true, "access_token_ttl_secs": 300, "branding": {"primary_color": "#0a0b0c"}}});
         let created = json_of(app.admin_post(&op, "/admin/v1/tenants", &body).await, StatusCode::CREATED).await;
         assert_eq!(created["slug"], "acme");
         assert_eq!(created["status"], "active");
@@ -48,6 +48,22 @@ backend_tests! {
         assert_eq!(log["items"][0]["target"], "tenant:acme");
     }
 
+    async fn a_new_tenant_refuses_self_registration_until_an_admin_opens_it(app: TestApp) {
+        let op = app.operator().await;
+        let created = app.api_tenant(&op, "acme").await;
+        assert_eq!(created["settings"]["registration_open"], false);
+        let closed = app.register("acme", "ann").await;
+        assert_eq!(problem(closed, StatusCode::FORBIDDEN).await["code"], "registration_closed");
+        let boss = app.tenant_admin(&op, "acme", "boss").await;
+
+        let open = json!({"settings": {"registration_open": true}});
+        json_of(app.admin_patch(&boss, "/admin/v1/tenants/acme", &open).await, StatusCode::OK).await;
+
+        assert_eq!(app.register("acme", "ann").await.status(), StatusCode::CREATED);
+        // The default tenant of a fresh deployment stays open for the README's tour.
+        assert_eq!(app.register("default", "ann").await.status(), StatusCode::CREATED);
+    }
+
     async fn invalid_tenant_input_names_the_field_and_changes_nothing(app: TestApp) {
         let op = app.operator().await;
         app.api_tenant(&op, "acme").await;
@@ -59,6 +75,9 @@ backend_tests! {
             (json!({"settings": {"password_policy": {"min_length": 4}}}), "settings.password_policy"),
             (json!({"settings": {"branding": {"logo_url": "http://insecure.example/logo.png"}}}), "settings.branding.logo_url"),
             (json!({"settings": {"branding": {"primary_color": "red"}}}), "settings.branding.primary_color"),
+            (json!({"settings": {"branding": {"logo_url": "data:text/html;base64,PGgxPmhpPC9oMT4="}}}), "settings.branding.logo_url"),
+            (json!({"settings": {"branding": {"logo_url": "data:image/png;base64,not base64!"}}}), "settings.branding.logo_url"),
+            (json!({"settings": {"branding": {"logo_url": "data:image/png,rawbytes"}}}), "settings.branding.logo_url"),
             (json!({"display_name": "  "}), "display_name"),
         ] {
             let p = problem(app.admin_patch(&op, "/admin/v1/tenants/acme", &body).await, StatusCode::BAD_REQUEST).await;
@@ -74,9 +93,36 @@ backend_tests! {
         assert_eq!(json_of(app.admin_get(&op, "/admin/v1/tenants/acme").await, StatusCode::OK).await, before);
     }
 
-    async fn disabling_a_tenant_stops_its_tokens_at_once_and_enabling_restores_logins(app: TestApp) {
+    async fn any_brand_colour_gets_readable_button_text_and_small_data_logos_are_accepted(app: TestApp) {
+        use base64::Engine as _;
         let op = app.operator().await;
         app.api_tenant(&op, "acme").await;
+        let b64 = |n: usize| base64::engine::general_purpose::STANDARD.encode(vec![0x89_u8; n]);
+        let logo = format!("data:image/png;base64,{}", b64(32 * 1024));
+        let svg = format!("data:image/svg+xml;base64,{}", base64::engine::general_purpose::STANDARD.encode(r#"<svg xmlns="http://www.w3.org/2000/svg"/>"#));
+
+        // Act: a light yellow (white on it would be 1.3:1) and the largest inline logo.
+        let body = json!({"settings": {"branding": {"primary_color": "#ffe14d", "logo_url": logo}}});
+        let saved = json_of(app.admin_patch(&op, "/admin/v1/tenants/acme", &body).await, StatusCode::OK).await;
+
+        // Assert: stored as given; the page sets black text and a dark focus ring.
+        assert_eq!(saved["settings"]["branding"]["logo_url"], logo.as_str());
+        let html = app.client.get(app.url("/t/acme/oauth2/logout")).send().await.unwrap().text().await.unwrap();
+        assert!(html.contains(":root{--brand:#ffe14d;--brand-text:#000000;--brand-ring:#1d1f23}"), "{html}");
+        assert!(html.contains(&format!(r#"<img class="logo" src="{logo}""#)));
+        let dark = json!({"settings": {"branding": {"primary_color": "#0a6b3c", "logo_url": svg}}});
+        json_of(app.admin_patch(&op, "/admin/v1/tenants/acme", &dark).await, StatusCode::OK).await;
+        let html = app.client.get(app.url("/t/acme/oauth2/logout")).send().await.unwrap().text().await.unwrap();
+        assert!(html.contains(":root{--brand:#0a6b3c;--brand-text:#ffffff;--brand-ring:#0a6b3c}"), "{html}");
+        // One byte over 32 KiB is refused, naming the field.
+        let big = json!({"settings": {"branding": {"logo_url": format!("data:image/png;base64,{}", b64(32 * 1024 + 1))}}});
+        let p = problem(app.admin_patch(&op, "/admin/v1/tenants/acme", &big).await, StatusCode::BAD_REQUEST).await;
+        assert_eq!(p["field"], "settings.branding.logo_url");
+    }
+
+    async fn disabling_a_tenant_stops_its_tokens_at_once_and_enabling_restores_logins(app: TestApp) {
+        let op = app.operator().await;
+        app.api_open_tenant(&op, "acme").await;
         app.register("acme", "ann").await;
         let t = app.login("acme", "ann").await;
         let resp = app.admin_patch(&op, "/admin/v1/tenants/acme", &json!({"status": "disabled"})).await;
@@ -372,7 +418,7 @@ async fn tenant_user_and_key_changes_at_one_instance_take_effect_at_another() {
     let a = TestApp::spawn(Backend::PostgresRedis).await;
     let b = a.spawn_sibling().await;
     let op = a.operator().await;
-    a.api_tenant(&op, "acme").await;
+    a.api_open_tenant(&op, "acme").await;
     // B has seen acme, so it is cached there.
     assert_eq!(b.register("acme", "ann").await.status(), StatusCode::CREATED);
     let t = b.login("acme", "ann").await;

@@ -584,7 +584,7 @@ backend_tests! {
     async fn clients_and_providers_of_one_tenant_are_invisible_to_another(app: TestApp) {
         // Arrange: data in acme; an admin of globex; a plain user of acme.
         let op = app.operator().await;
-        app.api_tenant(&op, "acme").await;
+        app.api_open_tenant(&op, "acme").await;
         app.api_tenant(&op, "globex").await;
         let client = json_of(app.admin_post(&op, "/admin/v1/tenants/acme/clients", &web_app("Acme")).await, StatusCode::CREATED).await;
         let id = client["client_id"].as_str().unwrap();

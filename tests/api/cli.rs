@@ -8,12 +8,13 @@ use crate::helpers::{PASSWORD, TestApp, backend_tests};
 
 struct Output {
     ok: bool,
+    code: Option<i32>,
     stdout: String,
     stderr: String,
 }
 
 /// Runs `gatehouse <args>` configured like `app` (database, schema, master key, Redis), with
-/// `stdin` written to its standard input.
+/// `stdin` written to its standard input (never a terminal) and the configured log level.
 async fn gatehouse(app: &TestApp, args: &[&str], env: &[(&str, &str)], stdin: &str) -> Output {
     let s = &app.settings;
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"));
@@ -21,7 +22,6 @@ async fn gatehouse(app: &TestApp, args: &[&str], env: &[(&str, &str)], stdin: &s
         .env_remove("RUST_LOG")
         .env_remove("GATEHOUSE_ADMIN_PASSWORD")
         .env("GATEHOUSE_CONFIG_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/config"))
-        .env("GATEHOUSE__LOG__LEVEL", "warn")
         .env("GATEHOUSE__DATABASE__URL", s.database.url.expose())
         .env("GATEHOUSE__SECRETS__MASTER_KEY", s.secrets.master_key.as_ref().unwrap().expose())
         .stdin(Stdio::piped())
@@ -44,6 +44,7 @@ async fn gatehouse(app: &TestApp, args: &[&str], env: &[(&str, &str)], stdin: &s
         let out = child.wait_with_output().unwrap();
         Output {
             ok: out.status.success(),
+            code: out.status.code(),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         }
@@ -62,6 +63,20 @@ fn temp_file(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("gatehouse-{name}-{}.json", uuid::Uuid::new_v4().simple()))
 }
 
+/// The stderr lines that are log lines of `level` (pretty format: `<time>  INFO <target>: ...`).
+fn log_lines<'a>(stderr: &'a str, level: &str) -> Vec<&'a str> {
+    stderr.lines().filter(|l| l.split_whitespace().nth(1) == Some(level)).collect()
+}
+
+/// A configuration error: exit code 2 and one line on stderr that names `key` and says `hint`.
+fn assert_config_error(out: &Output, key: &str, hint: &str) {
+    assert_eq!(out.code, Some(2), "{key}: {}", out.stderr);
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{key}: one line: {}", out.stderr);
+    assert!(lines[0].contains(key) && lines[0].contains(hint), "{key} / {hint}: {}", lines[0]);
+    assert!(out.stdout.is_empty(), "{}", out.stdout);
+}
+
 async fn kids(app: &TestApp, tenant: &str) -> Vec<String> {
     let jwks: Value = app
         .client
@@ -76,6 +91,58 @@ async fn kids(app: &TestApp, tenant: &str) -> Vec<String> {
 }
 
 backend_tests! {
+    async fn bad_settings_stop_every_command_with_exit_code_2_and_one_line_naming_the_setting(app: TestApp) {
+        for (key, value, hint) in [
+            // tracing would read `verbose` as a target name and log nothing else.
+            ("GATEHOUSE__LOG__LEVEL", "verbose", "info"),
+            ("GATEHOUSE__LOG__FORMAT", "xml", "pretty or json"),
+            ("GATEHOUSE__SERVER__BIND", "localhost:8080", "an IP address and a port such as 127.0.0.1:8080"),
+            ("GATEHOUSE__SECRETS__MASTER_KEY", "not-a-key", "openssl rand -base64 32"),
+        ] {
+            for command in [&["tenant", "create", "acme"][..], &["migrate"], &["serve"]] {
+                let out = gatehouse(&app, command, &[(key, value)], "").await;
+                assert_config_error(&out, key, hint);
+            }
+        }
+        assert_eq!(app.admin_get(&app.operator().await, "/admin/v1/tenants/acme").await.status(), StatusCode::NOT_FOUND);
+    }
+
+    async fn a_missing_postgres_database_is_a_configuration_error_with_the_createdb_command(app: TestApp) {
+        if app.settings.redis.url.is_none() {
+            return; // SQLite creates its file; there is no database to be missing.
+        }
+        let url = "postgres://postgres@127.0.0.1:5432/gatehouse_never_created";
+        for command in [&["migrate"][..], &["tenant", "create", "acme"], &["serve"]] {
+            let out = gatehouse(&app, command, &[("GATEHOUSE__DATABASE__URL", url)], "").await;
+            assert_config_error(&out, "GATEHOUSE__DATABASE__URL", "create the database first: createdb -h 127.0.0.1 -p 5432 -U postgres gatehouse_never_created");
+            assert!(!out.stderr.contains("at line"), "{}", out.stderr);
+        }
+    }
+
+    async fn operator_commands_are_quiet_unless_verbose_and_print_each_error_once(app: TestApp) {
+        let out = gatehouse(&app, &["tenant", "create", "acme"], &[], "").await;
+        assert!(out.ok, "{}", out.stderr);
+        assert!(out.stderr.is_empty(), "no log chatter at the configured level info: {}", out.stderr);
+        let migrated = gatehouse(&app, &["migrate"], &[], "").await;
+        assert_eq!((migrated.ok, migrated.stdout.trim()), (true, "the database is up to date"), "{}", migrated.stderr);
+        assert!(migrated.stderr.is_empty(), "{}", migrated.stderr);
+        let verbose = gatehouse(&app, &["-v", "migrate"], &[], "").await;
+        assert!(!log_lines(&verbose.stderr, "INFO").is_empty(), "-v shows progress: {}", verbose.stderr);
+
+        // Act: failures of several kinds.
+        let taken = gatehouse(&app, &["tenant", "create", "acme"], &[], "").await;
+        let unknown = gatehouse(&app, &["keys", "rotate", "--tenant", "nope"], &[], "").await;
+        let no_password = gatehouse(&app, &["admin", "create", "--tenant", "acme", "--username", "boss"], &[], "").await;
+
+        // Assert: exit 1, the error once, on one line, and nothing else.
+        for (out, says) in [(&taken, "tenant acme exists already"), (&unknown, "no tenant nope"),
+                            (&no_password, "read from GATEHOUSE_ADMIN_PASSWORD or, when that is unset, from the first line of stdin")] {
+            assert_eq!(out.code, Some(1), "{}", out.stderr);
+            assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+            assert!(out.stderr.starts_with("gatehouse: ") && out.stderr.contains(says), "{}", out.stderr);
+        }
+    }
+
     async fn an_admin_token_printed_by_the_cli_works_on_the_admin_api_without_a_password(app: TestApp) {
         // The CLI signs for the issuer the server announces, as one deployment's config would.
         let public_url = app.settings.public_url();
@@ -104,6 +171,8 @@ backend_tests! {
         // Arrange + Act
         let created = ok(&app, &["tenant", "create", "acme", "--name", "Acme Corp"], "").await;
         assert!(created.contains("created tenant acme"), "{created}");
+        let closed = app.register("acme", "ann").await;
+        assert_eq!(crate::helpers::problem(closed, StatusCode::FORBIDDEN).await["code"], "registration_closed");
         ok(&app, &["admin", "create", "--tenant", "acme", "--username", "Boss"], &format!("{PASSWORD}\n")).await;
         let env = [("GATEHOUSE_ADMIN_PASSWORD", "an operator made from the cli")];
         let out = gatehouse(&app, &["admin", "create", "--tenant", "system", "--username", "ops2"], &env, "").await;
@@ -137,8 +206,15 @@ backend_tests! {
     async fn rotating_keys_with_the_cli_publishes_a_new_kid_and_old_tokens_keep_working(app: TestApp) {
         let before = kids(&app, "default").await;
         let t = app.user("alice").await;
-        let out = ok(&app, &["keys", "rotate", "--tenant", "default"], "").await;
+        let rotated = gatehouse(&app, &["keys", "rotate", "--tenant", "default"], &[], "").await;
+        assert!(rotated.ok, "{}", rotated.stderr);
+        let out = rotated.stdout;
         let new: Vec<String> = out.lines().map(str::to_string).collect();
+        // What happens when, in the deployment at hand.
+        assert!(rotated.stderr.contains("sign new tokens and are published in its JWKS at once"), "{}", rotated.stderr);
+        assert!(rotated.stderr.contains("keep verifying for 3630 s"), "{}", rotated.stderr);
+        let told = rotated.stderr.contains("told through Redis");
+        assert_eq!(told, app.settings.redis.url.is_some(), "{}", rotated.stderr);
         assert_eq!(new.len(), 2, "an access-token key and an ID-token key: {out}");
         assert!(new.iter().all(|k| !before.contains(k)));
         if app.settings.redis.url.is_none() {
@@ -165,7 +241,7 @@ backend_tests! {
 
     async fn an_exported_tenant_imports_into_another_database_and_its_users_keep_their_passwords(app: TestApp) {
         // Arrange: a tenant with a user, a linked-provider setup and a confidential client.
-        ok(&app, &["tenant", "create", "acme"], "").await;
+        ok(&app, &["tenant", "create", "acme", "--open-registration"], "").await;
         assert_eq!(app.register("acme", "alice").await.status(), StatusCode::CREATED);
         let alice_sub = TestApp::claims_of(&app.login("acme", "alice").await.access).sub;
         let op = app.operator().await;
@@ -193,6 +269,7 @@ backend_tests! {
         assert!(clear.contains("gh-secret-value"));
         let imported = gatehouse(&other, &["tenant", "import", "-"], &[], &clear).await;
         assert!(imported.ok, "{}", imported.stderr);
+        assert!(imported.stdout.contains(": 1 user, 1 client"), "{}", imported.stdout);
         assert!(imported.stderr.contains("Billing"), "the client secret needs renewing: {}", imported.stderr);
 
         // Assert: same password, same subject, the provider is offered.

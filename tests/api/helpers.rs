@@ -314,14 +314,24 @@ impl TestApp {
             .unwrap()
     }
 
-    /// Creates another tenant directly (the admin API belongs to a later milestone).
+    /// Creates another tenant directly, closed to self-registration like every new tenant.
     pub async fn create_tenant(&self, slug: &str) {
+        self.insert_tenant(slug, false).await;
+    }
+
+    /// Creates another tenant directly, open to self-registration (`register` works there).
+    pub async fn create_open_tenant(&self, slug: &str) {
+        self.insert_tenant(slug, true).await;
+    }
+
+    async fn insert_tenant(&self, slug: &str, registration_open: bool) {
+        let defaults = gatehouse::tenancy::TenantSettings::from_config(&self.settings);
         gatehouse::tenancy::ensure_tenant(
             &self.state.db,
             &self.state.master_key,
             slug,
             slug,
-            gatehouse::tenancy::TenantSettings::from_config(&self.settings),
+            gatehouse::tenancy::TenantSettings { registration_open, ..defaults },
             chrono::Utc::now(),
         )
         .await
@@ -369,12 +379,21 @@ impl TestApp {
         self.admin_request(reqwest::Method::DELETE, token, path, None).await
     }
 
-    /// Creates a tenant through the admin API as an operator; returns the stored tenant.
+    /// Creates a tenant through the admin API as an operator (closed to self-registration, the
+    /// default); returns the stored tenant.
     pub async fn api_tenant(&self, operator: &str, slug: &str) -> Value {
-        let resp = self
-            .admin_post(operator, "/admin/v1/tenants", &json!({"slug": slug, "display_name": slug}))
-            .await;
-        assert_eq!(resp.status(), StatusCode::CREATED, "creating tenant {slug}");
+        self.post_tenant(operator, json!({"slug": slug, "display_name": slug})).await
+    }
+
+    /// Creates a tenant through the admin API, open to self-registration.
+    pub async fn api_open_tenant(&self, operator: &str, slug: &str) -> Value {
+        let body = json!({"slug": slug, "display_name": slug, "settings": {"registration_open": true}});
+        self.post_tenant(operator, body).await
+    }
+
+    async fn post_tenant(&self, operator: &str, body: Value) -> Value {
+        let resp = self.admin_post(operator, "/admin/v1/tenants", &body).await;
+        assert_eq!(resp.status(), StatusCode::CREATED, "creating tenant {body}");
         resp.json().await.unwrap()
     }
 

@@ -43,7 +43,7 @@ async fn raw_json(app: &TestApp, method: Method, token: &str, path: &str, body: 
 backend_tests! {
     async fn control_characters_in_json_fields_are_refused_naming_the_field_and_nothing_is_stored(app: TestApp) {
         let op = app.operator().await;
-        app.api_tenant(&op, "acme").await;
+        app.api_open_tenant(&op, "acme").await;
         let before = admin_rows(&app).await;
         let tenants = "/admin/v1/tenants";
         refused(app.admin_post(&op, tenants, &json!({"slug": "nul", "display_name": "a\0b"})).await, "validation_failed", "display_name").await;
@@ -119,7 +119,7 @@ backend_tests! {
 
     async fn numbers_and_booleans_are_not_accepted_for_strings(app: TestApp) {
         let op = app.operator().await;
-        app.api_tenant(&op, "acme").await;
+        app.api_open_tenant(&op, "acme").await;
         let before = admin_rows(&app).await;
         let register = json!({"username": "numbers", "password": 1_234_567_890_123_u64});
         refused(app.post_json("/t/acme/auth/register", &register).await, "validation_failed", "password").await;

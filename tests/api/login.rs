@@ -126,7 +126,7 @@ backend_tests! {
     }
 
     async fn users_of_one_tenant_cannot_log_in_to_another(app: TestApp) {
-        app.create_tenant("acme").await;
+        app.create_open_tenant("acme").await;
         app.user("ivan").await;
         let resp = app.login_raw("acme", "ivan", PASSWORD).await;
         assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);

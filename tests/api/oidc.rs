@@ -505,7 +505,7 @@ backend_tests! {
         assert_eq!((live["active"].as_bool(), live["username"].as_str(), live["token_type"].as_str()), (Some(true), Some("ann"), Some("Bearer")));
         let rt: Value = introspect(t.refresh.clone()).await.unwrap().json().await.unwrap();
         assert_eq!((rt["active"].as_bool(), rt["token_type"].as_str()), (Some(true), Some("refresh_token")));
-        app.create_tenant("acme").await;
+        app.create_open_tenant("acme").await;
         app.register("acme", "bob").await;
         let foreign = app.login("acme", "bob").await;
         for token in [foreign.access, "garbage".into(), "ghr_nope".into()] {

@@ -477,7 +477,7 @@ async fn upstream_outages(backend: Backend) {
     let slow_start = app.url(&format!("/t/default/auth/slow/start?request={request}"));
     let client = app.client.clone();
     let slow = tokio::spawn(async move { client.get(slow_start).send().await.unwrap() });
-    app.create_tenant("elsewhere").await;
+    app.create_open_tenant("elsewhere").await;
     app.register("elsewhere", "ola").await;
     app.login("elsewhere", "ola").await;
     assert!(!slow.is_finished(), "the other tenant's sign-in finished while the provider still hangs");

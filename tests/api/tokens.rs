@@ -194,7 +194,7 @@ backend_tests! {
     }
 
     async fn a_token_of_tenant_a_is_refused_at_tenant_b(app: TestApp) {
-        app.create_tenant("acme").await;
+        app.create_open_tenant("acme").await;
         let t = app.user("frank").await;
         assert_invalid_token(app.me("acme", &t.access).await).await;
         assert_eq!(app.register("acme", "frank").await.status(), StatusCode::CREATED);

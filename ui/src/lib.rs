@@ -29,10 +29,46 @@ const fn fnv1a(bytes: &[u8]) -> u64 {
 #[derive(Debug, Clone, Copy)]
 pub struct Brand<'a> {
     pub name: &'a str,
-    /// An https URL (checked when the tenant is saved).
+    /// An https URL or a small `data:image/...;base64,` URL (checked when the tenant is saved).
     pub logo_url: Option<&'a str>,
     /// `#rrggbb` (checked when the tenant is saved); set as the `--brand` custom property.
     pub colour: &'a str,
+}
+
+/// The page's own text colour, for focus rings on brand colours too light to see.
+const PAGE_TEXT: &str = "#1d1f23";
+
+impl Brand<'_> {
+    /// The text colour on the brand colour (`--brand-text`, the buttons): white where it
+    /// reaches the WCAG AA contrast of 4.5:1, else black, which then always does.
+    pub fn text_colour(&self) -> &'static str {
+        let brand = luminance(self.colour).unwrap_or(0.0);
+        if contrast(1.0, brand) >= 4.5 { "#ffffff" } else { "#000000" }
+    }
+
+    /// The focus ring (`--brand-ring`): the brand colour where it has the 3:1 contrast WCAG asks
+    /// of user-interface components against the white card, else the page's text colour.
+    pub fn ring_colour(&self) -> &str {
+        match luminance(self.colour) {
+            Some(brand) if contrast(1.0, brand) >= 3.0 => self.colour,
+            _ => PAGE_TEXT,
+        }
+    }
+}
+
+/// WCAG relative luminance of `#rrggbb`.
+fn luminance(colour: &str) -> Option<f64> {
+    let hex = colour.strip_prefix('#').filter(|h| h.len() == 6)?;
+    let channel = |i: usize| -> Option<f64> {
+        let c = f64::from(u8::from_str_radix(hex.get(i..i + 2)?, 16).ok()?) / 255.0;
+        Some(if c <= 0.039_28 { c / 12.92 } else { ((c + 0.055) / 1.055).powf(2.4) })
+    };
+    Some(0.2126 * channel(0)? + 0.7152 * channel(2)? + 0.0722 * channel(4)?)
+}
+
+/// WCAG contrast ratio of two relative luminances.
+fn contrast(a: f64, b: f64) -> f64 {
+    (a.max(b) + 0.05) / (a.min(b) + 0.05)
 }
 
 impl Default for Brand<'_> {
@@ -144,6 +180,21 @@ impl SignedOut<'_> {
     const TITLE: &'static str = "You are signed out";
 }
 
+/// What `/` shows a browser: what this server is and where to start.
+#[derive(Template)]
+#[template(path = "landing.html")]
+pub struct Landing<'a> {
+    pub layout: Layout<'a>,
+    pub default_tenant: &'a str,
+    /// The default tenant's discovery document (a same-origin path).
+    pub discovery: &'a str,
+    pub jwks: &'a str,
+}
+
+impl Landing<'_> {
+    const TITLE: &'static str = "Gatehouse is running";
+}
+
 /// Renders a page to a string.
 ///
 /// # Errors
@@ -225,7 +276,10 @@ mod tests {
     fn the_brand_reaches_the_layout_through_the_nonce_style_only() {
         let brand = Brand { name: "Acme", logo_url: Some("https://acme.example/l.png"), colour: "#0a0b0c" };
         let html = render(&SignedOut { layout: layout(brand) }).unwrap();
-        assert!(html.contains(r#"<style nonce="n0nce">:root{--brand:#0a0b0c}</style>"#), "{html}");
+        assert!(
+            html.contains(r#"<style nonce="n0nce">:root{--brand:#0a0b0c;--brand-text:#ffffff;--brand-ring:#0a0b0c}</style>"#),
+            "{html}"
+        );
         assert!(html.contains(
             r#"<img class="logo" src="https://acme.example/l.png" alt="" width="48" height="48"><p>Acme</p>"#
         ));
@@ -233,6 +287,28 @@ mod tests {
             r#"<link rel="stylesheet" href="/assets/gatehouse.css?v={STYLESHEET_VERSION}">"#
         )));
         assert!(!html.contains(" style="), "no inline style attributes");
+    }
+
+    #[test]
+    fn text_on_the_brand_colour_is_black_or_white_whichever_reads() {
+        fn brand(colour: &str) -> Brand<'_> {
+            Brand { colour, ..Brand::default() }
+        }
+        for (colour, text, ring) in [
+            ("#2b59c3", "#ffffff", "#2b59c3"),
+            ("#ffe14d", "#000000", PAGE_TEXT),
+            ("#ffffff", "#000000", PAGE_TEXT),
+            ("#000000", "#ffffff", "#000000"),
+            // Mid grey: white gives 3.9:1, black 5.3:1.
+            ("#808080", "#000000", "#808080"),
+        ] {
+            assert_eq!((brand(colour).text_colour(), brand(colour).ring_colour()), (text, ring), "{colour}");
+        }
+        let chosen = |c: &str| if brand(c).text_colour() == "#ffffff" { 1.0 } else { 0.0 };
+        for c in ["#767676", "#777777", "#ff0000", "#00ff00", "#0000ff", "#e0e0e0"] {
+            let ratio = contrast(chosen(c), luminance(c).unwrap());
+            assert!(ratio >= 4.5, "{c}: {ratio}");
+        }
     }
 
     #[test]
@@ -245,6 +321,10 @@ mod tests {
             (render(&Linked { layout: l, provider: "Corp" }), "Account linked"),
             (render(&ConfirmSignOut { layout: l, slug: "acme", keep: &keep }), "Sign out?"),
             (render(&SignedOut { layout: l }), "You are signed out"),
+            (
+                render(&Landing { layout: l, default_tenant: "default", discovery: "/d", jwks: "/j" }),
+                "Gatehouse is running",
+            ),
         ] {
             let html = html.unwrap();
             assert!(html.contains(&format!("<title>{title} · Gatehouse</title>")), "{html}");

@@ -148,10 +148,13 @@ pub struct BrandingInput {
     /// Empty string clears it.
     #[oai(skip_serializing_if_is_none)]
     pub name: Option<String>,
-    /// An https URL; empty string clears it.
+    /// An https URL (at most 2048 characters), or the image inline as a
+    /// `data:image/{png,jpeg,webp,svg+xml};base64,...` URL of at most 32 KiB; empty string clears it.
     #[oai(skip_serializing_if_is_none)]
     pub logo_url: Option<String>,
-    /// `#rrggbb`; empty string clears it.
+    /// `#rrggbb`, for the buttons and focus rings of the hosted pages. Text on buttons is black
+    /// or white, whichever has the higher contrast (at least 4.5:1); focus rings fall back to the
+    /// page's text colour where this one has less than 3:1 against white. Empty string clears it.
     #[oai(skip_serializing_if_is_none)]
     pub primary_color: Option<String>,
 }
@@ -170,6 +173,8 @@ pub struct TenantSettingsInput {
     // which generated clients (openapi-python-client) cannot read.
     #[oai(skip_serializing_if_is_none)]
     pub signing_algorithm: Option<SigningAlgorithm>,
+    /// Whether anyone may register an account (`POST /t/{tenant}/auth/register`) or sign up
+    /// through an upstream provider; false for new tenants.
     #[oai(skip_serializing_if_is_none)]
     pub registration_open: Option<bool>,
     #[oai(skip_serializing_if_is_none)]
@@ -263,7 +268,8 @@ pub struct CreateTenantRequest {
     pub slug: String,
     #[oai(validator(max_length = 200))]
     pub display_name: String,
-    /// Defaults come from the deployment configuration.
+    /// Defaults come from the deployment configuration; self-registration starts closed
+    /// (`registration_open: false`).
     #[oai(skip_serializing_if_is_none)]
     pub settings: Option<TenantSettingsInput>,
 }
