@@ -116,6 +116,39 @@ pub async fn end(
     Ok(())
 }
 
+/// Ends the SSO session because its user signed out (RP-initiated logout) and audits it, with
+/// the session, its user and the client that sent the user, as the JSON logout does.
+///
+/// # Errors
+/// Infrastructure failures.
+pub async fn sign_out(
+    state: &AppState,
+    tenant: &TenantContext,
+    session_id: Uuid,
+    client_id: Option<&str>,
+    meta: &ClientMeta,
+    now: DateTime<Utc>,
+) -> Result<(), AuthError> {
+    let session = store::sessions::find(&state.db, tenant.id, session_id).await?;
+    end(state, tenant, session_id, now).await?;
+    let event = crate::audit::Event {
+        tenant_id: tenant.id,
+        event_type: "logout",
+        actor: None,
+        user_id: session.as_ref().map(|s| s.user_id),
+        target: Some(format!("session:{session_id}")),
+        success: true,
+        meta,
+        details: serde_json::json!({
+            "session_id": session_id,
+            "client_id": client_id,
+            "via": "end_session_endpoint",
+        }),
+    };
+    crate::audit::record(&state.db, event, now).await;
+    Ok(())
+}
+
 /// Forgets a cookie's session data (the session itself is ended by [`end`]).
 ///
 /// # Errors

@@ -105,8 +105,9 @@ pub async fn logout_endpoint(
     {
         ended.push(sid);
     }
+    let meta = crate::client_ip::client_meta(req);
     for sid in ended {
-        if let Err(e) = sso::end(state, &tenant, sid, now).await {
+        if let Err(e) = sso::sign_out(state, &tenant, sid, client_id.as_deref(), &meta, now).await {
             return failure(e);
         }
     }

@@ -562,6 +562,10 @@ backend_tests! {
         assert_eq!(location(&resp), "https://app.example.com/bye?state=s9");
         assert!(browser.cookies.keys().all(|k| !k.starts_with("gh_sso_")), "the SSO cookie is cleared");
         assert_invalid_token(app.me("default", tokens["access_token"].as_str().unwrap()).await).await;
+        let log: Value = app.admin_get(&op, "/admin/v1/tenants/default/audit-events?type=logout").await.json().await.unwrap();
+        let event = &log["items"][0];
+        assert_eq!(event["details"]["via"], "end_session_endpoint", "{log}");
+        assert!(event["user_id"].is_string(), "the signed-out user is named: {event}");
         let r = app.token_request(&[("grant_type", "refresh_token"), ("refresh_token", tokens["refresh_token"].as_str().unwrap()), ("client_id", &client)], None).await;
         oauth_error(r, StatusCode::BAD_REQUEST, "invalid_grant").await;
         assert_eq!(browser.get(&app.authorize_url(&client, &[])).await.status(), StatusCode::OK, "the form is shown again");
