@@ -159,17 +159,20 @@ async fn a_database_outage_gives_503_and_recovers_by_itself() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_graceful_shutdown_finishes_in_flight_requests_and_refuses_new_ones() {
     let app = TestApp::spawn(Backend::PostgresRedis).await;
-    app.user("ann").await;
+    // One user each: a username admits only as many sign-ins at once as its lockout budget.
+    for i in 0..8 {
+        app.user(&format!("ann{i}")).await;
+    }
     // Logins take a password hash each and queue for the two hashing slots: some are still
     // running when the shutdown starts.
     let in_flight: Vec<_> = (0..8)
-        .map(|_| {
+        .map(|i| {
             let client = app.client.clone();
             let url = app.url("/t/default/auth/login");
             tokio::spawn(async move {
                 client
                     .post(url)
-                    .json(&serde_json::json!({"username": "ann", "password": PASSWORD}))
+                    .json(&serde_json::json!({"username": format!("ann{i}"), "password": PASSWORD}))
                     .send()
                     .await
             })
