@@ -214,18 +214,7 @@ pub async fn set_password(
     auth::end_all_sessions(state, tenant.id, id, now).await?;
     record(state, admin, tenant, "user.password_set", id, json!({}), now).await;
     // A reset is how a locked-out user gets back in: the old failures no longer mean anything.
-    let was_locked = auth::unlock(state, tenant.id, &user.username).await?;
-    record(
-        state,
-        admin,
-        tenant,
-        "user.unlocked",
-        id,
-        json!({ "via": "password_set", "had_failures": was_locked }),
-        now,
-    )
-    .await;
-    Ok(())
+    lift_lock(state, admin, tenant, &user, "password_set", now).await
 }
 
 /// Lifts the username-wide login lock of a user and forgets its failed attempts.
@@ -240,17 +229,21 @@ pub async fn unlock(
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
     let user = get(state, tenant, id).await?;
+    lift_lock(state, admin, tenant, &user, "unlock", now).await
+}
+
+/// Forgets the user's failed logins and audits it as `user.unlocked`, saying `via` what.
+async fn lift_lock(
+    state: &AppState,
+    admin: &Admin,
+    tenant: &TenantContext,
+    user: &users::Model,
+    via: &str,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
     let was_locked = auth::unlock(state, tenant.id, &user.username).await?;
-    record(
-        state,
-        admin,
-        tenant,
-        "user.unlocked",
-        id,
-        json!({ "via": "unlock", "had_failures": was_locked }),
-        now,
-    )
-    .await;
+    let details = json!({ "via": via, "had_failures": was_locked });
+    record(state, admin, tenant, "user.unlocked", user.id, details, now).await;
     Ok(())
 }
 

@@ -256,22 +256,39 @@ pub async fn logout(
     } else if let Some(sid) = sid {
         store::sessions::revoke(&state.db, tenant, sid, now).await?;
     }
+    let how = serde_json::json!({ "everywhere": everywhere });
+    let client = principal.claims.client_id.as_deref();
+    record_logout(state, tenant, Some(principal.user_id), sid, client, how, meta, now).await;
+    Ok(())
+}
+
+/// Audits a logout, whichever way it came (JSON API, RP-initiated logout): the session, its
+/// user and client, and `how` (an object whose fields join the details).
+pub async fn record_logout(
+    state: &AppState,
+    tenant: Uuid,
+    user_id: Option<Uuid>,
+    session_id: Option<Uuid>,
+    client_id: Option<&str>,
+    how: serde_json::Value,
+    meta: &ClientMeta,
+    now: DateTime<Utc>,
+) {
+    let mut details = serde_json::json!({ "session_id": session_id, "client_id": client_id });
+    if let (Some(d), serde_json::Value::Object(extra)) = (details.as_object_mut(), how) {
+        d.extend(extra);
+    }
     let event = Event {
         tenant_id: tenant,
         event_type: "logout",
         actor: None,
-        user_id: Some(principal.user_id),
-        target: sid.map(|s| format!("session:{s}")),
+        user_id,
+        target: session_id.map(|s| format!("session:{s}")),
         success: true,
         meta,
-        details: serde_json::json!({
-            "session_id": sid,
-            "client_id": principal.claims.client_id,
-            "everywhere": everywhere,
-        }),
+        details,
     };
     audit::record(&state.db, event, now).await;
-    Ok(())
 }
 
 /// Ends every session of a user: refresh families in the database, access tokens in the

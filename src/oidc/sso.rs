@@ -131,21 +131,9 @@ pub async fn sign_out(
 ) -> Result<(), AuthError> {
     let session = store::sessions::find(&state.db, tenant.id, session_id).await?;
     end(state, tenant, session_id, now).await?;
-    let event = crate::audit::Event {
-        tenant_id: tenant.id,
-        event_type: "logout",
-        actor: None,
-        user_id: session.as_ref().map(|s| s.user_id),
-        target: Some(format!("session:{session_id}")),
-        success: true,
-        meta,
-        details: serde_json::json!({
-            "session_id": session_id,
-            "client_id": client_id,
-            "via": "end_session_endpoint",
-        }),
-    };
-    crate::audit::record(&state.db, event, now).await;
+    let user = session.as_ref().map(|s| s.user_id);
+    let how = serde_json::json!({ "via": "end_session_endpoint" });
+    crate::auth::record_logout(state, tenant.id, user, Some(session_id), client_id, how, meta, now).await;
     Ok(())
 }
 

@@ -4,7 +4,7 @@ use std::{io::Write as _, path::PathBuf, process::Stdio};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, TestApp, backend_tests};
+use crate::helpers::{Backend, PASSWORD, TestApp, backend_tests};
 
 struct Output {
     ok: bool,
@@ -105,18 +105,6 @@ backend_tests! {
             }
         }
         assert_eq!(app.admin_get(&app.operator().await, "/admin/v1/tenants/acme").await.status(), StatusCode::NOT_FOUND);
-    }
-
-    async fn a_missing_postgres_database_is_a_configuration_error_with_the_createdb_command(app: TestApp) {
-        if app.settings.redis.url.is_none() {
-            return; // SQLite creates its file; there is no database to be missing.
-        }
-        let url = "postgres://postgres@127.0.0.1:5432/gatehouse_never_created";
-        for command in [&["migrate"][..], &["tenant", "create", "acme"], &["serve"]] {
-            let out = gatehouse(&app, command, &[("GATEHOUSE__DATABASE__URL", url)], "").await;
-            assert_config_error(&out, "GATEHOUSE__DATABASE__URL", "create the database first: createdb -h 127.0.0.1 -p 5432 -U postgres gatehouse_never_created");
-            assert!(!out.stderr.contains("at line"), "{}", out.stderr);
-        }
     }
 
     async fn operator_commands_are_quiet_unless_verbose_and_print_each_error_once(app: TestApp) {
@@ -427,5 +415,21 @@ backend_tests! {
         assert!(refused.stderr.contains("users[1] (old): password_hash") && refused.stderr.contains("\"1\""), "{}", refused.stderr);
         assert!(!refused.stderr.contains("saltsalt"), "no hash material in messages: {}", refused.stderr);
         assert!(app.state.tenants.get("md5").await.unwrap().is_none());
+    }
+}
+
+/// PostgreSQL only: SQLite creates its file, so there is no database to be missing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_postgres_database_is_a_configuration_error_with_the_createdb_command() {
+    let app = TestApp::spawn(Backend::PostgresRedis).await;
+    let url = "postgres://postgres@127.0.0.1:5432/gatehouse_never_created";
+    for command in [&["migrate"][..], &["tenant", "create", "acme"], &["serve"]] {
+        let out = gatehouse(&app, command, &[("GATEHOUSE__DATABASE__URL", url)], "").await;
+        assert_config_error(
+            &out,
+            "GATEHOUSE__DATABASE__URL",
+            "create the database first: createdb -h 127.0.0.1 -p 5432 -U postgres gatehouse_never_created",
+        );
+        assert!(!out.stderr.contains("at line"), "{}", out.stderr);
     }
 }
