@@ -1,4 +1,5 @@
 //! Gatehouse: a multi-tenant identity service.
+pub mod account;
 pub mod admin;
 pub mod api;
 pub mod app;

@@ -6,6 +6,7 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, SqlErr};
 
 use crate::config::{ConfigError, DatabaseSettings};
 
+pub mod action_tokens;
 pub mod audit;
 pub mod clients;
 pub mod entities;

@@ -45,6 +45,39 @@ pub struct TenantSettings {
     pub account_linking: String,
     pub branding: Branding,
     pub lockout: LockoutPolicy,
+    pub email: EmailPolicy,
+}
+
+/// Mail and account recovery for one tenant ([email](../../docs/email.md)).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct EmailPolicy {
+    /// `off` (no verification mail), `optional` (a mail on registration, sign-in works
+    /// without it) or `required` (no tokens until the address is verified).
+    pub verification: String,
+    /// Whether a password reset ends the user's sessions and refresh tokens.
+    pub reset_ends_sessions: bool,
+    /// Shown in front of the deployment's `From:` address; the brand name when unset.
+    pub sender_name: Option<String>,
+    pub reply_to: Option<String>,
+}
+
+impl Default for EmailPolicy {
+    fn default() -> Self {
+        Self { verification: "optional".into(), reset_ends_sessions: true, sender_name: None, reply_to: None }
+    }
+}
+
+impl EmailPolicy {
+    /// Whether sign-in must wait for a verified address.
+    pub fn verification_required(&self) -> bool {
+        self.verification == "required"
+    }
+
+    /// Whether registration sends a verification mail.
+    pub fn verification_on(&self) -> bool {
+        self.verification != "off"
+    }
 }
 
 /// Brute-force defence per (tenant, username): after `threshold` failed logins within
@@ -111,6 +144,7 @@ impl TenantSettings {
             account_linking: "explicit_only".into(),
             branding: Branding::default(),
             lockout: LockoutPolicy::default(),
+            email: EmailPolicy::default(),
         }
     }
 
@@ -151,6 +185,24 @@ impl TenantSettings {
                 "settings.account_linking",
                 "must be explicit_only or verified_email",
             ));
+        }
+        let e = &self.email;
+        if !matches!(e.verification.as_str(), "off" | "optional" | "required") {
+            return Err(ValidationError::new(
+                "settings.email.verification",
+                "must be off, optional or required",
+            ));
+        }
+        if e.sender_name.as_ref().is_some_and(|n| n.chars().count() > 100 || n.chars().any(char::is_control))
+        {
+            return Err(ValidationError::new(
+                "settings.email.sender_name",
+                "must be at most 100 characters, no control characters",
+            ));
+        }
+        if let Some(r) = &e.reply_to {
+            crate::domain::Email::parse(r)
+                .map_err(|_| ValidationError::new("settings.email.reply_to", "must be an email address"))?;
         }
         let b = &self.branding;
         if b.name.as_ref().is_some_and(|n| n.chars().count() > 100) {

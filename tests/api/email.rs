@@ -221,3 +221,54 @@ backend_tests! {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// The decoded `text/plain` part of a raw message (quoted-printable or base64, as lettre chose).
+pub fn plain_text(raw: &str) -> String {
+    let raw = raw.replace("\r\n", "\n");
+    let start = raw.find("Content-Type: text/plain").unwrap_or_else(|| panic!("no text part in {raw}"));
+    let part = &raw[start..];
+    let (headers, rest) = part.split_once("\n\n").unwrap();
+    let body = rest.split("\n--").next().unwrap_or_default();
+    if headers.contains("Content-Transfer-Encoding: base64") {
+        use base64::Engine as _;
+        let joined: String = body.split_whitespace().collect();
+        String::from_utf8(base64::engine::general_purpose::STANDARD.decode(joined).unwrap()).unwrap()
+    } else if headers.contains("Content-Transfer-Encoding: quoted-printable") {
+        let soft = body.replace("=\n", "");
+        let mut out = Vec::new();
+        let bytes = soft.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            let escaped = (bytes[i] == b'=').then(|| soft.get(i + 1..i + 3)).flatten();
+            if let Some(b) = escaped.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+            out.push(bytes[i]);
+            i += 1;
+        }
+        String::from_utf8(out).unwrap()
+    } else {
+        body.to_string()
+    }
+}
+
+/// The link of a mail to `page` (e.g. `account/reset-password`), and its token.
+pub fn link_in(raw: &str, page: &str) -> (String, String) {
+    let text = plain_text(raw);
+    let url = text
+        .split_whitespace()
+        .find(|w| w.starts_with("http") && w.contains(page))
+        .unwrap_or_else(|| panic!("no link to {page} in {text}"))
+        .to_string();
+    let token = url.split_once("token=").unwrap().1.to_string();
+    (url, token)
+}
+
+/// The typed code of a mail (`1234-5678`).
+pub fn code_in(raw: &str) -> String {
+    let text = plain_text(raw);
+    let at = text.find("enter this code: ").unwrap_or_else(|| panic!("no code in {text}")) + 17;
+    text[at..at + 9].to_string()
+}

@@ -5,6 +5,7 @@
 mod helpers;
 
 mod abuse;
+mod action_tokens;
 mod admin;
 mod admin_clients;
 mod audit_trail;

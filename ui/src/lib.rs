@@ -5,6 +5,9 @@ use askama::Template;
 
 pub use askama::Error;
 
+mod mail;
+pub use mail::{Mail, MailKind, MailVars, RenderedMail};
+
 /// The shared stylesheet, served by the web face at [`STYLESHEET_PATH`].
 pub const STYLESHEET: &str = include_str!("../static/gatehouse.css");
 
@@ -330,80 +333,5 @@ mod tests {
             assert!(html.contains(&format!("<title>{title} · Gatehouse</title>")), "{html}");
             assert!(html.contains(&format!("<h1>{title}</h1>")), "{html}");
         }
-    }
-}
-
-/// The body of a transactional mail (verification, password reset, notices), rendered both as
-/// HTML (auto-escaped) and as plain text, branded with the tenant's name and colour.
-pub struct Mail<'a> {
-    pub tenant: &'a str,
-    /// `#rrggbb` (checked when the tenant is saved).
-    pub colour: &'a str,
-    pub subject: &'a str,
-    pub heading: &'a str,
-    pub paragraphs: &'a [&'a str],
-    /// The link to follow, built from the configured public URL.
-    pub action_url: Option<&'a str>,
-    pub action_label: &'a str,
-    /// A short code to type instead of following the link.
-    pub code: Option<&'a str>,
-    pub footer: &'a str,
-}
-
-#[derive(Template)]
-#[template(path = "mail/action.html")]
-struct MailHtml<'a> {
-    tenant: &'a str,
-    colour: &'a str,
-    subject: &'a str,
-    heading: &'a str,
-    paragraphs: &'a [&'a str],
-    action_url: Option<&'a str>,
-    action_label: &'a str,
-    code: Option<&'a str>,
-    footer: &'a str,
-}
-
-#[derive(Template)]
-#[template(path = "mail/action.txt")]
-struct MailText<'a> {
-    tenant: &'a str,
-    heading: &'a str,
-    paragraphs: &'a [&'a str],
-    action_url: Option<&'a str>,
-    action_label: &'a str,
-    code: Option<&'a str>,
-    footer: &'a str,
-}
-
-impl Mail<'_> {
-    /// `(text, html)`.
-    ///
-    /// # Errors
-    /// A template failed to render (not expected: the templates are checked at compile time).
-    pub fn render(&self) -> Result<(String, String), Error> {
-        let text = MailText {
-            tenant: self.tenant,
-            heading: self.heading,
-            paragraphs: self.paragraphs,
-            action_url: self.action_url,
-            action_label: self.action_label,
-            code: self.code,
-            footer: self.footer,
-        }
-        .render()?;
-        let html = MailHtml {
-            tenant: self.tenant,
-            colour: self.colour,
-            subject: self.subject,
-            heading: self.heading,
-            paragraphs: self.paragraphs,
-            action_url: self.action_url,
-            action_label: self.action_label,
-            code: self.code,
-            footer: self.footer,
-        }
-        .render()?;
-        Ok((text, html))
     }
 }

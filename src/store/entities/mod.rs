@@ -1,4 +1,5 @@
 //! SeaORM entities, one per table, mirroring `migration/`. Queries live in `store/*.rs`.
+pub mod action_tokens;
 pub mod audit_events;
 pub mod clients;
 pub mod idempotency_keys;

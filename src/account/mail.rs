@@ -1,0 +1,98 @@
+//! Rendering account mails in the tenant's branding and queuing them through the outbox. The
+//! wording lives in the `ui` crate (`gatehouse_ui::MailKind`); links come from the configured
+//! public URL only, never from a request's headers.
+use chrono::{DateTime, Utc};
+use gatehouse_ui::{MailKind, MailVars};
+use sea_orm::ConnectionTrait;
+use uuid::Uuid;
+
+use crate::{
+    outbox::{self, Mail},
+    state::AppState,
+    store::{StoreError, entities::users},
+    tenancy::TenantContext,
+};
+
+/// The tenant's brand name and colour, as the hosted pages show them.
+pub fn brand(tenant: &TenantContext) -> (&str, &str) {
+    let b = &tenant.settings.branding;
+    (
+        b.name.as_deref().unwrap_or(&tenant.display_name),
+        b.primary_color.as_deref().unwrap_or(gatehouse_ui::DEFAULT_COLOUR),
+    )
+}
+
+/// What goes into one mail besides the tenant and the user.
+#[derive(Default)]
+pub struct Content<'a> {
+    pub link: Option<&'a str>,
+    pub code: Option<&'a str>,
+    pub valid_minutes: u64,
+    /// The other address of an email change.
+    pub address: Option<&'a str>,
+}
+
+/// Renders `kind` for `user` into a message for `to`, with the tenant's sender name and reply-to.
+///
+/// # Errors
+/// A template failure (not expected: the templates are checked at compile time).
+pub fn render(
+    tenant: &TenantContext,
+    kind: MailKind,
+    user: &users::Model,
+    to: &str,
+    content: &Content<'_>,
+) -> Result<Mail, StoreError> {
+    let (name, colour) = brand(tenant);
+    let vars = MailVars {
+        tenant: name,
+        colour,
+        username: &user.username,
+        link: content.link,
+        code: content.code,
+        valid_minutes: content.valid_minutes,
+        address: content.address,
+    };
+    let rendered =
+        kind.render(&vars).map_err(|e| StoreError::Other(sea_orm::DbErr::Custom(e.to_string())))?;
+    let policy = &tenant.settings.email;
+    Ok(Mail {
+        kind: kind_name(kind),
+        recipient: to.to_string(),
+        sender_name: Some(policy.sender_name.clone().unwrap_or_else(|| name.to_string())),
+        reply_to: policy.reply_to.clone(),
+        subject: rendered.subject,
+        text: rendered.text,
+        html: rendered.html,
+    })
+}
+
+/// The outbox `kind` of a mail (shown in the admin outbox listing).
+pub fn kind_name(kind: MailKind) -> &'static str {
+    match kind {
+        MailKind::VerifyEmail => "verify_email",
+        MailKind::ResetPassword => "reset_password",
+        MailKind::ChangeEmail => "change_email",
+        MailKind::EmailSignIn => "email_sign_in",
+        MailKind::UndoEmailChange => "undo_email_change",
+        MailKind::PasswordChanged => "password_changed",
+    }
+}
+
+/// Queues a notice without a secret (e.g. [`MailKind::PasswordChanged`]) to the user's address,
+/// if it has one, on `db` (a transaction to tie it to the change it reports).
+///
+/// # Errors
+/// A database failure.
+pub async fn notify(
+    state: &AppState,
+    db: &impl ConnectionTrait,
+    tenant: &TenantContext,
+    kind: MailKind,
+    user: &users::Model,
+    now: DateTime<Utc>,
+) -> Result<Option<Uuid>, StoreError> {
+    let Some(to) = user.email.as_deref() else { return Ok(None) };
+    let mail = render(tenant, kind, user, to, &Content::default())?;
+    Ok(Some(outbox::enqueue(db, &state.master_key, tenant.id, mail, now).await?))
+}
