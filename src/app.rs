@@ -191,6 +191,19 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
             poem::get(crate::web::authorize_endpoint).post(crate::web::authorize_endpoint),
         )
         .at("/t/:tenant/login", poem::get(crate::web::login_form).post(crate::web::login_endpoint))
+        .at(
+            "/t/:tenant/account/forgot-password",
+            poem::get(crate::web::forgot_form).post(crate::web::forgot_submit),
+        )
+        .at(
+            "/t/:tenant/account/reset-password",
+            poem::get(crate::web::reset_form).post(crate::web::reset_submit),
+        )
+        .at(
+            "/t/:tenant/account/verify-email",
+            poem::get(crate::web::verify_form).post(crate::web::verify_submit),
+        )
+        .at("/t/:tenant/account/verify-email/resend", poem::post(crate::web::verify_resend))
         .at("/t/:tenant/auth/:provider/start", poem::get(crate::web::external_start))
         .at("/t/:tenant/auth/:provider/callback", poem::get(crate::web::external_callback))
         .at(

@@ -26,7 +26,7 @@ const STRATEGIES: [&str; 8] = ["local", "oidc", "oauth2", "google", "github", "m
 const OUTCOMES: [&str; 3] = ["succeeded", "failed", "locked"];
 const GRANTS: [&str; 4] = ["password", "refresh_token", "authorization_code", "client_credentials"];
 const TOKEN_KINDS: [&str; 3] = ["access", "refresh", "id"];
-const RATE_CLASSES: [&str; 5] = ["login", "register", "refresh", "token", "authorize"];
+const RATE_CLASSES: [&str; 7] = ["login", "register", "refresh", "token", "authorize", "mail", "recovery"];
 const DB_ERROR_KINDS: [&str; 2] = ["unavailable", "query"];
 /// Upper bounds in seconds: from a cached JWKS (well under a millisecond) to an Argon2 login
 /// queued behind others (seconds).

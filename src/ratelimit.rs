@@ -1,5 +1,6 @@
 //! Per-IP and per-tenant rate limits on the endpoints attackers hammer: login (JSON and the
-//! hosted form), registration, refresh, the token endpoint and authorization. Fixed one-minute
+//! hosted form), registration, refresh, the token endpoint, authorization, requests that send
+//! account mail, and uses of a mailed link or code (per address: `account`). Fixed one-minute
 //! windows in the shared store; over the limit the request is answered 429 before any handler
 //! runs, so no password is hashed for it. The client IP is the one `client_ip` resolved
 //! (`X-Forwarded-For` only from trusted proxies).
@@ -16,6 +17,10 @@ enum Class {
     Refresh,
     Token,
     Authorize,
+    /// Sends account mail (reset, verification resend).
+    Mail,
+    /// Spends a mailed link or code.
+    Recovery,
 }
 
 impl Class {
@@ -26,6 +31,8 @@ impl Class {
             Self::Refresh => "refresh",
             Self::Token => "token",
             Self::Authorize => "authorize",
+            Self::Mail => "mail",
+            Self::Recovery => "recovery",
         }
     }
 
@@ -36,6 +43,8 @@ impl Class {
             Self::Refresh => l.refresh_per_ip,
             Self::Token => l.token_per_ip,
             Self::Authorize => l.authorize_per_ip,
+            Self::Mail => l.mail_per_ip,
+            Self::Recovery => l.recovery_per_ip,
         }
     }
 }
@@ -50,6 +59,10 @@ fn classify<'a>(method: &Method, path: &'a str) -> Option<(&'a str, Class)> {
         ("POST", "auth/refresh") => Class::Refresh,
         ("POST", "oauth2/token") => Class::Token,
         ("GET" | "POST", "oauth2/authorize") => Class::Authorize,
+        ("POST", "auth/password/forgot" | "auth/email/resend")
+        | ("POST", "account/forgot-password" | "account/verify-email/resend") => Class::Mail,
+        ("POST", "auth/password/reset" | "auth/email/verify")
+        | ("POST", "account/reset-password" | "account/verify-email") => Class::Recovery,
         // External sign-in: each start costs an upstream round trip, each callback a code exchange.
         ("GET", t) if t.starts_with("auth/") && (t.ends_with("/start") || t.ends_with("/callback")) => {
             Class::Authorize
@@ -81,6 +94,14 @@ fn route_template(path: &str) -> &'static str {
         "auth/refresh" => "/t/:tenant/auth/refresh",
         "oauth2/token" => "/t/:tenant/oauth2/token",
         "oauth2/authorize" => "/t/:tenant/oauth2/authorize",
+        "auth/password/forgot" => "/t/:tenant/auth/password/forgot",
+        "auth/email/resend" => "/t/:tenant/auth/email/resend",
+        "auth/password/reset" => "/t/:tenant/auth/password/reset",
+        "auth/email/verify" => "/t/:tenant/auth/email/verify",
+        "account/forgot-password" => "/t/:tenant/account/forgot-password",
+        "account/verify-email/resend" => "/t/:tenant/account/verify-email/resend",
+        "account/reset-password" => "/t/:tenant/account/reset-password",
+        "account/verify-email" => "/t/:tenant/account/verify-email",
         t if t.ends_with("/start") => "/t/:tenant/auth/:provider/start",
         t if t.ends_with("/callback") => "/t/:tenant/auth/:provider/callback",
         _ => crate::metrics::UNMATCHED,
@@ -124,6 +145,12 @@ mod tests {
         assert_eq!(classify(&Method::POST, "/t/acme/login"), Some(("acme", Class::Login)));
         assert_eq!(classify(&Method::GET, "/t/acme/oauth2/authorize"), Some(("acme", Class::Authorize)));
         assert_eq!(classify(&Method::POST, "/t/acme/oauth2/token"), Some(("acme", Class::Token)));
+        assert_eq!(classify(&Method::POST, "/t/acme/auth/password/forgot"), Some(("acme", Class::Mail)));
+        assert_eq!(
+            classify(&Method::POST, "/t/acme/account/reset-password"),
+            Some(("acme", Class::Recovery))
+        );
+        assert_eq!(classify(&Method::GET, "/t/acme/account/reset-password"), None);
         assert_eq!(classify(&Method::GET, "/t/acme/me"), None);
         assert_eq!(classify(&Method::GET, "/t/acme/auth/login"), None);
         assert_eq!(classify(&Method::POST, "/admin/v1/tenants"), None);

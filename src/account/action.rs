@@ -282,6 +282,29 @@ pub async fn consume_code(
     Ok(if won { to_action(r) } else { None })
 }
 
+/// The work [`issue`] does before it writes, for requests about an unknown address: a token,
+/// a code, their hashes and a rendered mail, all thrown away.
+pub fn decoy(state: &AppState, tenant: &TenantContext, purpose: Purpose) {
+    let token = crypto::random_token(LINK_PREFIX);
+    let code = new_code();
+    let _ = (link_hash(&state.master_key, &token), code_hash(&state.master_key, Uuid::nil(), &code));
+    let url = link(state, tenant, purpose, &token);
+    let stand_in = users::Model {
+        id: Uuid::nil(),
+        tenant_id: tenant.id,
+        username: "user".into(),
+        email: None,
+        email_verified: false,
+        password_hash: None,
+        status: "active".into(),
+        roles: serde_json::json!([]),
+        created_at: Utc::now(),
+        updated_at: Utc::now(),
+    };
+    let content = Content { link: Some(&url), code: Some(&code), valid_minutes: 30, address: None };
+    let _ = mail::render(tenant, purpose.mail_kind(), &stand_in, "user@example.invalid", &content);
+}
+
 /// The work [`consume_code`] does for a real user, for callers answering about an unknown one,
 /// so timing does not tell them apart.
 pub fn decoy_code_check(state: &AppState, typed: &str) {

@@ -154,7 +154,7 @@ impl AuthApi {
         body: Json<RegisterRequest>,
     ) -> Result<RegisterResponse, ApiError> {
         let body = body.0;
-        let user = auth::register(
+        let user = crate::account::register(
             state,
             &tenant,
             &body.username,

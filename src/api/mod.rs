@@ -7,6 +7,7 @@ use crate::state::AppState;
 
 pub(crate) use crate::client_ip::client_meta;
 
+pub mod account;
 pub mod admin;
 pub mod auth;
 pub mod health;
@@ -22,6 +23,8 @@ pub mod well_known;
 pub enum ApiTags {
     /// Register, log in, refresh and log out with the local username/password strategy.
     Auth,
+    /// Password reset and email verification by mailed link or code.
+    Account,
     /// The authenticated user.
     Me,
     /// OpenID Connect and OAuth 2 endpoints for client apps.
@@ -44,10 +47,13 @@ pub enum ApiTags {
     AdminClients,
     /// Admin: a tenant's login providers, their order, configuration and write-only secrets.
     AdminProviders,
+    /// Admin: account mail to a user (verification, password reset) and the tenant's outbox.
+    AdminMail,
 }
 
 pub type Apis = (
     auth::AuthApi,
+    account::AccountApi,
     me::MeApi,
     identities::IdentitiesApi,
     identities::SignInOptionsApi,
@@ -58,6 +64,7 @@ pub type Apis = (
     admin::users::AdminUsersApi,
     admin::clients::AdminClientsApi,
     admin::providers::AdminProvidersApi,
+    admin::mail::AdminMailApi,
 );
 
 /// The whole API. Handlers take the state from the request (`Data`), so the spec is built
@@ -66,6 +73,7 @@ pub fn api_service(server_url: &str) -> OpenApiService<Apis, ()> {
     OpenApiService::new(
         (
             auth::AuthApi,
+            account::AccountApi,
             me::MeApi,
             identities::IdentitiesApi,
             identities::SignInOptionsApi,
@@ -76,6 +84,7 @@ pub fn api_service(server_url: &str) -> OpenApiService<Apis, ()> {
             admin::users::AdminUsersApi,
             admin::clients::AdminClientsApi,
             admin::providers::AdminProvidersApi,
+            admin::mail::AdminMailApi,
         ),
         "Gatehouse",
         env!("CARGO_PKG_VERSION"),
@@ -89,16 +98,18 @@ pub fn api_service(server_url: &str) -> OpenApiService<Apis, ()> {
 }
 
 /// The groups in the order `/docs` shows them (poem-openapi lists tags by name).
-const TAG_ORDER: [ApiTags; 11] = [
+const TAG_ORDER: [ApiTags; 13] = [
     ApiTags::Auth,
     ApiTags::Me,
     ApiTags::OAuth,
     ApiTags::WellKnown,
+    ApiTags::Account,
     ApiTags::Health,
     ApiTags::AdminTenants,
     ApiTags::AdminUsers,
     ApiTags::AdminClients,
     ApiTags::AdminProviders,
+    ApiTags::AdminMail,
     ApiTags::AdminKeys,
     ApiTags::AdminAudit,
 ];

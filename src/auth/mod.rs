@@ -40,6 +40,9 @@ pub enum AuthError {
     /// A refresh asked for a scope its grant does not include.
     #[error("{0}")]
     InvalidScope(String),
+    /// The password was right, but the tenant requires a verified address first.
+    #[error("confirm your email address first: follow the link or enter the code we sent")]
+    EmailNotVerified { user_id: Uuid },
     #[error("too many failed attempts; try again later")]
     Locked { retry_after: u64 },
     #[error(transparent)]
@@ -73,6 +76,7 @@ impl From<AuthError> for ApiError {
             AuthError::TenantNotFound => Self::not_found("tenant_not_found", e.to_string()),
             AuthError::Forbidden(why) => Self::forbidden("forbidden", why),
             AuthError::InvalidScope(why) => Self::validation("scope", why),
+            AuthError::EmailNotVerified { .. } => Self::forbidden("email_not_verified", e.to_string()),
             AuthError::Locked { retry_after } => Self::too_many("login_locked", &e.to_string(), retry_after),
             AuthError::Validation(v) => v.into(),
             AuthError::Token(t) => t.into(),

@@ -106,7 +106,7 @@ pub struct SignedIn {
 ///
 /// # Errors
 /// `Forbidden(PASSWORDS_OFF)` when password sign-in is disabled, `InvalidCredentials`,
-/// `Locked`, or infrastructure failures.
+/// `Locked`, `EmailNotVerified` (the tenant requires it), or infrastructure failures.
 #[allow(clippy::too_many_arguments)]
 pub async fn password_sign_in(
     state: &AppState,
@@ -122,6 +122,21 @@ pub async fn password_sign_in(
         return Err(AuthError::Forbidden(PASSWORDS_OFF));
     }
     let user = check_password(state, tenant, username, password, devices, meta, path, now).await?;
+    // Only after the password proved who is asking, so the answer reveals nothing to others.
+    if tenant.settings.email.verification_required() && !user.email_verified {
+        let event = Event {
+            tenant_id: tenant.id,
+            event_type: "login.email_not_verified",
+            actor: None,
+            user_id: Some(user.id),
+            target: Some(user.username.clone()),
+            success: false,
+            meta,
+            details: serde_json::json!({ "strategy": "local", "path": path }),
+        };
+        audit::record(&state.db, event, now).await;
+        return Err(AuthError::EmailNotVerified { user_id: user.id });
+    }
     let value = device::issue(&state.master_key, tenant.id, user.id, now);
     let device_cookie = device::set_cookie(&state.settings, tenant, user.id, &value);
     Ok(SignedIn { user, device_cookie })

@@ -182,6 +182,13 @@ pub struct LimitSettings {
     pub refresh_per_ip: u64,
     pub token_per_ip: u64,
     pub authorize_per_ip: u64,
+    /// Requests that send mail (password reset, verification resend) per IP and minute.
+    pub mail_per_ip: u64,
+    /// Uses of a mailed link or code (reset, verify) per IP and minute.
+    pub recovery_per_ip: u64,
+    /// Account mails to one address per hour; past it requests are answered as usual and
+    /// send nothing (so the answer still says nothing about the address).
+    pub mail_per_address_per_hour: u64,
     /// Every per-IP limit times this is the tenant-wide limit.
     pub tenant_factor: u64,
 }
@@ -194,6 +201,9 @@ impl Default for LimitSettings {
             refresh_per_ip: 600,
             token_per_ip: 600,
             authorize_per_ip: 120,
+            mail_per_ip: 10,
+            recovery_per_ip: 30,
+            mail_per_address_per_hour: 5,
             tenant_factor: 100,
         }
     }

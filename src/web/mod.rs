@@ -1,12 +1,13 @@
 //! Browser-facing endpoints that answer with HTML or redirects, one file per flow: the
 //! landing page at `/`, the authorization endpoint, the hosted sign-in form, external
-//! providers and RP-initiated logout. Plain poem handlers; not in the OpenAPI spec, which describes JSON. This file holds
+//! providers, account recovery and RP-initiated logout. Plain poem handlers; not in the OpenAPI spec, which describes JSON. This file holds
 //! only what the flows share: cookies, page responses, redirects and the pending request.
 mod assets;
 mod authorize;
 mod external;
 mod landing;
 mod origin;
+mod recovery;
 mod sign_in;
 mod sign_out;
 
@@ -23,6 +24,9 @@ pub use self::{
     authorize::authorize_endpoint,
     external::{external_callback, external_start},
     landing::landing_page,
+    recovery::{
+        forgot_form, forgot_submit, reset_form, reset_submit, verify_form, verify_resend, verify_submit,
+    },
     sign_in::{login_endpoint, login_form},
     sign_out::logout_endpoint,
 };

@@ -29,6 +29,18 @@ pub(super) fn refused(req: &Request, public_url: &str) -> Option<&'static str> {
     None
 }
 
+/// [`refused`] for forms on pages sent with `Referrer-Policy: no-referrer` (those reached from
+/// a mailed link): browsers then send `Origin: null` on the post, so `Sec-Fetch-Site` decides
+/// when present, and a `null` origin without it is refused.
+pub(super) fn refused_without_referrer(req: &Request, public_url: &str) -> Option<&'static str> {
+    let fetch_site = req.headers().get("sec-fetch-site").map(|v| v.to_str().unwrap_or("\u{0}"));
+    match fetch_site {
+        Some("same-origin" | "none") => None,
+        Some(_) => Some("sec-fetch-site"),
+        None => refused(req, public_url),
+    }
+}
+
 /// The page shown for a refused post.
 pub(super) const MESSAGE: &str = "This form was sent from another site, so it was not accepted. Go back to the application and \
      start again from there.";

@@ -137,6 +137,9 @@ pub async fn login_endpoint(
                 StatusCode::UNAUTHORIZED,
             );
         }
+        Err(AuthError::EmailNotVerified { user_id }) => {
+            return super::recovery::held_sign_in(state, req, &tenant, request_id, user_id).await;
+        }
         Err(AuthError::Locked { retry_after }) => {
             let message =
                 format!("Too many failed attempts. Try again in {} minute(s).", retry_after.div_ceil(60));

@@ -30,6 +30,7 @@ mod oidc;
 mod openapi;
 mod operators;
 mod providers;
+mod recovery;
 mod refresh;
 mod resource_server;
 mod restart;

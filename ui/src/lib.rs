@@ -5,7 +5,11 @@ use askama::Template;
 
 pub use askama::Error;
 
+mod account;
 mod mail;
+pub use account::{
+    CheckInbox, ConfirmEmail, EmailVerified, ForgotPassword, LinkInvalid, PasswordChanged, ResetPassword,
+};
 pub use mail::{Mail, MailKind, MailVars, RenderedMail};
 
 /// The shared stylesheet, served by the web face at [`STYLESHEET_PATH`].

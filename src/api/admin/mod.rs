@@ -14,6 +14,7 @@ use crate::{
 };
 
 pub mod clients;
+pub mod mail;
 pub mod providers;
 pub mod tenants;
 pub mod users;

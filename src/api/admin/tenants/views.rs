@@ -74,6 +74,64 @@ pub struct BrandingView {
     pub primary_color: Option<String>,
 }
 
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[oai(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum EmailVerification {
+    /// No verification mail.
+    Off,
+    /// A verification mail on registration; signing in does not wait for it.
+    Optional,
+    /// No tokens until the address is verified.
+    Required,
+}
+
+impl EmailVerification {
+    fn parse(s: &str) -> Self {
+        match s {
+            "off" => Self::Off,
+            "required" => Self::Required,
+            _ => Self::Optional,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Off => "off",
+            Self::Optional => "optional",
+            Self::Required => "required",
+        }
+    }
+}
+
+/// Account mail and recovery.
+#[derive(Object, Clone, Serialize, Deserialize)]
+pub struct EmailPolicyView {
+    pub verification: EmailVerification,
+    /// Whether a password reset ends the user's sessions and refresh tokens.
+    pub reset_ends_sessions: bool,
+    #[oai(skip_serializing_if_is_none)]
+    pub sender_name: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub reply_to: Option<String>,
+}
+
+#[derive(Object, Clone, Default, Serialize, Deserialize)]
+#[oai(deny_unknown_fields)]
+pub struct EmailPolicyInput {
+    #[oai(skip_serializing_if_is_none)]
+    pub verification: Option<EmailVerification>,
+    #[oai(skip_serializing_if_is_none)]
+    pub reset_ends_sessions: Option<bool>,
+    /// Shown in front of the deployment's `From:` address (default: the brand name); empty
+    /// string clears it.
+    #[oai(skip_serializing_if_is_none)]
+    pub sender_name: Option<String>,
+    /// Empty string clears it.
+    #[oai(skip_serializing_if_is_none)]
+    pub reply_to: Option<String>,
+}
+
 /// Failed logins per username that lock it, and for how long.
 #[derive(Object, Clone, Serialize, Deserialize)]
 pub struct LockoutView {
@@ -102,6 +160,7 @@ pub struct TenantSettingsView {
     pub account_linking: AccountLinking,
     pub branding: BrandingView,
     pub lockout: LockoutView,
+    pub email: EmailPolicyView,
 }
 
 impl From<TenantSettings> for TenantSettingsView {
@@ -127,6 +186,12 @@ impl From<TenantSettings> for TenantSettingsView {
                 primary_color: s.branding.primary_color,
             },
             lockout: LockoutView { threshold: s.lockout.threshold, window_secs: s.lockout.window_secs },
+            email: EmailPolicyView {
+                verification: EmailVerification::parse(&s.email.verification),
+                reset_ends_sessions: s.email.reset_ends_sessions,
+                sender_name: s.email.sender_name,
+                reply_to: s.email.reply_to,
+            },
         }
     }
 }
@@ -185,6 +250,8 @@ pub struct TenantSettingsInput {
     pub branding: Option<BrandingInput>,
     #[oai(skip_serializing_if_is_none)]
     pub lockout: Option<LockoutInput>,
+    #[oai(skip_serializing_if_is_none)]
+    pub email: Option<EmailPolicyInput>,
 }
 
 pub(super) fn clearable(v: String) -> Option<String> {
@@ -218,6 +285,18 @@ impl TenantSettingsInput {
         if let Some(l) = self.lockout {
             s.lockout.threshold = l.threshold.unwrap_or(s.lockout.threshold);
             s.lockout.window_secs = l.window_secs.unwrap_or(s.lockout.window_secs);
+        }
+        if let Some(e) = self.email {
+            if let Some(v) = e.verification {
+                s.email.verification = v.as_str().to_string();
+            }
+            s.email.reset_ends_sessions = e.reset_ends_sessions.unwrap_or(s.email.reset_ends_sessions);
+            if let Some(v) = e.sender_name {
+                s.email.sender_name = clearable(v);
+            }
+            if let Some(v) = e.reply_to {
+                s.email.reply_to = clearable(v);
+            }
         }
         if let Some(b) = self.branding {
             if let Some(v) = b.name {
