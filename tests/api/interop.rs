@@ -93,3 +93,29 @@ async fn a_real_browser_signs_in_through_the_hosted_form() {
     ];
     tokio::task::spawn_blocking(move || run_node("browser.mjs", &env)).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_browser_resets_a_forgotten_password_through_the_hosted_pages() {
+    let smtp = crate::email::SmtpServer::start().await;
+    let app = crate::email::app_with_smtp(Backend::PostgresRedis, &smtp).await;
+    let op = app.operator().await;
+    let user = json!({"username": "forgetful", "password": PASSWORD, "email": "forgetful@example.test"});
+    assert_eq!(app.admin_post(&op, "/admin/v1/tenants/default/users", &user).await.status(), StatusCode::CREATED);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (id, _) = client(&app, &op, json!({
+        "name": "Browser app", "client_type": "public", "redirect_uris": [format!("http://127.0.0.1:{port}/callback")],
+        "grant_types": ["authorization_code"], "scopes": ["openid", "profile"],
+    }))
+    .await;
+    let env = [
+        ("ISSUER", format!("{}/t/default", app.settings.public_url())),
+        ("CLIENT_ID", id),
+        ("CALLBACK_PORT", port.to_string()),
+        ("USERNAME", "forgetful".into()),
+        ("EMAIL", "forgetful@example.test".into()),
+        ("NEW_PASSWORD", "a brand new passphrase".into()),
+        ("MAILDIR", smtp.dir.display().to_string()),
+    ];
+    tokio::task::spawn_blocking(move || run_node("recovery.mjs", &env)).await.unwrap();
+    assert_eq!(app.login_raw("default", "forgetful", PASSWORD).await.status(), StatusCode::UNAUTHORIZED);
+}
