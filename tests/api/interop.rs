@@ -100,7 +100,10 @@ async fn a_real_browser_resets_a_forgotten_password_through_the_hosted_pages() {
     let app = crate::email::app_with_smtp(Backend::PostgresRedis, &smtp).await;
     let op = app.operator().await;
     let user = json!({"username": "forgetful", "password": PASSWORD, "email": "forgetful@example.test"});
-    assert_eq!(app.admin_post(&op, "/admin/v1/tenants/default/users", &user).await.status(), StatusCode::CREATED);
+    assert_eq!(
+        app.admin_post(&op, "/admin/v1/tenants/default/users", &user).await.status(),
+        StatusCode::CREATED
+    );
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let (id, _) = client(&app, &op, json!({
         "name": "Browser app", "client_type": "public", "redirect_uris": [format!("http://127.0.0.1:{port}/callback")],

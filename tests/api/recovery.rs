@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use crate::{
     email::{SmtpServer, code_in, link_in},
     helpers::*,
+    oidc::{Browser, location},
 };
 
 const NEW_PASSWORD: &str = "a brand new passphrase";
@@ -81,6 +82,12 @@ async fn page_csrf(resp: reqwest::Response) -> (String, String, String) {
     let at = html.find(r#"name="csrf" value=""#).unwrap() + 19;
     let csrf = html[at..].split('"').next().unwrap().to_string();
     (cookie, csrf, html)
+}
+
+fn field(html: &str, name: &str) -> String {
+    let marker = format!(r#"name="{name}" value=""#);
+    let start = html.find(&marker).unwrap_or_else(|| panic!("no {name} in {html}")) + marker.len();
+    html[start..].split('"').next().unwrap().to_string()
 }
 
 async fn post_form(app: &TestApp, path: &str, cookie: &str, form: &[(&str, &str)]) -> reqwest::Response {
@@ -163,6 +170,21 @@ backend_tests! {
         mail_to(&smtp, &email, "Your Default password was changed").await;
         let reused = app.post_json("/t/default/auth/password/reset", &json!({"token": token, "password": "yet another passphrase"})).await;
         assert_eq!(problem(reused, StatusCode::BAD_REQUEST).await["code"], "invalid_action_token");
+        // The audit log has the request, the mail, the reset and the refused reuse.
+        let op = app.operator().await;
+        let log = |kind: &'static str| {
+            let (app, op) = (&app, &op);
+            async move {
+                let path = format!("/admin/v1/tenants/default/audit-events?type={kind}");
+                let v: Value = app.admin_get(op, &path).await.json().await.unwrap();
+                v["items"].as_array().unwrap().iter().map(|e| e["outcome"].as_str().unwrap().to_string()).collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(log("password_reset.requested").await, ["success"]);
+        assert_eq!(log("password_reset.sent").await, ["success"]);
+        let mut completed = log("password_reset.completed").await;
+        completed.sort();
+        assert_eq!(completed, ["failure", "success"]);
     }
 
     async fn unknown_addresses_get_the_same_answer_and_no_mail(app: TestApp) {
@@ -200,10 +222,14 @@ backend_tests! {
         assert_eq!(reused.status(), StatusCode::BAD_REQUEST);
         assert_eq!(app.login_raw("default", "erin", NEW_PASSWORD).await.status(), StatusCode::OK);
         // A second request; its link and code expire unused.
-        let before = smtp.messages().len();
         app.post_json("/t/default/auth/password/forgot", &json!({"email": email})).await;
-        let fresh = smtp.wait_for(before + 1).await;
-        let second = fresh.iter().rev().find(|m| m.contains("Subject: Reset your")).unwrap();
+        let mut second = None;
+        for _ in 0..100 {
+            second = smtp.messages().into_iter().find(|m| m.contains("Subject: Reset your") && *m != mail);
+            if second.is_some() { break; }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let second = &second.expect("a second reset mail");
         let (_, token) = link_in(second, "account/reset-password");
         tokio::time::sleep(Duration::from_millis(3200)).await;
         let late = app.post_json("/t/default/auth/password/reset", &json!({"token": token, "password": PASSWORD})).await;
@@ -278,5 +304,62 @@ backend_tests! {
         assert!(matches!(refused.status(), StatusCode::FORBIDDEN | StatusCode::NOT_FOUND), "{}", refused.status());
         let refused = app.admin_post(&stranger, &format!("{base}/send-password-reset"), &json!({})).await;
         assert!(matches!(refused.status(), StatusCode::FORBIDDEN | StatusCode::NOT_FOUND));
+    }
+
+    async fn a_hosted_sign_in_waits_for_the_address_then_continues(app: TestApp) {
+        let smtp = SmtpServer::start().await;
+        let app = app_with(app.backend, &smtp, |_| {}).await;
+        let op = app.operator().await;
+        let patch = json!({"settings": {"email": {"verification": "required"}}});
+        assert_eq!(app.admin_patch(&op, "/admin/v1/tenants/default", &patch).await.status(), StatusCode::OK);
+        let email = register(&app, "hal").await;
+        let first = mail_to(&smtp, &email, "Confirm your email address").await;
+        let (client, _) = app.oidc_client(&op, "default", "public", &["authorization_code"], json!({})).await;
+        let mut browser = Browser::new(&app);
+        let form = browser.get(&app.authorize_url(&client, &[])).await;
+        let held = browser.sign_in(form, "hal", PASSWORD).await;
+        assert_eq!(held.status(), StatusCode::FORBIDDEN);
+        let html = held.text().await.unwrap();
+        assert!(html.contains("<h1>Check your inbox</h1>") && html.contains("Send a new email"), "{html}");
+        let (request, csrf) = (field(&html, "request"), field(&html, "csrf"));
+        let resend = app.url("/t/default/account/verify-email/resend");
+        // Pages reached from mail send no referrer, so browsers post with `Origin: null`:
+        // Sec-Fetch-Site decides, and another site is refused.
+        let cross = [("sec-fetch-site", "cross-site"), ("origin", "null")];
+        let refused = browser.post_with(&resend, &[("csrf", &csrf), ("request", &request)], &cross).await;
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+        let ours = [("sec-fetch-site", "same-origin"), ("origin", "null")];
+        let sent = browser.post_with(&resend, &[("csrf", &csrf), ("request", &request)], &ours).await;
+        assert_eq!(sent.status(), StatusCode::OK);
+        assert!(sent.text().await.unwrap().contains("We sent you a new email"));
+        let all = smtp.wait_for(2).await;
+        let code = code_in(all.iter().find(|m| **m != first).unwrap());
+        let verify = app.url("/t/default/account/verify-email");
+        let wrong = browser.post_with(&verify, &[("csrf", &csrf), ("request", &request), ("email", &email), ("code", "0000 0000")], &ours).await;
+        assert_eq!(wrong.status(), StatusCode::BAD_REQUEST);
+        let done = browser.post_with(&verify, &[("csrf", &csrf), ("request", &request), ("email", &email), ("code", &code)], &ours).await;
+        assert_eq!(done.status(), StatusCode::OK);
+        let html = done.text().await.unwrap();
+        let back = format!("/t/default/login?request={request}");
+        assert!(html.contains(&format!(r#"href="{back}""#)), "{html}");
+        let again = browser.get(&app.url(&back)).await;
+        let signed_in = browser.sign_in(again, "hal", PASSWORD).await;
+        assert!(location(&signed_in).contains("code="));
+    }
+
+    async fn mail_requests_are_limited_per_ip_across_the_api_and_the_pages(app: TestApp) {
+        let app = TestApp::spawn_tuned(app.backend, |s| s.limits.mail_per_ip = 2).await;
+        for _ in 0..2 {
+            let resp = app.post_json("/t/default/auth/password/forgot", &json!({"email": "nobody@example.test"})).await;
+            assert_eq!(resp.status(), StatusCode::ACCEPTED);
+        }
+        let over = app.post_json("/t/default/auth/email/resend", &json!({"email": "nobody@example.test"})).await;
+        assert_eq!(over.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(over.headers().contains_key("retry-after"));
+        let page = post_form(&app, "/t/default/account/forgot-password", "", &[("email", "nobody@example.test")]).await;
+        assert_eq!(page.status(), StatusCode::TOO_MANY_REQUESTS);
+        // Using a mailed link or code is limited apart from asking for mail.
+        let reset = app.post_json("/t/default/auth/password/reset", &json!({"token": "gha_x", "password": NEW_PASSWORD})).await;
+        assert_eq!(reset.status(), StatusCode::BAD_REQUEST);
     }
 }
