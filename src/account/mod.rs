@@ -30,9 +30,6 @@ pub enum AccountError {
     InvalidToken,
     #[error("{0}")]
     Forbidden(&'static str),
-    /// An admin asked for more mail to one address than `limits.mail_per_address_per_hour`.
-    #[error("too many mails to this address; try again later")]
-    Throttled { retry_after: u64 },
     #[error(transparent)]
     Validation(#[from] ValidationError),
     #[error(transparent)]
@@ -50,9 +47,6 @@ impl From<AccountError> for ApiError {
         match e {
             AccountError::InvalidToken => Self::bad_request("invalid_action_token", e.to_string()),
             AccountError::Forbidden(why) => Self::forbidden("forbidden", why),
-            AccountError::Throttled { retry_after } => {
-                Self::too_many("mail_throttled", &e.to_string(), retry_after)
-            }
             AccountError::Validation(v) => v.into(),
             AccountError::Auth(a) => a.into(),
             AccountError::Store(s) => s.into(),
