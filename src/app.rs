@@ -191,6 +191,9 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
             poem::get(crate::web::authorize_endpoint).post(crate::web::authorize_endpoint),
         )
         .at("/t/:tenant/login", poem::get(crate::web::login_form).post(crate::web::login_endpoint))
+        .at("/t/:tenant/login/second-factor", poem::post(crate::web::second_factor_endpoint))
+        .at("/t/:tenant/login/enrol", poem::post(crate::web::enrol_endpoint))
+        .at("/t/:tenant/login/continue", poem::post(crate::web::continue_endpoint))
         .at("/t/:tenant/auth/:provider/start", poem::get(crate::web::external_start))
         .at("/t/:tenant/auth/:provider/callback", poem::get(crate::web::external_callback))
         .at(

@@ -130,6 +130,16 @@ pub enum LoginIssued {
     /// own failure budget, so a lock on the username by someone else does not keep it out.
     #[oai(status = 200)]
     Ok(Json<TokenResponse>, #[oai(header = "Cache-Control")] String, #[oai(header = "Set-Cookie")] String),
+    /// The password was right but a second step is needed: `code` is
+    /// `second_factor_required` (complete it at `/auth/mfa/verify` with the `mfa_token`) or
+    /// `second_factor_enrolment_required` (enrol at `/auth/mfa/enrol/totp` with the
+    /// `enrolment_token`). The device cookie is set as for a successful login.
+    #[oai(status = 403)]
+    SecondFactor(
+        Json<super::second_factor::SecondFactorChallenge>,
+        #[oai(header = "Cache-Control")] String,
+        #[oai(header = "Set-Cookie")] String,
+    ),
 }
 
 #[derive(ApiResponse)]
@@ -172,7 +182,9 @@ impl AuthApi {
     /// Checks a username and password and returns an access token and a refresh token.
     /// An unknown user and a wrong password give the same answer. After `threshold` failures
     /// within the tenant's lockout window the username is locked (429), except for clients that
-    /// send the device cookie of an earlier successful login of this user.
+    /// send the device cookie of an earlier successful login of this user. A user with a second
+    /// factor (or one the tenant requires to enrol one) gets 403 with an `mfa_token` (or an
+    /// `enrolment_token`) instead of tokens: see `/auth/mfa/verify`.
     #[oai(path = "/t/:tenant/auth/login", method = "post", operation_id = "login")]
     async fn login(
         &self,
@@ -184,7 +196,7 @@ impl AuthApi {
         let body = body.0;
         let cookies = req.headers().get_all(poem::http::header::COOKIE);
         let devices = auth::device::from_cookie_headers(cookies.iter().filter_map(|v| v.to_str().ok()));
-        let (tokens, device_cookie) = auth::login(
+        let (result, device_cookie) = auth::login(
             state,
             &tenant,
             &body.username,
@@ -194,7 +206,16 @@ impl AuthApi {
             chrono::Utc::now(),
         )
         .await?;
-        Ok(LoginIssued::Ok(Json(tokens.into()), "no-store".into(), device_cookie))
+        Ok(match result {
+            auth::LoginResult::Tokens(tokens) => {
+                LoginIssued::Ok(Json(tokens.into()), "no-store".into(), device_cookie)
+            }
+            auth::LoginResult::Challenge { token, purpose, methods } => LoginIssued::SecondFactor(
+                Json(super::second_factor::SecondFactorChallenge::new(token, purpose, &methods)),
+                "no-store".into(),
+                device_cookie,
+            ),
+        })
     }
 
     /// Refresh tokens

@@ -13,6 +13,7 @@ pub mod health;
 pub mod identities;
 pub mod me;
 pub mod oauth;
+pub mod second_factor;
 pub mod security;
 pub mod well_known;
 
@@ -49,6 +50,8 @@ pub enum ApiTags {
 pub type Apis = (
     auth::AuthApi,
     me::MeApi,
+    second_factor::SecondFactorApi,
+    second_factor::MyFactorsApi,
     identities::IdentitiesApi,
     identities::SignInOptionsApi,
     well_known::WellKnownApi,
@@ -67,6 +70,8 @@ pub fn api_service(server_url: &str) -> OpenApiService<Apis, ()> {
         (
             auth::AuthApi,
             me::MeApi,
+            second_factor::SecondFactorApi,
+            second_factor::MyFactorsApi,
             identities::IdentitiesApi,
             identities::SignInOptionsApi,
             well_known::WellKnownApi,

@@ -9,6 +9,7 @@ use crate::config::{ConfigError, DatabaseSettings};
 pub mod audit;
 pub mod clients;
 pub mod entities;
+pub mod factors;
 pub mod idempotency;
 pub mod identities;
 pub mod kv_entries;

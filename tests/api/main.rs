@@ -33,6 +33,7 @@ mod refresh;
 mod resource_server;
 mod restart;
 mod scale;
+mod second_factor;
 mod slow_clients;
 mod tokens;
 mod upstream;

@@ -5,6 +5,9 @@ use askama::Template;
 
 pub use askama::Error;
 
+mod second_factor;
+pub use second_factor::{EnrolTotp, RecoveryCodes, SecondFactor, StepForm};
+
 /// The shared stylesheet, served by the web face at [`STYLESHEET_PATH`].
 pub const STYLESHEET: &str = include_str!("../static/gatehouse.css");
 
