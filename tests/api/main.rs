@@ -35,5 +35,6 @@ mod restart;
 mod scale;
 mod second_factor;
 mod slow_clients;
+mod step_up;
 mod tokens;
 mod upstream;
