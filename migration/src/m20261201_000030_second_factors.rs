@@ -6,7 +6,7 @@ use sea_orm_migration::{prelude::*, schema::*};
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-#[derive(DeriveIden)]
+#[derive(DeriveIden, Clone, Copy)]
 enum UserFactors {
     Table,
     Id,
@@ -21,7 +21,7 @@ enum UserFactors {
     LastUsedAt,
 }
 
-#[derive(DeriveIden)]
+#[derive(DeriveIden, Clone, Copy)]
 enum RecoveryCodes {
     Table,
     Id,
@@ -33,6 +33,38 @@ enum RecoveryCodes {
 }
 
 #[derive(DeriveIden)]
+enum Tenants {
+    Table,
+    Id,
+}
+
+#[derive(DeriveIden)]
+enum Users {
+    Table,
+    Id,
+}
+
+/// Rows go with their tenant and their user.
+fn owner_fks<T: IntoIden + Copy + 'static>(
+    table: T,
+    tenant: impl IntoIden,
+    user: impl IntoIden,
+) -> [ForeignKeyCreateStatement; 2] {
+    [
+        ForeignKey::create()
+            .from(table, tenant)
+            .to(Tenants::Table, Tenants::Id)
+            .on_delete(ForeignKeyAction::Cascade)
+            .to_owned(),
+        ForeignKey::create()
+            .from(table, user)
+            .to(Users::Table, Users::Id)
+            .on_delete(ForeignKeyAction::Cascade)
+            .to_owned(),
+    ]
+}
+
+#[derive(DeriveIden)]
 enum Sessions {
     Table,
     Amr,
@@ -41,6 +73,8 @@ enum Sessions {
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let mut factor_fks = owner_fks(UserFactors::Table, UserFactors::TenantId, UserFactors::UserId);
+        let mut code_fks = owner_fks(RecoveryCodes::Table, RecoveryCodes::TenantId, RecoveryCodes::UserId);
         manager
             .create_table(
                 Table::create()
@@ -58,6 +92,8 @@ impl MigrationTrait for Migration {
                     .col(timestamp_with_time_zone_null(UserFactors::ConfirmedAt))
                     .col(timestamp_with_time_zone(UserFactors::CreatedAt))
                     .col(timestamp_with_time_zone_null(UserFactors::LastUsedAt))
+                    .foreign_key(&mut factor_fks[0])
+                    .foreign_key(&mut factor_fks[1])
                     .to_owned(),
             )
             .await?;
@@ -82,6 +118,8 @@ impl MigrationTrait for Migration {
                     .col(string_len(RecoveryCodes::CodeHash, 64))
                     .col(timestamp_with_time_zone(RecoveryCodes::CreatedAt))
                     .col(timestamp_with_time_zone_null(RecoveryCodes::UsedAt))
+                    .foreign_key(&mut code_fks[0])
+                    .foreign_key(&mut code_fks[1])
                     .to_owned(),
             )
             .await?;

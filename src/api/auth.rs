@@ -130,16 +130,6 @@ pub enum LoginIssued {
     /// own failure budget, so a lock on the username by someone else does not keep it out.
     #[oai(status = 200)]
     Ok(Json<TokenResponse>, #[oai(header = "Cache-Control")] String, #[oai(header = "Set-Cookie")] String),
-    /// The password was right but a second step is needed: `code` is
-    /// `second_factor_required` (complete it at `/auth/mfa/verify` with the `mfa_token`) or
-    /// `second_factor_enrolment_required` (enrol at `/auth/mfa/enrol/totp` with the
-    /// `enrolment_token`). The device cookie is set as for a successful login.
-    #[oai(status = 403)]
-    SecondFactor(
-        Json<super::second_factor::SecondFactorChallenge>,
-        #[oai(header = "Cache-Control")] String,
-        #[oai(header = "Set-Cookie")] String,
-    ),
 }
 
 #[derive(ApiResponse)]
@@ -183,8 +173,11 @@ impl AuthApi {
     /// An unknown user and a wrong password give the same answer. After `threshold` failures
     /// within the tenant's lockout window the username is locked (429), except for clients that
     /// send the device cookie of an earlier successful login of this user. A user with a second
-    /// factor (or one the tenant requires to enrol one) gets 403 with an `mfa_token` (or an
-    /// `enrolment_token`) instead of tokens: see `/auth/mfa/verify`.
+    /// factor gets a 403 problem document with `code` `second_factor_required` and an
+    /// `mfa_token` instead of tokens (complete it at `/auth/mfa/verify`); one the tenant requires
+    /// to enrol a second factor gets `second_factor_enrolment_required` and an
+    /// `enrolment_token` (see `/auth/mfa/enrol/totp`). The device cookie then comes with the
+    /// tokens of the second call.
     #[oai(path = "/t/:tenant/auth/login", method = "post", operation_id = "login")]
     async fn login(
         &self,
@@ -206,16 +199,14 @@ impl AuthApi {
             chrono::Utc::now(),
         )
         .await?;
-        Ok(match result {
+        match result {
             auth::LoginResult::Tokens(tokens) => {
-                LoginIssued::Ok(Json(tokens.into()), "no-store".into(), device_cookie)
+                Ok(LoginIssued::Ok(Json(tokens.into()), "no-store".into(), device_cookie))
             }
-            auth::LoginResult::Challenge { token, purpose, methods } => LoginIssued::SecondFactor(
-                Json(super::second_factor::SecondFactorChallenge::new(token, purpose, &methods)),
-                "no-store".into(),
-                device_cookie,
-            ),
-        })
+            auth::LoginResult::Challenge { token, purpose, methods } => {
+                Err(super::second_factor::challenge_problem(token, purpose, &methods))
+            }
+        }
     }
 
     /// Refresh tokens

@@ -8,7 +8,7 @@ use poem_openapi::{ApiResponse, Enum, Object, OpenApi, param::Path, payload::Jso
 
 use super::{ApiTags, auth::TokenResponse, client_meta, security::BearerAuth};
 use crate::{
-    auth::{self, IssuedTokens},
+    auth,
     error::ApiError,
     mfa::{self, Method, Proof, Purpose},
     state::AppState,
@@ -36,49 +36,19 @@ impl From<Method> for MfaMethod {
     }
 }
 
-/// The answer to a login that needs a second step (HTTP 403).
-#[derive(Object)]
-pub struct SecondFactorChallenge {
-    /// `second_factor_required` or `second_factor_enrolment_required`.
-    pub code: String,
-    pub message: String,
-    /// With `second_factor_required`: the challenge to complete at `POST /auth/mfa/verify`.
-    /// Single use once met; a wrong code leaves it usable until it expires.
-    #[oai(skip_serializing_if_is_none)]
-    pub mfa_token: Option<String>,
-    /// With `second_factor_enrolment_required`: enrol at `POST /auth/mfa/enrol/totp` and
-    /// confirm at `POST /auth/mfa/enrol/totp/confirm`.
-    #[oai(skip_serializing_if_is_none)]
-    pub enrolment_token: Option<String>,
-    /// Seconds until the token expires.
-    pub expires_in: u64,
-    /// The methods that can answer (or be enrolled).
-    pub methods: Vec<MfaMethod>,
-}
-
-impl SecondFactorChallenge {
-    pub fn new(token: String, purpose: Purpose, methods: &[Method]) -> Self {
-        let methods = methods.iter().map(|m| (*m).into()).collect();
-        let expires_in = mfa::challenge::TTL_SECS;
-        match purpose {
-            Purpose::Verify => Self {
-                code: "second_factor_required".into(),
-                message: "the password was right; now send a code of the second factor".into(),
-                mfa_token: Some(token),
-                enrolment_token: None,
-                expires_in,
-                methods,
-            },
-            Purpose::Enrol => Self {
-                code: "second_factor_enrolment_required".into(),
-                message: "this account must enrol a second factor before it can sign in".into(),
-                mfa_token: None,
-                enrolment_token: Some(token),
-                expires_in,
-                methods,
-            },
+/// The 403 problem document of a login that needs a second step.
+pub fn challenge_problem(token: String, purpose: Purpose, methods: &[Method]) -> ApiError {
+    let methods = methods.iter().map(|m| m.as_str().to_string()).collect();
+    let (code, detail) = match purpose {
+        Purpose::Verify => {
+            ("second_factor_required", "the password was right; now send a code of the second factor")
         }
-    }
+        Purpose::Enrol => (
+            "second_factor_enrolment_required",
+            "this account must enrol a second factor before it can sign in",
+        ),
+    };
+    ApiError::second_factor(code, detail, token, mfa::challenge::TTL_SECS, methods)
 }
 
 #[derive(Object)]
@@ -169,9 +139,9 @@ pub struct SecondFactorsView {
 
 #[derive(ApiResponse)]
 pub enum MfaTokens {
-    /// Tokens issued; their `amr` holds `otp` and `mfa`.
+    /// Tokens issued (their `amr` holds `otp` and `mfa`), and a device cookie as a login sets.
     #[oai(status = 200)]
-    Ok(Json<TokenResponse>, #[oai(header = "Cache-Control")] String),
+    Ok(Json<TokenResponse>, #[oai(header = "Cache-Control")] String, #[oai(header = "Set-Cookie")] String),
 }
 
 #[derive(ApiResponse)]
@@ -183,9 +153,9 @@ pub enum SetupResponse {
 
 #[derive(ApiResponse)]
 pub enum EnrolledResponse {
-    /// Enrolled and signed in.
+    /// Enrolled and signed in, with a device cookie as a login sets.
     #[oai(status = 200)]
-    Ok(Json<EnrolledTokens>, #[oai(header = "Cache-Control")] String),
+    Ok(Json<EnrolledTokens>, #[oai(header = "Cache-Control")] String, #[oai(header = "Set-Cookie")] String),
 }
 
 #[derive(ApiResponse)]
@@ -212,8 +182,8 @@ fn no_store() -> String {
     "no-store".into()
 }
 
-fn tokens(t: IssuedTokens) -> MfaTokens {
-    MfaTokens::Ok(Json(t.into()), no_store())
+fn tokens((t, device): auth::second_factor::Completed) -> MfaTokens {
+    MfaTokens::Ok(Json(t.into()), no_store(), device)
 }
 
 #[OpenApi(tag = "ApiTags::Auth")]
@@ -293,7 +263,7 @@ impl SecondFactorApi {
         body: Json<EnrolmentConfirmRequest>,
     ) -> Result<EnrolledResponse, ApiError> {
         let b = body.0;
-        let (t, codes) = auth::second_factor::confirm_enrolment(
+        let ((t, device), codes) = auth::second_factor::confirm_enrolment(
             state,
             &tenant,
             &b.enrolment_token,
@@ -302,7 +272,8 @@ impl SecondFactorApi {
             chrono::Utc::now(),
         )
         .await?;
-        Ok(EnrolledResponse::Ok(Json(EnrolledTokens { tokens: t.into(), recovery_codes: codes }), no_store()))
+        let body = EnrolledTokens { tokens: t.into(), recovery_codes: codes };
+        Ok(EnrolledResponse::Ok(Json(body), no_store(), device))
     }
 }
 

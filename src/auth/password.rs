@@ -85,6 +85,7 @@ pub async fn login(
 ) -> Result<(LoginResult, String), AuthError> {
     let tenant = tenant(state, tenant_slug).await?;
     let signed_in = password_sign_in(state, &tenant, username, password, devices, &meta, "json", now).await?;
+    // A pending second step gets no device cookie yet: the second call brings one.
     let amr = vec![crate::domain::authn::AMR_PWD.to_string()];
     let result =
         super::second_factor::after_first_factor(state, &tenant, &signed_in.user, amr, meta, now).await?;

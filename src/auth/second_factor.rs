@@ -72,6 +72,10 @@ async fn challenged_user(
         .ok_or(AuthError::Mfa(mfa::MfaError::InvalidChallenge))
 }
 
+/// Tokens and the `Set-Cookie` value of a fresh device cookie (see [`super::device`]), which
+/// the password step does not set while a second step is pending.
+pub type Completed = (IssuedTokens, String);
+
 /// Opens the session of a met challenge, spending it first so it finishes one sign-in only.
 async fn finish(
     state: &AppState,
@@ -81,12 +85,13 @@ async fn finish(
     amr: &[String],
     meta: ClientMeta,
     now: DateTime<Utc>,
-) -> Result<IssuedTokens, AuthError> {
+) -> Result<Completed, AuthError> {
     mfa::challenge::spend(state, tenant, token).await?;
     let audience = if is_admin(user) { Audience::Admin } else { Audience::Tenant };
     let issued = open_session(state, tenant, user.id, audience, amr, meta, now).await?;
     state.metrics.tokens_issued(Grant::Password, true, false);
-    Ok(issued)
+    let device = super::device::issue(&state.master_key, tenant.id, user.id, now);
+    Ok((issued, super::device::set_cookie(&state.settings, tenant, user.id, &device)))
 }
 
 /// Completes a login's second step: the `mfa_token` and a code of one of its methods.
@@ -100,7 +105,7 @@ pub async fn complete(
     proof: Proof<'_>,
     meta: ClientMeta,
     now: DateTime<Utc>,
-) -> Result<IssuedTokens, AuthError> {
+) -> Result<Completed, AuthError> {
     let tenant = tenant(state, tenant_slug).await?;
     let challenge = mfa::challenge::load(state, &tenant, mfa_token, Purpose::Verify).await?;
     let user = challenged_user(state, &tenant, &challenge).await?;
@@ -141,7 +146,7 @@ pub async fn confirm_enrolment(
     code: &str,
     meta: ClientMeta,
     now: DateTime<Utc>,
-) -> Result<(IssuedTokens, Vec<String>), AuthError> {
+) -> Result<(Completed, Vec<String>), AuthError> {
     let tenant = tenant(state, tenant_slug).await?;
     let challenge = mfa::challenge::load(state, &tenant, enrolment_token, Purpose::Enrol).await?;
     let user = challenged_user(state, &tenant, &challenge).await?;
