@@ -139,4 +139,18 @@ backend_tests! {
         let (_, id) = tokens_of(&app, &client, &done).await;
         assert_eq!((id["amr"].clone(), id["acr"].clone()), (json!(["pwd"]), json!("urn:gatehouse:loa:1fa")));
     }
+
+    async fn the_second_step_forms_take_posts_from_this_site_with_a_live_challenge_only(app: TestApp) {
+        for path in ["second-factor", "enrol", "continue"] {
+            let url = app.url(&format!("/t/default/login/{path}"));
+            let get = app.client.get(&url).send().await.unwrap();
+            assert_eq!(get.status(), StatusCode::METHOD_NOT_ALLOWED);
+            assert_eq!(get.headers()["allow"], "POST");
+            let form = [("challenge", "ghm_unknown"), ("csrf", "x"), ("code", "123456")];
+            let cross = app.client.post(&url).header("origin", "https://evil.example").form(&form).send().await.unwrap();
+            assert_eq!(cross.status(), StatusCode::FORBIDDEN);
+            let unknown = app.client.post(&url).form(&form).send().await.unwrap();
+            assert!(html(unknown, StatusCode::BAD_REQUEST).await.contains("expired"));
+        }
+    }
 }
