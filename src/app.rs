@@ -204,6 +204,9 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
             poem::get(crate::web::verify_form).post(crate::web::verify_submit),
         )
         .at("/t/:tenant/account/verify-email/resend", poem::post(crate::web::verify_resend))
+        .at("/t/:tenant/login/second-factor", poem::post(crate::web::second_factor_endpoint))
+        .at("/t/:tenant/login/enrol", poem::post(crate::web::enrol_endpoint))
+        .at("/t/:tenant/login/continue", poem::post(crate::web::continue_endpoint))
         .at("/t/:tenant/auth/:provider/start", poem::get(crate::web::external_start))
         .at("/t/:tenant/auth/:provider/callback", poem::get(crate::web::external_callback))
         .at(

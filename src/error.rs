@@ -27,6 +27,20 @@ pub struct Problem {
     /// The request field the problem is about, for validation errors.
     #[oai(skip_serializing_if_is_none)]
     pub field: Option<String>,
+    /// With `second_factor_required`: the challenge to complete at `POST /auth/mfa/verify`
+    /// with a code. Single use once met; a wrong code leaves it usable until it expires.
+    #[oai(skip_serializing_if_is_none)]
+    pub mfa_token: Option<String>,
+    /// With `second_factor_enrolment_required`: enrol at `POST /auth/mfa/enrol/totp` and
+    /// confirm at `POST /auth/mfa/enrol/totp/confirm` with it.
+    #[oai(skip_serializing_if_is_none)]
+    pub enrolment_token: Option<String>,
+    /// Seconds until the `mfa_token` or `enrolment_token` expires.
+    #[oai(skip_serializing_if_is_none)]
+    pub expires_in: Option<u64>,
+    /// The second-step methods that can answer (or be enrolled): `totp`, `recovery_code`.
+    #[oai(skip_serializing_if_is_none)]
+    pub methods: Option<Vec<String>>,
 }
 
 impl Problem {
@@ -38,6 +52,10 @@ impl Problem {
             detail: detail.into(),
             code: code.to_string(),
             field: None,
+            mfa_token: None,
+            enrolment_token: None,
+            expires_in: None,
+            methods: None,
         }
     }
 }
@@ -130,6 +148,27 @@ impl ApiError {
     /// 401 for credentials in a request body (password, refresh token).
     pub fn unauthorized(code: &str, detail: impl Into<String>) -> Self {
         Self::Unauthorized(Json(Problem::new(StatusCode::UNAUTHORIZED, code, detail)), "Bearer".to_string())
+    }
+
+    /// 403 for a right password that needs a second step: `code` is `second_factor_required`
+    /// (the token is an `mfa_token`) or `second_factor_enrolment_required` (an
+    /// `enrolment_token`), with the token's lifetime and the methods.
+    pub fn second_factor(
+        code: &str,
+        detail: &str,
+        token: String,
+        expires_in: u64,
+        methods: Vec<String>,
+    ) -> Self {
+        let mut p = Problem::new(StatusCode::FORBIDDEN, code, detail);
+        if code == "second_factor_required" {
+            p.mfa_token = Some(token);
+        } else {
+            p.enrolment_token = Some(token);
+        }
+        p.expires_in = Some(expires_in);
+        p.methods = Some(methods);
+        Self::Forbidden(Json(p))
     }
 
     pub fn forbidden(code: &str, detail: impl Into<String>) -> Self {

@@ -15,6 +15,7 @@ pub mod http_guard;
 pub mod kv;
 pub mod mail;
 pub mod metrics;
+pub mod mfa;
 pub mod oidc;
 pub mod ops;
 pub mod outbox;

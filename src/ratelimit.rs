@@ -54,7 +54,16 @@ fn classify<'a>(method: &Method, path: &'a str) -> Option<(&'a str, Class)> {
     let rest = path.strip_prefix("/t/")?;
     let (tenant, tail) = rest.split_once('/')?;
     let class = match (method.as_str(), tail) {
-        ("POST", "auth/login" | "login") => Class::Login,
+        // The second step spends the same budget: each post is a guess at a code.
+        (
+            "POST",
+            "auth/login"
+            | "login"
+            | "auth/mfa/verify"
+            | "auth/mfa/enrol/totp/confirm"
+            | "login/second-factor"
+            | "login/enrol",
+        ) => Class::Login,
         ("POST", "auth/register") => Class::Register,
         ("POST", "auth/refresh") => Class::Refresh,
         ("POST", "oauth2/token") => Class::Token,
@@ -90,6 +99,10 @@ fn route_template(path: &str) -> &'static str {
     match tail {
         "auth/login" => "/t/:tenant/auth/login",
         "login" => "/t/:tenant/login",
+        "auth/mfa/verify" => "/t/:tenant/auth/mfa/verify",
+        "auth/mfa/enrol/totp/confirm" => "/t/:tenant/auth/mfa/enrol/totp/confirm",
+        "login/second-factor" => "/t/:tenant/login/second-factor",
+        "login/enrol" => "/t/:tenant/login/enrol",
         "auth/register" => "/t/:tenant/auth/register",
         "auth/refresh" => "/t/:tenant/auth/refresh",
         "oauth2/token" => "/t/:tenant/oauth2/token",

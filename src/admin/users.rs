@@ -232,6 +232,26 @@ pub async fn unlock(
     lift_lock(state, admin, tenant, &user, "unlock", now).await
 }
 
+/// Removes every second factor and recovery code of a user (a lost phone) and lifts their
+/// second-step lock; audited as `user.second_factors_reset`. Where the tenant requires a second
+/// factor, the user enrols a new one at the next sign-in.
+///
+/// # Errors
+/// 404 for an unknown user.
+pub async fn reset_second_factors(
+    state: &AppState,
+    admin: &Admin,
+    tenant: &TenantContext,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    let user = get(state, tenant, id).await?;
+    let had = crate::mfa::reset(state, tenant, user.id).await?;
+    record(state, admin, tenant, "user.second_factors_reset", user.id, json!({ "had_factors": had }), now)
+        .await;
+    Ok(())
+}
+
 /// Forgets the user's failed logins and audits it as `user.unlocked`, saying `via` what.
 async fn lift_lock(
     state: &AppState,

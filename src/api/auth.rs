@@ -172,7 +172,12 @@ impl AuthApi {
     /// Checks a username and password and returns an access token and a refresh token.
     /// An unknown user and a wrong password give the same answer. After `threshold` failures
     /// within the tenant's lockout window the username is locked (429), except for clients that
-    /// send the device cookie of an earlier successful login of this user.
+    /// send the device cookie of an earlier successful login of this user. A user with a second
+    /// factor gets a 403 problem document with `code` `second_factor_required` and an
+    /// `mfa_token` instead of tokens (complete it at `/auth/mfa/verify`); one the tenant requires
+    /// to enrol a second factor gets `second_factor_enrolment_required` and an
+    /// `enrolment_token` (see `/auth/mfa/enrol/totp`). The device cookie then comes with the
+    /// tokens of the second call.
     #[oai(path = "/t/:tenant/auth/login", method = "post", operation_id = "login")]
     async fn login(
         &self,
@@ -184,7 +189,7 @@ impl AuthApi {
         let body = body.0;
         let cookies = req.headers().get_all(poem::http::header::COOKIE);
         let devices = auth::device::from_cookie_headers(cookies.iter().filter_map(|v| v.to_str().ok()));
-        let (tokens, device_cookie) = auth::login(
+        let (result, device_cookie) = auth::login(
             state,
             &tenant,
             &body.username,
@@ -194,7 +199,14 @@ impl AuthApi {
             chrono::Utc::now(),
         )
         .await?;
-        Ok(LoginIssued::Ok(Json(tokens.into()), "no-store".into(), device_cookie))
+        match result {
+            auth::LoginResult::Tokens(tokens) => {
+                Ok(LoginIssued::Ok(Json(tokens.into()), "no-store".into(), device_cookie))
+            }
+            auth::LoginResult::Challenge { token, purpose, methods } => {
+                Err(super::second_factor::challenge_problem(token, purpose, &methods))
+            }
+        }
     }
 
     /// Refresh tokens

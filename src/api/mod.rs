@@ -14,6 +14,7 @@ pub mod health;
 pub mod identities;
 pub mod me;
 pub mod oauth;
+pub mod second_factor;
 pub mod security;
 pub mod well_known;
 
@@ -55,6 +56,8 @@ pub type Apis = (
     auth::AuthApi,
     account::AccountApi,
     me::MeApi,
+    second_factor::SecondFactorApi,
+    second_factor::MyFactorsApi,
     identities::IdentitiesApi,
     identities::SignInOptionsApi,
     well_known::WellKnownApi,
@@ -75,6 +78,8 @@ pub fn api_service(server_url: &str) -> OpenApiService<Apis, ()> {
             auth::AuthApi,
             account::AccountApi,
             me::MeApi,
+            second_factor::SecondFactorApi,
+            second_factor::MyFactorsApi,
             identities::IdentitiesApi,
             identities::SignInOptionsApi,
             well_known::WellKnownApi,

@@ -50,7 +50,11 @@ pub struct ProviderMetadata {
     pub prompt_values_supported: Vec<String>,
     pub authorization_response_iss_parameter_supported: bool,
     pub request_parameter_supported: bool,
+    /// Only the `id_token.acr` member of the `claims` parameter is honoured.
     pub claims_parameter_supported: bool,
+    /// `urn:gatehouse:loa:1fa` (one factor) and `urn:gatehouse:loa:2fa` (a second step);
+    /// asking for the latter with `acr_values` makes the sign-in take a second step.
+    pub acr_values_supported: Vec<String>,
 }
 
 fn strings(items: &[&str]) -> Vec<String> {
@@ -97,6 +101,8 @@ fn metadata(t: &TenantContext) -> ProviderMetadata {
             "nonce",
             "at_hash",
             "sid",
+            "acr",
+            "amr",
             "preferred_username",
             "email",
             "email_verified",
@@ -104,7 +110,8 @@ fn metadata(t: &TenantContext) -> ProviderMetadata {
         prompt_values_supported: strings(&["none", "login"]),
         authorization_response_iss_parameter_supported: true,
         request_parameter_supported: false,
-        claims_parameter_supported: false,
+        claims_parameter_supported: true,
+        acr_values_supported: strings(&crate::domain::authn::ACR_VALUES),
     }
 }
 

@@ -3,10 +3,12 @@
 pub mod bearer;
 pub mod device;
 pub mod password;
+pub mod second_factor;
 pub mod session;
 
 pub use bearer::*;
 pub use password::*;
+pub use second_factor::LoginResult;
 pub use session::*;
 
 use std::sync::Arc;
@@ -46,6 +48,8 @@ pub enum AuthError {
     #[error("too many failed attempts; try again later")]
     Locked { retry_after: u64 },
     #[error(transparent)]
+    Mfa(#[from] crate::mfa::MfaError),
+    #[error(transparent)]
     Validation(#[from] ValidationError),
     #[error(transparent)]
     Token(#[from] TokenError),
@@ -78,6 +82,7 @@ impl From<AuthError> for ApiError {
             AuthError::InvalidScope(why) => Self::validation("scope", why),
             AuthError::EmailNotVerified { .. } => Self::forbidden("email_not_verified", e.to_string()),
             AuthError::Locked { retry_after } => Self::too_many("login_locked", &e.to_string(), retry_after),
+            AuthError::Mfa(m) => m.into(),
             AuthError::Validation(v) => v.into(),
             AuthError::Token(t) => t.into(),
             AuthError::Store(s) => s.into(),
@@ -120,7 +125,7 @@ pub fn roles_of(user: &users::Model) -> Vec<String> {
     serde_json::from_value(user.roles.clone()).unwrap_or_default()
 }
 
-fn is_admin(user: &users::Model) -> bool {
+pub fn is_admin(user: &users::Model) -> bool {
     roles_of(user).iter().any(|r| r == ROLE_ADMIN || r == ROLE_TENANT_ADMIN)
 }
 

@@ -9,7 +9,7 @@ use crate::{
     audit::{self, Event},
     domain::{Email, Password, Username},
     kv::KvError,
-    metrics::{Grant, LoginOutcome},
+    metrics::LoginOutcome,
     state::AppState,
     store::{
         self,
@@ -65,7 +65,8 @@ pub async fn register(
     Ok(user)
 }
 
-/// Checks a username and password and opens a session.
+/// Checks a username and password and opens a session, or answers with the challenge of a
+/// second step (see [`super::second_factor`]).
 ///
 /// Unknown users, wrong passwords and disabled accounts all cost one Argon2 verification and
 /// end in the same error, so neither the body nor the timing tells them apart. `devices` are the
@@ -81,14 +82,14 @@ pub async fn login(
     devices: &[String],
     meta: ClientMeta,
     now: DateTime<Utc>,
-) -> Result<(IssuedTokens, String), AuthError> {
+) -> Result<(LoginResult, String), AuthError> {
     let tenant = tenant(state, tenant_slug).await?;
     let signed_in = password_sign_in(state, &tenant, username, password, devices, &meta, "json", now).await?;
-    let user = &signed_in.user;
-    let audience = if is_admin(user) { Audience::Admin } else { Audience::Tenant };
-    let issued = open_session(state, &tenant, user.id, audience, meta, now).await?;
-    state.metrics.tokens_issued(Grant::Password, true, false);
-    Ok((issued, signed_in.device_cookie))
+    // A pending second step gets no device cookie yet: the second call brings one.
+    let amr = vec![crate::domain::authn::AMR_PWD.to_string()];
+    let result =
+        super::second_factor::after_first_factor(state, &tenant, &signed_in.user, amr, meta, now).await?;
+    Ok((result, signed_in.device_cookie))
 }
 
 /// Why [`password_sign_in`] refused when the tenant has no enabled password strategy.

@@ -14,11 +14,14 @@ use crate::{
     tokens::{AccessClaims, refresh},
 };
 
+/// Opens a first-party session for a user who authenticated with `amr` (RFC 8176 values),
+/// which its tokens carry, refreshed ones too.
 pub(crate) async fn open_session(
     state: &AppState,
     tenant: &TenantContext,
     user_id: Uuid,
     audience: Audience,
+    amr: &[String],
     meta: ClientMeta,
     now: DateTime<Utc>,
 ) -> Result<IssuedTokens, AuthError> {
@@ -31,13 +34,14 @@ pub(crate) async fn open_session(
         parent_id: None,
         scope: None,
         auth_time: None,
+        amr: amr.to_vec(),
         ip: meta.ip,
         user_agent: meta.user_agent,
         expires_at: now + ChronoDuration::seconds(ttl),
     };
     let session =
         store::sessions::create_with_refresh_token(&state.db, tenant.id, new, refresh.hash, now).await?;
-    let (access_token, expires_in) = issue_access_token(tenant, user_id, session.id, audience, now)?;
+    let (access_token, expires_in) = issue_access_token(tenant, user_id, session.id, audience, amr, now)?;
     Ok(IssuedTokens { access_token, expires_in, refresh_token: refresh.token })
 }
 
@@ -46,6 +50,7 @@ pub(crate) fn issue_access_token(
     user_id: Uuid,
     session_id: Uuid,
     audience: Audience,
+    amr: &[String],
     now: DateTime<Utc>,
 ) -> Result<(String, u64), AuthError> {
     let scope = match audience {
@@ -59,6 +64,7 @@ pub(crate) fn issue_access_token(
         scope,
         client_id: None,
         ttl_secs: None,
+        amr,
     };
     sign_access_token(tenant, &grant, now)
 }
@@ -73,6 +79,8 @@ pub struct AccessGrant<'a> {
     pub client_id: Option<&'a str>,
     /// Overrides the tenant's access-token lifetime (a client setting).
     pub ttl_secs: Option<u64>,
+    /// How the user authenticated; empty for client credentials (no `amr`, no `acr`).
+    pub amr: &'a [String],
 }
 
 /// Signs an access token with the tenant's key; returns it with its lifetime in seconds.
@@ -100,6 +108,8 @@ pub fn sign_access_token(
         sid: grant.session_id.clone(),
         scope: grant.scope.to_string(),
         client_id: grant.client_id.map(str::to_string),
+        amr: grant.amr.to_vec(),
+        acr: (!grant.amr.is_empty()).then(|| crate::domain::authn::acr_for(grant.amr).to_string()),
     };
     let token = tenant.signer.sign(&claims).map_err(|e| anyhow::anyhow!("signing failed: {e}"))?;
     Ok((token, ttl))
@@ -119,10 +129,17 @@ pub async fn refresh(
     let tenant = tenant(state, tenant_slug).await?;
     let rotated = rotate_refresh(state, &tenant, presented, None, None, meta, now).await?;
     let audience = if is_admin(&rotated.user) { Audience::Admin } else { Audience::Tenant };
+    let amr = session_amr(&rotated.session);
     let (access_token, expires_in) =
-        issue_access_token(&tenant, rotated.user.id, rotated.session.id, audience, now)?;
+        issue_access_token(&tenant, rotated.user.id, rotated.session.id, audience, &amr, now)?;
     state.metrics.tokens_issued(Grant::RefreshToken, true, false);
     Ok(IssuedTokens { access_token, expires_in, refresh_token: rotated.refresh_token })
+}
+
+/// The `amr` a session's sign-in achieved, for its refreshed tokens (none for sessions from
+/// before it was recorded).
+pub fn session_amr(session: &store::entities::sessions::Model) -> Vec<String> {
+    session.amr.as_deref().map(|a| a.split(' ').map(str::to_string).collect()).unwrap_or_default()
 }
 
 pub struct Rotated {

@@ -1,4 +1,5 @@
 //! Validated value types handed between layers. No I/O here.
+pub mod authn;
 pub mod email;
 pub mod password;
 pub mod redirect_uri;

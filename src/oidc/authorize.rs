@@ -10,6 +10,7 @@ use super::{CodeRecord, IssuedCode, PendingAuthorization, redirect, sso::SsoSess
 use crate::{
     auth::AuthError,
     crypto::{random_token, sha256_b64},
+    domain::authn,
     state::AppState,
     store::{self, entities::clients},
     tenancy::TenantContext,
@@ -181,12 +182,23 @@ pub async fn authorize(
         Some(Err(_)) => return Ok(fail("invalid_request", "max_age must be a non-negative integer")),
     };
 
+    let (acr_level, essential) = match requested_acr(params) {
+        Ok(v) => v,
+        Err(message) => return Ok(fail("invalid_request", message)),
+    };
+    if acr_level == Some(2) && essential && tenant.settings.second_factor.is_off() {
+        return Ok(fail(
+            "unmet_authentication_requirements",
+            "this tenant has second factors turned off, so the essential acr cannot be met",
+        ));
+    }
     let session = match sso_cookie {
         Some(c) => super::sso::current(state, tenant, c, now).await?,
         None => None,
     };
     let too_old = |s: &SsoSession| max_age.is_some_and(|m| s.auth_time.saturating_add(m) < now.timestamp());
-    let usable = session.filter(|s| !prompts.contains(&"login") && !too_old(s));
+    let strong_enough = |s: &SsoSession| acr_level.is_none_or(|l| s.level() >= l);
+    let usable = session.filter(|s| !prompts.contains(&"login") && !too_old(s) && strong_enough(s));
     let pending = PendingAuthorization {
         client_id: client.client_id.clone(),
         redirect_uri: redirect_uri.clone(),
@@ -196,6 +208,7 @@ pub async fn authorize(
         code_challenge: challenge.cloned(),
         login_hint: params.get("login_hint").cloned(),
         csrf: random_token(""),
+        acr_level,
     };
     if let Some(session) = usable {
         let user_active = store::users::find_by_id(&state.db, tenant.id, session.user_id)
@@ -213,6 +226,38 @@ pub async fn authorize(
     let ttl = std::time::Duration::from_secs(state.settings.oidc.authorization_ttl_secs);
     state.kv.set_many_ex(&[(pending_key(tenant, &request_id), value, ttl)]).await?;
     Ok(Outcome::Login { request_id, pending })
+}
+
+/// The level asked for by `acr_values` or, taking precedence, the `claims` parameter's
+/// `id_token.acr` (`value` or `values`), and whether the latter marked it essential. Values we
+/// do not know ask for nothing.
+///
+/// # Errors
+/// A `claims` parameter that is not a JSON object.
+fn requested_acr(params: &Params) -> Result<(Option<u8>, bool), &'static str> {
+    let mut level = params.get("acr_values").and_then(|v| authn::requested_level(v.split(' ')));
+    let mut essential = false;
+    if let Some(raw) = params.get("claims") {
+        let claims: serde_json::Value =
+            serde_json::from_str(raw).map_err(|_| "claims must be a JSON object")?;
+        if !claims.is_object() {
+            return Err("claims must be a JSON object");
+        }
+        if let Some(acr) = claims.get("id_token").and_then(|t| t.get("acr")).filter(|a| a.is_object()) {
+            let values: Vec<&str> = match (acr.get("values"), acr.get("value")) {
+                (Some(serde_json::Value::Array(vs)), _) => {
+                    vs.iter().filter_map(serde_json::Value::as_str).collect()
+                }
+                (_, Some(serde_json::Value::String(v))) => vec![v.as_str()],
+                _ => Vec::new(),
+            };
+            if let Some(l) = authn::requested_level(values) {
+                level = Some(l);
+                essential = acr.get("essential").and_then(serde_json::Value::as_bool).unwrap_or(false);
+            }
+        }
+    }
+    Ok((level, essential))
 }
 
 /// Issues a single-use code for a signed-in user and returns the client redirect carrying it.
@@ -235,6 +280,7 @@ pub async fn issue_code(
         code_challenge: pending.code_challenge.clone(),
         auth_time: session.auth_time,
         sso_session_id: session.session_id,
+        amr: session.amr.clone(),
     });
     let value = serde_json::to_string(&record).map_err(anyhow::Error::from)?;
     let ttl = std::time::Duration::from_secs(state.settings.oidc.code_ttl_secs);

@@ -24,6 +24,10 @@ pub struct PendingAuthorization {
     pub login_hint: Option<String>,
     /// Must match the form field and the browser's CSRF cookie.
     pub csrf: String,
+    /// The authentication level the client asked for (`acr_values`, `claims`): 2 means a
+    /// second step (see [`crate::domain::authn`]).
+    #[serde(default)]
+    pub acr_level: Option<u8>,
 }
 
 /// What an authorization code stands for, under `code:{sha256(code)}`; replaced by
@@ -62,6 +66,9 @@ pub struct IssuedCode {
     pub auth_time: i64,
     /// The browser SSO session; the `sid` of the ID token.
     pub sso_session_id: uuid::Uuid,
+    /// How the user authenticated (RFC 8176), for `amr` and `acr`.
+    #[serde(default)]
+    pub amr: Vec<String>,
 }
 
 /// Claims of an ID token (OpenID Connect Core section 2).
@@ -80,6 +87,12 @@ pub struct IdTokenClaims {
     pub sid: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub azp: Option<String>,
+    /// The level the sign-in reached (`urn:gatehouse:loa:1fa` or `...:2fa`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
+    /// How the user authenticated (RFC 8176: `pwd`, `otp`, `mfa`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
     #[serde(flatten)]
     pub profile: ProfileClaims,
 }

@@ -20,6 +20,17 @@ pub struct SsoSession {
     pub user_id: Uuid,
     /// Unix seconds of the sign-in.
     pub auth_time: i64,
+    /// How the user authenticated (RFC 8176), so a later request can tell whether the
+    /// session is strong enough for it (`acr_values`).
+    #[serde(default)]
+    pub amr: Vec<String>,
+}
+
+impl SsoSession {
+    /// The `acr` level the session's sign-in reached (1 or 2).
+    pub fn level(&self) -> u8 {
+        crate::domain::authn::acr_level(crate::domain::authn::acr_for(&self.amr)).unwrap_or(1)
+    }
 }
 
 fn store_key(tenant: &TenantContext, cookie: &str) -> String {
@@ -49,6 +60,7 @@ pub async fn start(
     state: &AppState,
     tenant: &TenantContext,
     user_id: Uuid,
+    amr: Vec<String>,
     meta: ClientMeta,
     now: DateTime<Utc>,
 ) -> Result<(String, SsoSession), AuthError> {
@@ -60,13 +72,14 @@ pub async fn start(
         parent_id: None,
         scope: None,
         auth_time: Some(now),
+        amr: amr.clone(),
         ip: meta.ip,
         user_agent: meta.user_agent,
         expires_at: now + ChronoDuration::seconds(absolute),
     };
     let row = store::sessions::create(&state.db, tenant.id, new, now).await?;
     let cookie = random_token("");
-    let session = SsoSession { session_id: row.id, user_id, auth_time: now.timestamp() };
+    let session = SsoSession { session_id: row.id, user_id, auth_time: now.timestamp(), amr };
     let value = serde_json::to_string(&session).map_err(anyhow::Error::from)?;
     let idle = std::time::Duration::from_secs(state.settings.oidc.sso_idle_secs);
     state.kv.set_many_ex(&[(store_key(tenant, &cookie), value, idle)]).await?;

@@ -298,6 +298,7 @@ async fn authorization_code(
         parent_id: Some(issued.sso_session_id),
         scope: Some(issued.scope.clone()),
         auth_time: DateTime::from_timestamp(issued.auth_time, 0),
+        amr: issued.amr.clone(),
         ip: meta.ip,
         user_agent: meta.user_agent,
         expires_at: now + ChronoDuration::seconds(refresh_ttl),
@@ -312,8 +313,12 @@ async fn authorization_code(
     };
     // A replay racing this redemption revokes the session in the shared list before or after
     // the row exists; either way refreshes and verifications consult that list.
-    let context =
-        IdContext { sso_session_id: issued.sso_session_id, auth_time: issued.auth_time, nonce: issued.nonce };
+    let context = IdContext {
+        sso_session_id: issued.sso_session_id,
+        auth_time: issued.auth_time,
+        nonce: issued.nonce,
+        amr: issued.amr,
+    };
     issue(tenant, client, &user, session_id, &issued.scope, refresh_token, Some(context), now)
 }
 
@@ -321,6 +326,8 @@ struct IdContext {
     sso_session_id: Uuid,
     auth_time: i64,
     nonce: Option<String>,
+    /// How the user authenticated; the access token carries it too.
+    amr: Vec<String>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -334,6 +341,7 @@ fn issue(
     id: Option<IdContext>,
     now: DateTime<Utc>,
 ) -> Result<TokenSet, OAuthError> {
+    let amr = id.as_ref().map(|c| c.amr.clone()).unwrap_or_default();
     let grant = AccessGrant {
         subject: user.id.to_string(),
         session_id: Some(session_id.to_string()),
@@ -341,6 +349,7 @@ fn issue(
         scope,
         client_id: Some(&client.client_id),
         ttl_secs: client.access_token_ttl_secs.and_then(|t| u64::try_from(t).ok()),
+        amr: &amr,
     };
     let (access_token, expires_in) = auth::sign_access_token(tenant, &grant, now)?;
     let id_token = match id.filter(|_| has_scope(scope, "openid")) {
@@ -356,6 +365,8 @@ fn issue(
                 at_hash: Some(at_hash(&access_token)),
                 sid: ctx.sso_session_id.to_string(),
                 azp: None,
+                acr: Some(crate::domain::authn::acr_for(&ctx.amr).to_string()),
+                amr: ctx.amr,
                 profile: ProfileClaims::for_scope(user, scope),
             };
             let signed = tenant.id_token_signer.sign_typed(&claims, "JWT").map_err(|e| {
@@ -394,6 +405,7 @@ async fn refresh_grant(
         sso_session_id: session.parent_id.unwrap_or(session.id),
         auth_time: session.auth_time.unwrap_or(session.created_at).timestamp(),
         nonce: None,
+        amr: auth::session_amr(session),
     };
     issue(
         tenant,
@@ -438,6 +450,7 @@ fn client_credentials(
         scope: &scope,
         client_id: Some(&client.client_id),
         ttl_secs: client.access_token_ttl_secs.and_then(|t| u64::try_from(t).ok()),
+        amr: &[],
     };
     let (access_token, expires_in) = auth::sign_access_token(tenant, &grant, now)?;
     Ok(TokenSet { access_token, expires_in, refresh_token: None, id_token: None, scope })

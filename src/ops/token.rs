@@ -58,6 +58,7 @@ impl Ops {
             parent_id: None,
             scope: Some("admin".into()),
             auth_time: None,
+            amr: Vec::new(),
             ip: None,
             user_agent: Some("gatehouse-cli".into()),
             expires_at: now + Duration::seconds(i64::try_from(ttl).unwrap_or(i64::MAX / 2)),
@@ -68,6 +69,7 @@ impl Ops {
             session_id: Some(session.id.to_string()),
             audience: Audience::Admin,
             scope: "admin",
+            amr: &[],
             client_id: None,
             ttl_secs: Some(ttl),
         };

@@ -10,6 +10,7 @@ pub mod action_tokens;
 pub mod audit;
 pub mod clients;
 pub mod entities;
+pub mod factors;
 pub mod idempotency;
 pub mod identities;
 pub mod kv_entries;

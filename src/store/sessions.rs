@@ -19,6 +19,8 @@ pub struct NewSession {
     pub parent_id: Option<Uuid>,
     pub scope: Option<String>,
     pub auth_time: Option<DateTime<Utc>>,
+    /// The `amr` values the sign-in achieved.
+    pub amr: Vec<String>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
     pub expires_at: DateTime<Utc>,
@@ -46,6 +48,7 @@ fn session_row(tenant_id: Uuid, new: NewSession, now: DateTime<Utc>) -> sessions
         parent_id: new.parent_id,
         scope: new.scope,
         auth_time: new.auth_time,
+        amr: (!new.amr.is_empty()).then(|| new.amr.join(" ")),
         ip: new.ip,
         user_agent: new.user_agent,
         created_at: now,

@@ -11,6 +11,10 @@ use sea_orm::DatabaseConnection;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+mod second_factor;
+
+pub use second_factor::SecondFactorPolicy;
+
 use crate::{
     config::Settings,
     crypto::MasterKey,
@@ -46,6 +50,7 @@ pub struct TenantSettings {
     pub branding: Branding,
     pub lockout: LockoutPolicy,
     pub email: EmailPolicy,
+    pub second_factor: SecondFactorPolicy,
 }
 
 /// Mail and account recovery for one tenant ([email](../../docs/email.md)).
@@ -145,6 +150,7 @@ impl TenantSettings {
             branding: Branding::default(),
             lockout: LockoutPolicy::default(),
             email: EmailPolicy::default(),
+            second_factor: SecondFactorPolicy::default(),
         }
     }
 
@@ -173,6 +179,7 @@ impl TenantSettings {
             return Err(ValidationError::new("settings.signing_algorithm", "must be ES256, RS256 or EdDSA"));
         }
         self.password_policy.validate()?;
+        self.second_factor.validate()?;
         if !(1..=100).contains(&self.lockout.threshold) || !(60..=86_400).contains(&self.lockout.window_secs)
         {
             return Err(ValidationError::new(

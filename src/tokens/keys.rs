@@ -223,6 +223,8 @@ mod tests {
             sid: Some("s".into()),
             scope: String::new(),
             client_id: None,
+            amr: Vec::new(),
+            acr: None,
         }
     }
 

@@ -29,6 +29,12 @@ pub struct AccessClaims {
     /// The client the token was issued to (RFC 9068); absent for first-party logins.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
+    /// How the user authenticated (RFC 8176: `pwd`, `otp`, `mfa`); absent without a user.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
+    /// The level that adds up to (`urn:gatehouse:loa:1fa` or `...:2fa`); absent without a user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
 }
 
 /// Why a presented access token was refused. Every variant becomes a 401.

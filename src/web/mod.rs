@@ -8,6 +8,7 @@ mod external;
 mod landing;
 mod origin;
 mod recovery;
+mod second_factor;
 mod sign_in;
 mod sign_out;
 
@@ -27,6 +28,7 @@ pub use self::{
     recovery::{
         forgot_form, forgot_submit, reset_form, reset_submit, verify_form, verify_resend, verify_submit,
     },
+    second_factor::{continue_endpoint, enrol_endpoint, second_factor_endpoint},
     sign_in::{login_endpoint, login_form},
     sign_out::logout_endpoint,
 };
@@ -155,22 +157,50 @@ async fn active_tenant(state: &AppState, slug: &str) -> Result<Arc<TenantContext
     }
 }
 
-/// After a successful sign-in by any strategy: opens the SSO session, consumes the pending
-/// request and returns to the client app with a code.
+/// After a first factor by any strategy (which achieved `amr`): the second step when the
+/// tenant's policy or the client's `acr_values` call for one, else [`finish_authorization`].
+#[allow(clippy::too_many_arguments)]
 async fn continue_authorization(
     state: &AppState,
     tenant: &TenantContext,
-    pending_key: &str,
+    request_id: &str,
     pending: &PendingAuthorization,
-    user_id: uuid::Uuid,
+    user: &crate::store::entities::users::Model,
+    amr: Vec<String>,
     meta: auth::ClientMeta,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Response {
-    let (cookie_value, session) = match sso::start(state, tenant, user_id, meta, now).await {
+    let wants_mfa = pending.acr_level == Some(2);
+    match crate::mfa::next_step(state, tenant, user.id, auth::is_admin(user), wants_mfa).await {
+        Ok(crate::mfa::Step::Done) => {
+            finish_authorization(state, tenant, request_id, pending, user.id, amr, meta, now).await
+        }
+        Ok(step) => {
+            second_factor::start(state, tenant, request_id, pending, user, step, amr, &meta, now).await
+        }
+        Err(e) => failure(e.into()),
+    }
+}
+
+/// Once the sign-in is complete: opens the SSO session (remembering `amr`), consumes the
+/// pending request and returns to the client app with a code.
+#[allow(clippy::too_many_arguments)]
+async fn finish_authorization(
+    state: &AppState,
+    tenant: &TenantContext,
+    request_id: &str,
+    pending: &PendingAuthorization,
+    user_id: uuid::Uuid,
+    amr: Vec<String>,
+    meta: auth::ClientMeta,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Response {
+    let pending_key = oidc::authorize::pending_key(tenant, request_id);
+    let (cookie_value, session) = match sso::start(state, tenant, user_id, amr, meta, now).await {
         Ok(v) => v,
         Err(e) => return failure(e),
     };
-    if let Err(e) = state.kv.delete(pending_key).await {
+    if let Err(e) = state.kv.delete(&pending_key).await {
         return failure(e.into());
     }
     let location = match oidc::authorize::issue_code(state, tenant, pending, &session).await {

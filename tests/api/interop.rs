@@ -122,3 +122,67 @@ async fn a_real_browser_resets_a_forgotten_password_through_the_hosted_pages() {
     tokio::task::spawn_blocking(move || run_node("recovery.mjs", &env)).await.unwrap();
     assert_eq!(app.login_raw("default", "forgetful", PASSWORD).await.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_browser_enrols_an_authenticator_app_and_passes_the_second_step() {
+    let app = TestApp::spawn(Backend::PostgresRedis).await;
+    let op = app.operator().await;
+    let required = json!({"settings": {"second_factor": {"mode": "required"}}});
+    assert!(app.admin_patch(&op, "/admin/v1/tenants/default", &required).await.status().is_success());
+    app.admin_post(
+        &op,
+        "/admin/v1/tenants/default/users",
+        &json!({"username": "two-step", "password": PASSWORD}),
+    )
+    .await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (id, _) = client(&app, &op, json!({
+        "name": "Browser app", "client_type": "public", "redirect_uris": [format!("http://127.0.0.1:{port}/callback")],
+        "grant_types": ["authorization_code"], "scopes": ["openid"],
+    }))
+    .await;
+    // Screenshots go to the target directory (not committed), for people to look at.
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let env = [
+        ("ISSUER", format!("{}/t/default", app.settings.public_url())),
+        ("CLIENT_ID", id),
+        ("CALLBACK_PORT", port.to_string()),
+        ("USERNAME", "two-step".into()),
+        ("PASSWORD", PASSWORD.into()),
+        ("TENANT_NAME", "Default".into()),
+        ("SCREENSHOT_DIR", shots.display().to_string()),
+    ];
+    tokio::task::spawn_blocking(move || run_node("second_factor.mjs", &env)).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openid_client_asks_for_a_second_factor_and_checks_acr_and_amr() {
+    let app = TestApp::spawn(Backend::PostgresRedis).await;
+    let op = app.operator().await;
+    app.admin_post(
+        &op,
+        "/admin/v1/tenants/default/users",
+        &json!({"username": "rp-mfa", "password": PASSWORD}),
+    )
+    .await;
+    let access = app.login("default", "rp-mfa").await.access;
+    let s = crate::second_factor::fresh_step().await;
+    let (secret, _) = crate::second_factor::enrol(&app, &access, s - 1).await;
+    let redirect = "http://127.0.0.1/rp/callback";
+    let (id, client_secret) = client(&app, &op, json!({
+        "name": "step-up RP", "client_type": "confidential", "redirect_uris": [redirect],
+        "grant_types": ["authorization_code", "refresh_token"], "scopes": ["openid", "profile", "offline_access"],
+    }))
+    .await;
+    let env = [
+        ("ISSUER", format!("{}/t/default", app.settings.public_url())),
+        ("CLIENT_ID", id),
+        ("CLIENT_SECRET", client_secret.unwrap()),
+        ("REDIRECT_URI", redirect.into()),
+        ("USERNAME", "rp-mfa".into()),
+        ("PASSWORD", PASSWORD.into()),
+        ("TOTP_SECRET", secret),
+    ];
+    tokio::task::spawn_blocking(move || run_node("step_up.mjs", &env)).await.unwrap();
+}

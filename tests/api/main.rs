@@ -35,6 +35,8 @@ mod refresh;
 mod resource_server;
 mod restart;
 mod scale;
+mod second_factor;
 mod slow_clients;
+mod step_up;
 mod tokens;
 mod upstream;

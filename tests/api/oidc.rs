@@ -48,7 +48,7 @@ impl<'a> Browser<'a> {
         resp
     }
 
-    async fn post(&mut self, url: &str, form: &[(&str, &str)]) -> Response {
+    pub(crate) async fn post(&mut self, url: &str, form: &[(&str, &str)]) -> Response {
         let resp =
             self.app.client.post(url).header("cookie", self.cookie_header()).form(form).send().await.unwrap();
         self.keep(&resp);
@@ -196,7 +196,7 @@ pub(crate) async fn oauth_error(resp: Response, status: StatusCode, error: &str)
     body
 }
 
-async fn verify_id_token(app: &TestApp, id_token: &str, client_id: &str) -> Value {
+pub(crate) async fn verify_id_token(app: &TestApp, id_token: &str, client_id: &str) -> Value {
     let header = jsonwebtoken::decode_header(id_token).unwrap();
     assert_eq!(header.alg, jsonwebtoken::Algorithm::RS256);
     let jwks: jsonwebtoken::jwk::JwkSet = app

@@ -11,6 +11,8 @@ pub use account::{
     CheckInbox, ConfirmEmail, EmailVerified, ForgotPassword, LinkInvalid, PasswordChanged, ResetPassword,
 };
 pub use mail::{Mail, MailKind, MailVars, RenderedMail};
+mod second_factor;
+pub use second_factor::{EnrolTotp, RecoveryCodes, SecondFactor, StepForm};
 
 /// The shared stylesheet, served by the web face at [`STYLESHEET_PATH`].
 pub const STYLESHEET: &str = include_str!("../static/gatehouse.css");

@@ -21,6 +21,8 @@ pub struct Model {
     pub scope: Option<String>,
     /// When the user last authenticated (OpenID Connect `auth_time`); `None` means `created_at`.
     pub auth_time: Option<DateTimeUtc>,
+    /// Space-separated RFC 8176 `amr` values of the sign-in; refreshed tokens keep them.
+    pub amr: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

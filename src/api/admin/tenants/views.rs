@@ -5,6 +5,7 @@ use poem_openapi::{Enum, Object};
 use serde::{Deserialize, Serialize};
 
 use crate::{
+    domain::authn::Method,
     state::AppState,
     store::entities::{audit_events, signing_keys, tenants},
     tenancy::TenantSettings,
@@ -53,6 +54,80 @@ pub enum AccountLinking {
     ExplicitOnly,
     /// Also link automatically when the upstream marks the email verified.
     VerifiedEmail,
+}
+
+/// Who must pass a second step after the password (docs/second-factors.md).
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[oai(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum SecondFactorMode {
+    /// No enrolment and no second step.
+    Off,
+    /// Users who enrolled a second factor pass it at every sign-in.
+    Optional,
+    /// Every user; those without one enrol at their next sign-in.
+    Required,
+    /// Users with an admin role, as `required`; others as `optional`.
+    RequiredForAdmins,
+}
+
+/// A second-step method.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[oai(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum SecondFactorMethod {
+    /// RFC 6238 codes from an authenticator app.
+    Totp,
+    /// Single-use recovery codes, issued with the first enrolment.
+    RecoveryCode,
+}
+
+fn mode_name(m: SecondFactorMode) -> &'static str {
+    match m {
+        SecondFactorMode::Off => "off",
+        SecondFactorMode::Optional => "optional",
+        SecondFactorMode::Required => "required",
+        SecondFactorMode::RequiredForAdmins => "required_for_admins",
+    }
+}
+
+/// The tenant's second-factor policy.
+#[derive(Object, Clone, Serialize, Deserialize)]
+pub struct SecondFactorView {
+    pub mode: SecondFactorMode,
+    pub methods: Vec<SecondFactorMethod>,
+}
+
+impl From<&crate::tenancy::SecondFactorPolicy> for SecondFactorView {
+    fn from(p: &crate::tenancy::SecondFactorPolicy) -> Self {
+        let all = [
+            SecondFactorMode::Off,
+            SecondFactorMode::Optional,
+            SecondFactorMode::Required,
+            SecondFactorMode::RequiredForAdmins,
+        ];
+        let mode = all.into_iter().find(|m| mode_name(*m) == p.mode).unwrap_or(SecondFactorMode::Optional);
+        let methods = p
+            .allowed()
+            .into_iter()
+            .map(|m| match m {
+                Method::Totp => SecondFactorMethod::Totp,
+                Method::RecoveryCode => SecondFactorMethod::RecoveryCode,
+            })
+            .collect();
+        Self { mode, methods }
+    }
+}
+
+/// Changes to the second-factor policy; absent fields keep their value.
+#[derive(Object, Clone, Default, Serialize, Deserialize)]
+#[oai(deny_unknown_fields)]
+pub struct SecondFactorInput {
+    #[oai(skip_serializing_if_is_none)]
+    pub mode: Option<SecondFactorMode>,
+    /// The methods users may enrol and use; must include `totp` unless the mode is `off`.
+    #[oai(skip_serializing_if_is_none)]
+    pub methods: Option<Vec<SecondFactorMethod>>,
 }
 
 #[derive(Object, Clone, Serialize, Deserialize)]
@@ -161,6 +236,7 @@ pub struct TenantSettingsView {
     pub branding: BrandingView,
     pub lockout: LockoutView,
     pub email: EmailPolicyView,
+    pub second_factor: SecondFactorView,
 }
 
 impl From<TenantSettings> for TenantSettingsView {
@@ -192,6 +268,7 @@ impl From<TenantSettings> for TenantSettingsView {
                 sender_name: s.email.sender_name,
                 reply_to: s.email.reply_to,
             },
+            second_factor: (&s.second_factor).into(),
         }
     }
 }
@@ -252,6 +329,7 @@ pub struct TenantSettingsInput {
     pub lockout: Option<LockoutInput>,
     #[oai(skip_serializing_if_is_none)]
     pub email: Option<EmailPolicyInput>,
+    pub second_factor: Option<SecondFactorInput>,
 }
 
 pub(super) fn clearable(v: String) -> Option<String> {
@@ -296,6 +374,20 @@ impl TenantSettingsInput {
             }
             if let Some(v) = e.reply_to {
                 s.email.reply_to = clearable(v);
+            }
+        }
+        if let Some(f) = self.second_factor {
+            if let Some(m) = f.mode {
+                s.second_factor.mode = mode_name(m).to_string();
+            }
+            if let Some(methods) = f.methods {
+                s.second_factor.methods = methods
+                    .into_iter()
+                    .map(|m| match m {
+                        SecondFactorMethod::Totp => Method::Totp.as_str().to_string(),
+                        SecondFactorMethod::RecoveryCode => Method::RecoveryCode.as_str().to_string(),
+                    })
+                    .collect();
             }
         }
         if let Some(b) = self.branding {

@@ -1,0 +1,117 @@
+//! The pages of the hosted second step: the code prompt, enrolling an authenticator app, and
+//! the recovery codes shown once after it.
+use askama::Template;
+
+use crate::Layout;
+
+/// What every second-step form carries: the tenant, the challenge and the CSRF token.
+#[derive(Debug, Clone, Copy)]
+pub struct StepForm<'a> {
+    pub slug: &'a str,
+    /// The challenge token (`ghm_...`), a hidden field.
+    pub challenge: &'a str,
+    pub csrf: &'a str,
+}
+
+/// Asks for a code from the authenticator app, or a recovery code.
+#[derive(Template)]
+#[template(path = "second_factor.html")]
+pub struct SecondFactor<'a> {
+    pub layout: Layout<'a>,
+    pub form: StepForm<'a>,
+    /// Whether recovery codes are accepted too (the hint says so).
+    pub recovery_codes: bool,
+    pub error: Option<&'a str>,
+}
+
+impl SecondFactor<'_> {
+    const TITLE: &'static str = "Two-step verification";
+
+    fn described_by(&self) -> &'static str {
+        if self.error.is_some() { "code-hint error" } else { "code-hint" }
+    }
+}
+
+/// Enrolling an authenticator app: the QR code, the key to type instead, and the first code.
+#[derive(Template)]
+#[template(path = "enrol_totp.html")]
+pub struct EnrolTotp<'a> {
+    pub layout: Layout<'a>,
+    pub form: StepForm<'a>,
+    /// The QR code as a `data:image/svg+xml` URL.
+    pub qr: &'a str,
+    /// The secret in base32, grouped for reading.
+    pub secret: &'a str,
+    pub error: Option<&'a str>,
+}
+
+impl EnrolTotp<'_> {
+    const TITLE: &'static str = "Set up two-step verification";
+
+    fn described_by(&self) -> &'static str {
+        if self.error.is_some() { "code-hint error" } else { "code-hint" }
+    }
+}
+
+/// The new recovery codes, shown this once, and the way on.
+#[derive(Template)]
+#[template(path = "recovery_codes.html")]
+pub struct RecoveryCodes<'a> {
+    pub layout: Layout<'a>,
+    pub form: StepForm<'a>,
+    pub codes: &'a [String],
+}
+
+impl RecoveryCodes<'_> {
+    const TITLE: &'static str = "Save your recovery codes";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Brand, render};
+
+    const FORM: StepForm<'static> = StepForm { slug: "acme", challenge: "ghm_c", csrf: "c1" };
+
+    fn layout() -> Layout<'static> {
+        Layout { brand: Brand::default(), nonce: "n" }
+    }
+
+    #[test]
+    fn the_code_prompt_is_labelled_and_describes_its_hint_and_error() {
+        let html =
+            render(&SecondFactor { layout: layout(), form: FORM, recovery_codes: true, error: Some("<b>") })
+                .unwrap();
+        for part in [
+            r#"<form method="POST" action="/t/acme/login/second-factor">"#,
+            r#"name="challenge" value="ghm_c""#,
+            r#"<label for="code">Verification code</label>"#,
+            r#"autocomplete="one-time-code""#,
+            r#"aria-describedby="code-hint error""#,
+            "recovery codes",
+            "&#60;b&#62;",
+        ] {
+            assert!(html.contains(part), "{part} missing from\n{html}");
+        }
+    }
+
+    #[test]
+    fn enrolment_shows_the_qr_code_and_the_key_and_codes_are_listed() {
+        let html = render(&EnrolTotp {
+            layout: layout(),
+            form: FORM,
+            qr: "data:image/svg+xml;base64,PHN2Zz4=",
+            secret: "ABCD EFGH",
+            error: None,
+        })
+        .unwrap();
+        assert!(html.contains(r#"<img class="qr" src="data:image/svg+xml;base64,PHN2Zz4=""#), "{html}");
+        assert!(html.contains("ABCD EFGH") && html.contains(r#"action="/t/acme/login/enrol""#));
+        let codes = ["abcde-fghjk".to_string()];
+        let html = render(&RecoveryCodes { layout: layout(), form: FORM, codes: &codes }).unwrap();
+        assert!(
+            html.contains("<li><code>abcde-fghjk</code></li>")
+                && html.contains(r#"action="/t/acme/login/continue""#)
+        );
+    }
+}
