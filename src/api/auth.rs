@@ -68,10 +68,10 @@ pub struct LogoutRequest {
     pub everywhere: bool,
 }
 
-/// Access and refresh tokens.
+/// A session's access and refresh tokens, from login and refresh.
 #[derive(Object)]
 #[oai(example)]
-pub struct TokenResponse {
+pub struct SessionTokens {
     /// A JWT for `Authorization: Bearer`, signed with the tenant's key.
     pub access_token: String,
     /// Always `Bearer`.
@@ -82,7 +82,7 @@ pub struct TokenResponse {
     pub refresh_token: String,
 }
 
-impl Example for TokenResponse {
+impl Example for SessionTokens {
     fn example() -> Self {
         Self {
             access_token: "eyJhbGciOiJFUzI1NiIsInR5cCI6ImF0K2p3dCIsImtpZCI6Ii4uLiJ9...".into(),
@@ -93,7 +93,7 @@ impl Example for TokenResponse {
     }
 }
 
-impl From<IssuedTokens> for TokenResponse {
+impl From<IssuedTokens> for SessionTokens {
     fn from(t: IssuedTokens) -> Self {
         Self {
             access_token: t.access_token,
@@ -115,7 +115,7 @@ pub enum RegisterResponse {
 pub enum TokenIssued {
     /// Tokens issued.
     #[oai(status = 200)]
-    Ok(Json<TokenResponse>, #[oai(header = "Cache-Control")] String),
+    Ok(Json<SessionTokens>, #[oai(header = "Cache-Control")] String),
 }
 
 impl TokenIssued {
@@ -129,7 +129,7 @@ pub enum LoginIssued {
     /// Tokens issued, and a device cookie: sent back on later logins, it gives this client its
     /// own failure budget, so a lock on the username by someone else does not keep it out.
     #[oai(status = 200)]
-    Ok(Json<TokenResponse>, #[oai(header = "Cache-Control")] String, #[oai(header = "Set-Cookie")] String),
+    Ok(Json<SessionTokens>, #[oai(header = "Cache-Control")] String, #[oai(header = "Set-Cookie")] String),
 }
 
 #[derive(ApiResponse)]

@@ -27,6 +27,138 @@ fn every_operation_has_an_id_a_tag_and_documented_errors() {
     }
 }
 
+fn served_spec() -> serde_json::Value {
+    serde_json::from_str(&gatehouse::api::spec_json(&gatehouse::api::api_service("http://127.0.0.1:8080")))
+        .unwrap()
+}
+
+fn operations(spec: &serde_json::Value) -> impl Iterator<Item = (String, &serde_json::Value)> {
+    spec["paths"].as_object().unwrap().iter().flat_map(|(path, item)| {
+        item.as_object().unwrap().iter().map(move |(method, op)| (format!("{method} {path}"), op))
+    })
+}
+
+/// Names that generators put beside the operations: @hey-api/openapi-ts exports its client
+/// factory and helpers from the same index as the SDK functions, and derives
+/// `<OperationId>Data|Error|Errors|Response|Responses` types that share a namespace with the
+/// schemas; openapi-python-client makes a module per operation and a class per schema, in snake
+/// and Pascal case. A clash makes them rename one side (`TokenResponse2`) or shadow it.
+#[test]
+fn operation_ids_and_schema_names_generate_clients_without_renames() {
+    const HEY_API_EXPORTS: [&str; 16] = [
+        "client",
+        "createClient",
+        "createConfig",
+        "createClientConfig",
+        "mergeHeaders",
+        "buildClientParams",
+        "serializeQueryKeyValue",
+        "formDataBodySerializer",
+        "jsonBodySerializer",
+        "urlSearchParamsBodySerializer",
+        "Options",
+        "ClientOptions",
+        "Client",
+        "Config",
+        "Auth",
+        "RequestResult",
+    ];
+    let spec = served_spec();
+    let ids: Vec<String> =
+        operations(&spec).map(|(_, op)| op["operationId"].as_str().unwrap().to_string()).collect();
+    let schemas: Vec<&String> = spec["components"]["schemas"].as_object().unwrap().keys().collect();
+    let fold = |s: &str| s.to_ascii_lowercase().replace('_', "");
+    let mut seen = std::collections::HashSet::new();
+    for id in &ids {
+        assert!(seen.insert(fold(id)), "operationId {id} is not unique (ignoring case and `_`)");
+        assert!(
+            !HEY_API_EXPORTS.iter().any(|r| r.eq_ignore_ascii_case(id)),
+            "operationId {id} collides with @hey-api/openapi-ts' own export"
+        );
+        let pascal = format!("{}{}", id[..1].to_ascii_uppercase(), &id[1..]);
+        for suffix in ["Data", "Error", "Errors", "Response", "Responses"] {
+            let derived = format!("{pascal}{suffix}");
+            assert!(!schemas.iter().any(|s| fold(s) == fold(&derived)), "schema {derived} clashes with {id}");
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    for name in &schemas {
+        assert!(seen.insert(fold(name)), "schema {name} is not unique (ignoring case and `_`)");
+        assert!(!HEY_API_EXPORTS.iter().any(|r| r.eq_ignore_ascii_case(name)), "schema {name}");
+    }
+    let admin = operations(&spec).filter(|(path, _)| path.contains(" /admin/"));
+    for (path, op) in admin {
+        assert!(op["operationId"].as_str().unwrap().starts_with("admin"), "{path}: admin operations say so");
+    }
+}
+
+#[test]
+fn client_apps_and_the_two_kinds_of_bearer_token_have_their_own_security_schemes() {
+    let spec = served_spec();
+    let schemes = spec["components"]["securitySchemes"].as_object().unwrap();
+    let names: Vec<&str> = schemes.keys().map(String::as_str).collect();
+    assert_eq!(names, ["AdminBearer", "ClientSecretBasic", "UserBearer"]);
+    assert_eq!(schemes["ClientSecretBasic"]["scheme"], "basic");
+    let says = |scheme: &str, text: &str| {
+        let d = schemes[scheme]["description"].as_str().unwrap();
+        assert!(d.contains(text), "{scheme}: {d}");
+    };
+    says("AdminBearer", "gatehouse token");
+    says("AdminBearer", "`UserBearer`");
+    says("UserBearer", "/t/{tenant}/auth/login");
+    says("UserBearer", "`AdminBearer`");
+    says("ClientSecretBasic", "client_secret_post");
+    for (path, op) in operations(&spec) {
+        let security = &op["security"];
+        if ["token", "introspect", "revoke"].iter().any(|e| path.ends_with(&format!("/oauth2/{e}"))) {
+            // Basic, or nothing: public clients send only `client_id` in the form.
+            assert_eq!(security, &serde_json::json!([{"ClientSecretBasic": []}, {}]), "{path}");
+        } else if path.contains(" /admin/") {
+            assert_eq!(security, &serde_json::json!([{"AdminBearer": []}]), "{path}");
+        } else if let Some(s) = security.as_array() {
+            assert_eq!(s, &[serde_json::json!({"UserBearer": []})], "{path}");
+        }
+    }
+    let token_form = &spec["components"]["schemas"]["TokenForm"];
+    assert_eq!(token_form["required"], serde_json::json!(["grant_type"]));
+    for form in ["IntrospectForm", "RevokeForm"] {
+        assert_eq!(spec["components"]["schemas"][form]["required"], serde_json::json!(["token"]), "{form}");
+    }
+}
+
+/// Every JSON body the server parses refuses unknown fields, and every request string refuses
+/// control characters (`http_guard`): both are in the schema.
+#[test]
+fn request_bodies_are_closed_and_request_text_declares_the_control_character_rule() {
+    let spec = served_spec();
+    let schemas = &spec["components"]["schemas"];
+    let no_controls = r"^[^\u0000-\u001F\u007F-\u009F]*$";
+    for (path, op) in operations(&spec) {
+        for (media, body) in op["requestBody"]["content"].as_object().into_iter().flatten() {
+            let name = body["schema"]["$ref"].as_str().unwrap().rsplit('/').next().unwrap();
+            let schema = &schemas[name];
+            let closed = schema["additionalProperties"] == serde_json::json!(false);
+            // OAuth forms stay open: RFC 6749 section 3.2 says unknown parameters are ignored.
+            assert_eq!(closed, media.starts_with("application/json"), "{path} {name}");
+            for (field, prop) in schema["properties"].as_object().unwrap() {
+                if prop["type"] == "string" && prop.get("format").is_none() {
+                    assert_eq!(prop["pattern"], no_controls, "{path} {name}.{field}");
+                }
+            }
+        }
+        for p in op["parameters"].as_array().into_iter().flatten() {
+            if p["schema"]["type"] == "string" && p["schema"].get("format").is_none() {
+                assert_eq!(p["schema"]["pattern"], no_controls, "{path} {}", p["name"]);
+            }
+        }
+    }
+    for nested in ["TenantSettingsInput", "BrandingInput", "LockoutInput", "PasswordPolicyInput"] {
+        assert_eq!(schemas[nested]["additionalProperties"], serde_json::json!(false), "{nested}");
+    }
+    let secrets = &schemas["CreateProviderRequest"]["properties"]["secrets"]["additionalProperties"];
+    assert!(secrets["pattern"].as_str().unwrap().contains(r"\u000E-"), "PEM may hold line breaks: {secrets}");
+}
+
 #[test]
 fn the_docs_list_what_app_developers_need_before_the_admin_api() {
     let api = gatehouse::api::api_service("http://127.0.0.1:8080");

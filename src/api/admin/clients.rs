@@ -272,7 +272,7 @@ impl AdminClientsApi {
     /// Generates the `client_id` and, for confidential clients, a secret that is returned in
     /// this response only. Send an `Idempotency-Key` to retry safely: a retry returns the same
     /// client and secret.
-    #[oai(path = "/admin/v1/tenants/:tenant/clients", method = "post", operation_id = "createClient")]
+    #[oai(path = "/admin/v1/tenants/:tenant/clients", method = "post", operation_id = "adminCreateClient")]
     async fn create_client(
         &self,
         Data(state): Data<&Arc<AppState>>,
@@ -308,7 +308,7 @@ impl AdminClientsApi {
     /// List client apps
     ///
     /// Filters combine; ordered by creation.
-    #[oai(path = "/admin/v1/tenants/:tenant/clients", method = "get", operation_id = "listClients")]
+    #[oai(path = "/admin/v1/tenants/:tenant/clients", method = "get", operation_id = "adminListClients")]
     async fn list_clients(
         &self,
         Data(state): Data<&Arc<AppState>>,
@@ -330,7 +330,11 @@ impl AdminClientsApi {
     }
 
     /// Get a client app
-    #[oai(path = "/admin/v1/tenants/:tenant/clients/:client_id", method = "get", operation_id = "getClient")]
+    #[oai(
+        path = "/admin/v1/tenants/:tenant/clients/:client_id",
+        method = "get",
+        operation_id = "adminGetClient"
+    )]
     async fn get_client(
         &self,
         Data(state): Data<&Arc<AppState>>,
@@ -349,7 +353,7 @@ impl AdminClientsApi {
     #[oai(
         path = "/admin/v1/tenants/:tenant/clients/:client_id",
         method = "patch",
-        operation_id = "updateClient"
+        operation_id = "adminUpdateClient"
     )]
     async fn update_client(
         &self,
@@ -380,7 +384,7 @@ impl AdminClientsApi {
     #[oai(
         path = "/admin/v1/tenants/:tenant/clients/:client_id",
         method = "delete",
-        operation_id = "deleteClient"
+        operation_id = "adminDeleteClient"
     )]
     async fn delete_client(
         &self,
@@ -401,7 +405,7 @@ impl AdminClientsApi {
     #[oai(
         path = "/admin/v1/tenants/:tenant/clients/:client_id/secret",
         method = "post",
-        operation_id = "rotateClientSecret"
+        operation_id = "adminRotateClientSecret"
     )]
     async fn rotate_secret(
         &self,

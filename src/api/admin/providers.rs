@@ -220,7 +220,11 @@ impl AdminProvidersApi {
     ///
     /// A tenant starts with its `local` provider and has exactly one, so adding another local
     /// provider is a conflict. Send an `Idempotency-Key` to retry safely.
-    #[oai(path = "/admin/v1/tenants/:tenant/providers", method = "post", operation_id = "createProvider")]
+    #[oai(
+        path = "/admin/v1/tenants/:tenant/providers",
+        method = "post",
+        operation_id = "adminCreateProvider"
+    )]
     async fn create_provider(
         &self,
         Data(state): Data<&Arc<AppState>>,
@@ -257,7 +261,7 @@ impl AdminProvidersApi {
     /// List login providers
     ///
     /// Ordered by `position`, then creation: the order of the login page.
-    #[oai(path = "/admin/v1/tenants/:tenant/providers", method = "get", operation_id = "listProviders")]
+    #[oai(path = "/admin/v1/tenants/:tenant/providers", method = "get", operation_id = "adminListProviders")]
     async fn list_providers(
         &self,
         Data(state): Data<&Arc<AppState>>,
@@ -281,7 +285,7 @@ impl AdminProvidersApi {
     #[oai(
         path = "/admin/v1/tenants/:tenant/providers/:provider_id",
         method = "get",
-        operation_id = "getProvider"
+        operation_id = "adminGetProvider"
     )]
     async fn get_provider(
         &self,
@@ -301,7 +305,7 @@ impl AdminProvidersApi {
     #[oai(
         path = "/admin/v1/tenants/:tenant/providers/:provider_id",
         method = "patch",
-        operation_id = "updateProvider"
+        operation_id = "adminUpdateProvider"
     )]
     async fn update_provider(
         &self,
@@ -330,7 +334,7 @@ impl AdminProvidersApi {
     #[oai(
         path = "/admin/v1/tenants/:tenant/providers/:provider_id",
         method = "delete",
-        operation_id = "deleteProvider"
+        operation_id = "adminDeleteProvider"
     )]
     async fn delete_provider(
         &self,

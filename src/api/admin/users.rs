@@ -153,7 +153,7 @@ impl AdminUsersApi {
     /// Create a user
     ///
     /// The tenant's password policy applies. Send an `Idempotency-Key` to retry safely.
-    #[oai(path = "/admin/v1/tenants/:tenant/users", method = "post", operation_id = "createUser")]
+    #[oai(path = "/admin/v1/tenants/:tenant/users", method = "post", operation_id = "adminCreateUser")]
     async fn create_user(
         &self,
         Data(state): Data<&Arc<AppState>>,
@@ -182,7 +182,7 @@ impl AdminUsersApi {
     /// Search users
     ///
     /// Filters combine; ordered by creation.
-    #[oai(path = "/admin/v1/tenants/:tenant/users", method = "get", operation_id = "listUsers")]
+    #[oai(path = "/admin/v1/tenants/:tenant/users", method = "get", operation_id = "adminListUsers")]
     async fn list_users(
         &self,
         Data(state): Data<&Arc<AppState>>,
@@ -209,7 +209,7 @@ impl AdminUsersApi {
     }
 
     /// Get a user
-    #[oai(path = "/admin/v1/tenants/:tenant/users/:user_id", method = "get", operation_id = "getUser")]
+    #[oai(path = "/admin/v1/tenants/:tenant/users/:user_id", method = "get", operation_id = "adminGetUser")]
     async fn get_user(
         &self,
         Data(state): Data<&Arc<AppState>>,
@@ -225,7 +225,11 @@ impl AdminUsersApi {
     ///
     /// Disabling a user ends every session at once. Returns the stored user. Disabling the last
     /// active operator is refused (409 `last_operator`).
-    #[oai(path = "/admin/v1/tenants/:tenant/users/:user_id", method = "patch", operation_id = "updateUser")]
+    #[oai(
+        path = "/admin/v1/tenants/:tenant/users/:user_id",
+        method = "patch",
+        operation_id = "adminUpdateUser"
+    )]
     async fn update_user(
         &self,
         Data(state): Data<&Arc<AppState>>,
@@ -249,7 +253,11 @@ impl AdminUsersApi {
     ///
     /// Ends every session first, so no token of the user outlives them. Deleting the last active
     /// operator is refused (409 `last_operator`).
-    #[oai(path = "/admin/v1/tenants/:tenant/users/:user_id", method = "delete", operation_id = "deleteUser")]
+    #[oai(
+        path = "/admin/v1/tenants/:tenant/users/:user_id",
+        method = "delete",
+        operation_id = "adminDeleteUser"
+    )]
     async fn delete_user(
         &self,
         Data(state): Data<&Arc<AppState>>,
@@ -269,7 +277,7 @@ impl AdminUsersApi {
     #[oai(
         path = "/admin/v1/tenants/:tenant/users/:user_id/password",
         method = "put",
-        operation_id = "setUserPassword"
+        operation_id = "adminSetUserPassword"
     )]
     async fn set_password(
         &self,
@@ -291,7 +299,7 @@ impl AdminUsersApi {
     #[oai(
         path = "/admin/v1/tenants/:tenant/users/:user_id/unlock",
         method = "post",
-        operation_id = "unlockUser"
+        operation_id = "adminUnlockUser"
     )]
     async fn unlock_user(
         &self,
@@ -313,7 +321,7 @@ impl AdminUsersApi {
     #[oai(
         path = "/admin/v1/tenants/:tenant/users/:user_id/roles",
         method = "put",
-        operation_id = "setUserRoles"
+        operation_id = "adminSetUserRoles"
     )]
     async fn set_roles(
         &self,
@@ -332,7 +340,7 @@ impl AdminUsersApi {
     #[oai(
         path = "/admin/v1/tenants/:tenant/users/:user_id/sessions",
         method = "get",
-        operation_id = "listUserSessions"
+        operation_id = "adminListUserSessions"
     )]
     async fn list_sessions(
         &self,
@@ -355,7 +363,7 @@ impl AdminUsersApi {
     #[oai(
         path = "/admin/v1/tenants/:tenant/users/:user_id/sessions",
         method = "delete",
-        operation_id = "revokeUserSessions"
+        operation_id = "adminRevokeUserSessions"
     )]
     async fn revoke_all_sessions(
         &self,
@@ -375,7 +383,7 @@ impl AdminUsersApi {
     #[oai(
         path = "/admin/v1/tenants/:tenant/users/:user_id/sessions/:session_id",
         method = "delete",
-        operation_id = "revokeUserSession"
+        operation_id = "adminRevokeUserSession"
     )]
     async fn revoke_session(
         &self,

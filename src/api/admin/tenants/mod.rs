@@ -82,7 +82,7 @@ impl AdminTenantsApi {
     #[oai(
         path = "/admin/v1/tenants",
         method = "post",
-        operation_id = "createTenant",
+        operation_id = "adminCreateTenant",
         tag = "ApiTags::AdminTenants"
     )]
     async fn create_tenant(
@@ -123,7 +123,7 @@ impl AdminTenantsApi {
     #[oai(
         path = "/admin/v1/tenants",
         method = "get",
-        operation_id = "listTenants",
+        operation_id = "adminListTenants",
         tag = "ApiTags::AdminTenants"
     )]
     async fn list_tenants(
@@ -152,7 +152,7 @@ impl AdminTenantsApi {
     #[oai(
         path = "/admin/v1/tenants/:tenant",
         method = "get",
-        operation_id = "getTenant",
+        operation_id = "adminGetTenant",
         tag = "ApiTags::AdminTenants"
     )]
     async fn get_tenant(
@@ -172,7 +172,7 @@ impl AdminTenantsApi {
     #[oai(
         path = "/admin/v1/tenants/:tenant",
         method = "patch",
-        operation_id = "updateTenant",
+        operation_id = "adminUpdateTenant",
         tag = "ApiTags::AdminTenants"
     )]
     async fn update_tenant(
@@ -204,7 +204,7 @@ impl AdminTenantsApi {
     #[oai(
         path = "/admin/v1/tenants/:tenant",
         method = "delete",
-        operation_id = "deleteTenant",
+        operation_id = "adminDeleteTenant",
         tag = "ApiTags::AdminTenants"
     )]
     async fn delete_tenant(
@@ -223,7 +223,7 @@ impl AdminTenantsApi {
     #[oai(
         path = "/admin/v1/tenants/:tenant/keys",
         method = "get",
-        operation_id = "listSigningKeys",
+        operation_id = "adminListSigningKeys",
         tag = "ApiTags::AdminKeys"
     )]
     async fn list_keys(
@@ -244,7 +244,7 @@ impl AdminTenantsApi {
     #[oai(
         path = "/admin/v1/tenants/:tenant/keys/rotate",
         method = "post",
-        operation_id = "rotateSigningKey",
+        operation_id = "adminRotateSigningKey",
         tag = "ApiTags::AdminKeys"
     )]
     async fn rotate_key(
@@ -266,7 +266,7 @@ impl AdminTenantsApi {
     #[oai(
         path = "/admin/v1/tenants/:tenant/audit-events",
         method = "get",
-        operation_id = "listAuditEvents",
+        operation_id = "adminListAuditEvents",
         tag = "ApiTags::AdminAudit"
     )]
     async fn list_audit_events(
