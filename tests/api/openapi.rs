@@ -225,4 +225,51 @@ mod landing {
             assert_eq!(post.headers()[header::ALLOW], "GET, HEAD");
         }
     }
+
+    /// The first `null` in `v`, as a path.
+    fn null_in(v: &Value, path: &str) -> Option<String> {
+        match v {
+            Value::Null => Some(path.to_string()),
+            Value::Array(items) => {
+                items.iter().enumerate().find_map(|(i, x)| null_in(x, &format!("{path}[{i}]")))
+            }
+            Value::Object(m) => m.iter().find_map(|(k, x)| null_in(x, &format!("{path}.{k}"))),
+            _ => None,
+        }
+    }
+
+    backend_tests! {
+        async fn absent_optional_fields_are_left_out_not_null(app: TestApp) {
+            let discovery: Value = app.client.get(app.url("/t/default/.well-known/openid-configuration"))
+                .send().await.unwrap().json().await.unwrap();
+            assert_eq!(null_in(&discovery, ""), None, "{discovery}");
+            // No dynamic client registration (RFC 7591): the member is absent, not null.
+            assert!(discovery.get("registration_endpoint").is_none(), "{discovery}");
+            for endpoint in ["authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri",
+                "introspection_endpoint", "revocation_endpoint", "end_session_endpoint"] {
+                assert!(discovery[endpoint].as_str().is_some_and(|u| u.starts_with("http")), "{endpoint}");
+            }
+            let op = app.operator().await;
+            app.api_open_tenant(&op, "acme").await;
+            let spa = serde_json::json!({"name": "SPA", "client_type": "public",
+                "redirect_uris": ["https://spa.example/cb"], "grant_types": ["authorization_code"]});
+            let created = app.admin_post(&op, "/admin/v1/tenants/acme/clients", &spa).await;
+            assert_eq!(created.status(), StatusCode::CREATED);
+            let user = app.admin_post(&op, "/admin/v1/tenants/acme/users", &serde_json::json!({"username": "nomail"})).await;
+            assert_eq!(user.status(), StatusCode::CREATED);
+            let tokens: Value = app.client.post(app.url("/t/system/auth/login")).json(&serde_json::json!({
+                "username": "admin", "password": crate::helpers::OPERATOR_PASSWORD})).send().await.unwrap().json().await.unwrap();
+            let mut answers = vec![("created client".to_string(), created.json::<Value>().await.unwrap()), ("login".into(), tokens)];
+            for path in ["/admin/v1/tenants/acme", "/admin/v1/tenants/acme/clients", "/admin/v1/tenants/acme/users",
+                "/admin/v1/tenants/acme/providers", "/admin/v1/tenants/acme/keys", "/admin/v1/tenants/acme/audit-events",
+                "/admin/v1/tenants"] {
+                let resp = app.admin_get(&op, path).await;
+                assert_eq!(resp.status(), StatusCode::OK, "{path}");
+                answers.push((path.to_string(), resp.json().await.unwrap()));
+            }
+            for (what, body) in answers {
+                assert_eq!(null_in(&body, ""), None, "{what}: {body}");
+            }
+        }
+    }
 }
