@@ -275,6 +275,19 @@ backend_tests! {
         assert!(!again.ok && again.stderr.contains("exists"), "{}", again.stderr);
         let replaced = gatehouse(&other, &["tenant", "import", "--replace", "-"], &[], &clear).await;
         assert!(replaced.ok, "{}", replaced.stderr);
+        // Provider settings are `configuration`, as in the admin API; files exported when the
+        // key was `config` still import.
+        let mut legacy: Value = serde_json::from_str(&clear).unwrap();
+        for p in legacy["providers"].as_array_mut().unwrap() {
+            let settings = p.as_object_mut().unwrap().remove("configuration").expect("exported as configuration");
+            assert!(p.get("config").is_none(), "{p}");
+            p["config"] = settings;
+        }
+        let old = gatehouse(&other, &["tenant", "import", "--replace", "-"], &[], &legacy.to_string()).await;
+        assert!(old.ok, "{}", old.stderr);
+        let other_op = other.operator().await;
+        let github: Value = other.admin_get(&other_op, "/admin/v1/tenants/acme/providers/github").await.json().await.unwrap();
+        assert_eq!(github["configuration"], json!({"client_id": "gh-client"}), "{github}");
         let mut broken: Value = serde_json::from_str(&clear).unwrap();
         broken["tenant"]["slug"] = json!("acme-copy");
         broken["tenant"]["id"] = Value::Null;
