@@ -9,7 +9,7 @@
 //! A missing tool fails these tests; it never skips them.
 use std::{path::PathBuf, process::Command};
 
-use crate::helpers::{Backend, OPERATOR_PASSWORD, PASSWORD, TestApp};
+use crate::helpers::{BOOTSTRAP_ADMIN_PASSWORD, Backend, PASSWORD, TestApp};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -32,7 +32,7 @@ pub(crate) fn run_tool(what: &str, cmd: &mut Command) -> String {
 fn scenario_env(app: &TestApp, tenant: &str) -> [(&'static str, String); 4] {
     [
         ("GATEHOUSE_URL", app.address.clone()),
-        ("GATEHOUSE__BOOTSTRAP__ADMIN_PASSWORD", OPERATOR_PASSWORD.into()),
+        ("GATEHOUSE__BOOTSTRAP__ADMIN_PASSWORD", BOOTSTRAP_ADMIN_PASSWORD.into()),
         ("TENANT", tenant.into()),
         ("PASSWORD", PASSWORD.into()),
     ]

@@ -258,7 +258,7 @@ mod landing {
             let user = app.admin_post(&op, "/admin/v1/tenants/acme/users", &serde_json::json!({"username": "nomail"})).await;
             assert_eq!(user.status(), StatusCode::CREATED);
             let tokens: Value = app.client.post(app.url("/t/system/auth/login")).json(&serde_json::json!({
-                "username": "admin", "password": crate::helpers::OPERATOR_PASSWORD})).send().await.unwrap().json().await.unwrap();
+                "username": "admin", "password": crate::helpers::BOOTSTRAP_ADMIN_PASSWORD})).send().await.unwrap().json().await.unwrap();
             let mut answers = vec![("created client".to_string(), created.json::<Value>().await.unwrap()), ("login".into(), tokens)];
             for path in ["/admin/v1/tenants/acme", "/admin/v1/tenants/acme/clients", "/admin/v1/tenants/acme/users",
                 "/admin/v1/tenants/acme/providers", "/admin/v1/tenants/acme/keys", "/admin/v1/tenants/acme/audit-events",
