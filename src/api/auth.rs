@@ -20,8 +20,8 @@ pub struct RegisterRequest {
     /// Compared case-insensitively after Unicode NFKC normalisation; 1 to 64 characters.
     #[oai(validator(max_length = 256))]
     pub username: String,
-    /// 8 to 128 characters.
-    #[oai(validator(max_length = 1024))]
+    /// 8 to 128 characters (the tenant's password policy may allow up to 1024).
+    #[oai(validator(min_length = 8, max_length = 1024))]
     pub password: String,
     #[oai(skip_serializing_if_is_none, validator(max_length = 254))]
     pub email: Option<String>,

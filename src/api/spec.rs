@@ -7,7 +7,8 @@
 //!   types derives `deny_unknown_fields` (poem-openapi has no way to say so in the schema).
 //! - The control-character rule of `http_guard` (C0, DEL and C1 are refused in every request
 //!   string; provider `configuration` and `secrets` may hold tab, CR and LF) as a `pattern` on
-//!   request strings and parameters, so generated clients and property-based testers know it.
+//!   request strings and parameters that have none of their own, so generated clients and
+//!   property-based testers know it; and `minimum: 0` on unsigned request integers.
 use serde_yaml::{Mapping, Value};
 
 use super::{Apis, TAG_ORDER};
@@ -125,6 +126,10 @@ fn patterns(schema: &mut Value, multiline: bool, body: bool) {
     if is_string && !["enum", "format", "pattern", "$ref"].iter().any(|k| m.contains_key(*k)) {
         let pattern = if multiline { NO_CONTROLS_MULTILINE } else { NO_CONTROLS };
         m.insert("pattern".into(), pattern.into());
+    }
+    let unsigned = m.get("format").and_then(Value::as_str).is_some_and(|f| f.starts_with("uint"));
+    if unsigned && !m.contains_key("minimum") {
+        m.insert("minimum".into(), 0.into());
     }
     for (key, value) in m.iter_mut() {
         match key.as_str() {

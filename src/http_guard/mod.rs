@@ -196,7 +196,7 @@ async fn check(
         return Some(refusal(path, r));
     }
     let schema = matched.and_then(|m| m.body_schema(req.method().as_str()))?;
-    json::strings(&value, schema, &guard.routes.spec).map(|r| refusal(path, r))
+    json::against_schema(&value, schema, &guard.routes.spec, &guard.routes.patterns).map(|r| refusal(path, r))
 }
 
 fn refusal(path: &str, r: Refusal) -> Response {
@@ -204,6 +204,7 @@ fn refusal(path: &str, r: Refusal) -> Response {
         Refusal::DuplicateKey(f) => refuse(path, "invalid_request", &f, "appears more than once"),
         Refusal::Control(f, ch) => refuse(path, "validation_failed", &f, &text::describe(ch)),
         Refusal::NotAString(f) => refuse(path, "validation_failed", &f, "must be a string"),
+        Refusal::Limit(f, why) => refuse(path, "validation_failed", &f, &why),
     }
 }
 

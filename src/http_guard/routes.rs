@@ -58,6 +58,8 @@ pub struct RouteTable {
     routes: Vec<Route>,
     /// The OpenAPI document, for resolving `$ref`s in body schemas.
     pub spec: Value,
+    /// Its `pattern`s, compiled.
+    pub patterns: super::json::Patterns,
 }
 
 fn parse(template: &str) -> Vec<Segment> {
@@ -100,7 +102,8 @@ impl RouteTable {
             route.methods.sort();
             routes.push(route);
         }
-        Self { routes, spec }
+        let patterns = super::json::patterns(&spec);
+        Self { routes, spec, patterns }
     }
 
     /// The route a path belongs to; literal segments beat parameters where two match.

@@ -84,7 +84,11 @@ fn default_true() -> bool {
 #[derive(Object, Serialize)]
 #[oai(deny_unknown_fields)]
 pub struct CreateClientRequest {
-    /// Shown to users on consent and login pages; 1 to 200 characters.
+    /// Shown to users on consent and login pages; 1 to 200 characters, not all blank.
+    #[oai(validator(
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    ))]
     pub name: String,
     // Documented on the struct: a doc comment here would wrap the enum's $ref in `allOf`,
     // which generated clients (openapi-python-client) cannot read.
@@ -93,24 +97,24 @@ pub struct CreateClientRequest {
     /// `https` URL, an `http` URL on a loopback host (`127.0.0.1`, `[::1]`, `localhost`), or a
     /// private-use scheme of a native app such as `com.example.app:/callback`; no fragment, at
     /// most 2048 characters, at most 20 URIs. Needed for `authorization_code`.
-    #[oai(default)]
+    #[oai(default, validator(max_items = 20, max_length = 2048))]
     pub redirect_uris: Vec<String>,
     /// Where users may be sent after logout; same rules as `redirect_uris`.
-    #[oai(default)]
+    #[oai(default, validator(max_items = 20, max_length = 2048))]
     pub post_logout_redirect_uris: Vec<String>,
     /// Defaults to `authorization_code` and `refresh_token`.
     #[oai(default)]
     pub grant_types: Vec<GrantType>,
     /// Scopes the client may request: `openid`, `profile`, `email`, `offline_access`, or custom
-    /// scopes matching `^[a-z][a-z0-9:._-]{0,63}$`. Defaults to `openid`.
-    #[oai(default)]
+    /// scopes matching `^[a-z][a-z0-9:._-]{0,63}$`, at most 50. Defaults to `openid`.
+    #[oai(default, validator(max_items = 50, pattern = r"^[a-z][a-z0-9:._-]{0,63}$"))]
     pub scopes: Vec<String>,
     /// Overrides the tenant's access token lifetime: 60 to the deployment maximum (3600 by
     /// default).
-    #[oai(skip_serializing_if_is_none)]
+    #[oai(skip_serializing_if_is_none, validator(minimum(value = "60")))]
     pub access_token_ttl_secs: Option<u64>,
     /// Overrides the tenant's refresh token lifetime: 300 to 31622400 (366 days).
-    #[oai(skip_serializing_if_is_none)]
+    #[oai(skip_serializing_if_is_none, validator(minimum(value = "300"), maximum(value = "31622400")))]
     pub refresh_token_ttl_secs: Option<u64>,
     /// Disabled clients cannot obtain tokens.
     #[oai(default = "default_true")]
@@ -125,23 +129,32 @@ pub struct CreateClientRequest {
 #[derive(Object)]
 #[oai(deny_unknown_fields)]
 pub struct UpdateClientRequest {
-    #[oai(skip_serializing_if_is_none)]
+    /// 1 to 200 characters, not all blank.
+    #[oai(
+        skip_serializing_if_is_none,
+        validator(
+            max_length = 200,
+            pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+        )
+    )]
     pub name: Option<String>,
     /// Replaces the list.
-    #[oai(skip_serializing_if_is_none)]
+    #[oai(skip_serializing_if_is_none, validator(max_items = 20, max_length = 2048))]
     pub redirect_uris: Option<Vec<String>>,
     /// Replaces the list.
-    #[oai(skip_serializing_if_is_none)]
+    #[oai(skip_serializing_if_is_none, validator(max_items = 20, max_length = 2048))]
     pub post_logout_redirect_uris: Option<Vec<String>>,
     /// Replaces the list.
     #[oai(skip_serializing_if_is_none)]
     pub grant_types: Option<Vec<GrantType>>,
     /// Replaces the list.
-    #[oai(skip_serializing_if_is_none)]
+    #[oai(skip_serializing_if_is_none, validator(max_items = 50, pattern = r"^[a-z][a-z0-9:._-]{0,63}$"))]
     pub scopes: Option<Vec<String>>,
     /// `null` removes the override, so the tenant's setting applies.
+    #[oai(validator(minimum(value = "60")))]
     pub access_token_ttl_secs: MaybeUndefined<u64>,
     /// `null` removes the override, so the tenant's setting applies.
+    #[oai(validator(minimum(value = "300"), maximum(value = "31622400")))]
     pub refresh_token_ttl_secs: MaybeUndefined<u64>,
     #[oai(skip_serializing_if_is_none)]
     pub enabled: Option<bool>,

@@ -92,16 +92,21 @@ fn default_true() -> bool {
 pub struct CreateProviderRequest {
     /// Identifies the provider in login URLs: 1-64 lower-case letters, digits, `-` or `_`,
     /// unique in the tenant. The local provider's is `local`.
+    #[oai(validator(pattern = r"^[a-z0-9_-]{1,64}$"))]
     pub provider_id: String,
     // Documented on the struct: a doc comment here would wrap the enum's $ref in `allOf`,
     // which generated clients (openapi-python-client) cannot read.
     pub kind: ProviderKind,
-    /// Shown on the login page; 1 to 200 characters.
+    /// Shown on the login page; 1 to 200 characters, not all blank.
+    #[oai(validator(
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    ))]
     pub display_name: String,
     #[oai(default = "default_true")]
     pub enabled: bool,
     /// Order on the login page, 0 to 10000 (default 0); equal positions keep creation order.
-    #[oai(skip_serializing_if_is_none)]
+    #[oai(skip_serializing_if_is_none, validator(minimum(value = "0"), maximum(value = "10000")))]
     pub position: Option<i32>,
     /// Non-secret settings, returned as given; at most 16 KiB of JSON.
     #[oai(default)]
@@ -117,11 +122,19 @@ pub struct CreateProviderRequest {
 #[derive(Object)]
 #[oai(deny_unknown_fields)]
 pub struct UpdateProviderRequest {
-    #[oai(skip_serializing_if_is_none)]
+    /// 1 to 200 characters, not all blank.
+    #[oai(
+        skip_serializing_if_is_none,
+        validator(
+            max_length = 200,
+            pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+        )
+    )]
     pub display_name: Option<String>,
     #[oai(skip_serializing_if_is_none)]
     pub enabled: Option<bool>,
-    #[oai(skip_serializing_if_is_none)]
+    /// 0 to 10000.
+    #[oai(skip_serializing_if_is_none, validator(minimum(value = "0"), maximum(value = "10000")))]
     pub position: Option<i32>,
     /// Replaces the whole configuration.
     #[oai(skip_serializing_if_is_none)]

@@ -36,10 +36,11 @@ pub struct CreateUserRequest {
     #[oai(default)]
     pub email_verified: bool,
     /// Without a password the user can only log in through an external provider.
-    #[oai(skip_serializing_if_is_none, validator(max_length = 1024))]
+    #[oai(skip_serializing_if_is_none, validator(min_length = 8, max_length = 1024))]
     pub password: Option<String>,
-    /// E.g. `tenant-admin`, or application roles such as `billing:read`.
-    #[oai(default)]
+    /// E.g. `tenant-admin`, or application roles such as `billing:read`: a lower-case letter,
+    /// then up to 63 lower-case letters, digits, `:`, `_` or `-`; at most 32.
+    #[oai(default, validator(max_items = 32, pattern = r"^[a-z][a-z0-9:_-]{0,63}$"))]
     pub roles: Vec<String>,
 }
 
@@ -62,13 +63,16 @@ pub struct UpdateUserRequest {
 #[derive(Object)]
 #[oai(deny_unknown_fields)]
 pub struct SetPasswordRequest {
-    #[oai(validator(max_length = 1024))]
+    /// The tenant's password policy applies (at least 8 characters).
+    #[oai(validator(min_length = 8, max_length = 1024))]
     pub password: String,
 }
 
 #[derive(Object)]
 #[oai(deny_unknown_fields)]
 pub struct SetRolesRequest {
+    /// Replaces the user's roles; each as in `CreateUserRequest`, at most 32.
+    #[oai(validator(max_items = 32, pattern = r"^[a-z][a-z0-9:_-]{0,63}$"))]
     pub roles: Vec<String>,
 }
 
