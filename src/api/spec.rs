@@ -9,6 +9,8 @@
 //!   string; provider `configuration` and `secrets` may hold tab, CR and LF) as a `pattern` on
 //!   request strings and parameters that have none of their own, so generated clients and
 //!   property-based testers know it; and `minimum: 0` on unsigned request integers.
+//! - Links from a created tenant to the admin operations on it: their `{tenant}` is the new
+//!   tenant's `slug`, not its `id` (which a tool guessing links would pick).
 use serde_yaml::{Mapping, Value};
 
 use super::{Apis, TAG_ORDER};
@@ -49,6 +51,7 @@ fn document(api: &OpenApiService<Apis, ()>) -> Value {
             }
         }
     }
+    link_created_tenant(&mut doc);
     if let Some(paths) = doc.get_mut("paths").and_then(Value::as_mapping_mut) {
         for op in paths.values_mut().filter_map(Value::as_mapping_mut).flat_map(|item| item.values_mut()) {
             let params = op.get_mut("parameters").and_then(Value::as_sequence_mut);
@@ -58,6 +61,39 @@ fn document(api: &OpenApiService<Apis, ()>) -> Value {
         }
     }
     doc
+}
+
+/// OpenAPI links from `POST /admin/v1/tenants` (201) to every operation under
+/// `/admin/v1/tenants/{tenant}` whose only path parameter is `tenant`.
+fn link_created_tenant(doc: &mut Value) {
+    let mut links = Mapping::new();
+    for (path, item) in doc.get("paths").and_then(Value::as_mapping).into_iter().flatten() {
+        let Some(path) = path.as_str().filter(|p| p.starts_with("/admin/v1/tenants/{tenant}")) else {
+            continue;
+        };
+        if path.matches('{').count() != 1 {
+            continue;
+        }
+        for op in item.as_mapping().into_iter().flat_map(Mapping::values) {
+            let Some(id) = op.get("operationId").and_then(Value::as_str) else { continue };
+            let mut params = Mapping::new();
+            params.insert("tenant".into(), "$response.body#/slug".into());
+            let mut link = Mapping::new();
+            link.insert("operationId".into(), id.into());
+            link.insert("parameters".into(), Value::Mapping(params));
+            links.insert(id.into(), Value::Mapping(link));
+        }
+    }
+    let created = doc
+        .get_mut("paths")
+        .and_then(|p| p.get_mut("/admin/v1/tenants"))
+        .and_then(|p| p.get_mut("post"))
+        .and_then(|o| o.get_mut("responses"))
+        .and_then(|r| r.get_mut("201"))
+        .and_then(Value::as_mapping_mut);
+    if let Some(created) = created {
+        created.insert("links".into(), Value::Mapping(links));
+    }
 }
 
 /// Sorts the top-level tag list into [`TAG_ORDER`].

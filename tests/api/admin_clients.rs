@@ -283,6 +283,12 @@ backend_tests! {
         assert_eq!(again["client_id"], first["client_id"]);
         assert_eq!(again["client_secret"], first["client_secret"]);
         assert_eq!(again, first);
+        // The key's form is declared in the spec and refused before anything is written.
+        for bad in ["has space".to_string(), "k".repeat(201)] {
+            let resp = app.client.post(app.url(CLIENTS)).bearer_auth(&op).header("Idempotency-Key", &bad).json(&web_app("Bad")).send().await.unwrap();
+            let p = problem(resp, StatusCode::BAD_REQUEST).await;
+            assert_eq!((p["code"].as_str(), p["field"].as_str()), (Some("validation_failed"), Some("Idempotency-Key")), "{p}");
+        }
         let other = send(web_app("Other"), "k-1").await.unwrap();
         assert_eq!(problem(other, StatusCode::UNPROCESSABLE_ENTITY).await["code"], "idempotency_key_reused");
         let list = json_of(app.admin_get(&op, CLIENTS).await, StatusCode::OK).await;

@@ -291,7 +291,9 @@ impl AdminClientsApi {
         Data(state): Data<&Arc<AppState>>,
         auth: AdminAuth,
         #[oai(name = "tenant")] tenant: Path<String>,
-        #[oai(name = "Idempotency-Key")] idempotency_key: Header<Option<String>>,
+        #[oai(name = "Idempotency-Key", validator(pattern = r"^[!-~]{1,200}$"))] idempotency_key: Header<
+            Option<String>,
+        >,
         body: Json<CreateClientRequest>,
     ) -> Result<ClientCreated, ApiError> {
         let t = admin::managed_tenant(state, &auth.0, &tenant).await?;

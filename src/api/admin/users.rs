@@ -163,7 +163,9 @@ impl AdminUsersApi {
         Data(state): Data<&Arc<AppState>>,
         auth: AdminAuth,
         #[oai(name = "tenant")] tenant: Path<String>,
-        #[oai(name = "Idempotency-Key")] idempotency_key: Header<Option<String>>,
+        #[oai(name = "Idempotency-Key", validator(pattern = r"^[!-~]{1,200}$"))] idempotency_key: Header<
+            Option<String>,
+        >,
         body: Json<CreateUserRequest>,
     ) -> Result<UserCreated, ApiError> {
         let t = admin::managed_tenant(state, &auth.0, &tenant).await?;

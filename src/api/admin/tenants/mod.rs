@@ -89,7 +89,9 @@ impl AdminTenantsApi {
         &self,
         Data(state): Data<&Arc<AppState>>,
         auth: AdminAuth,
-        #[oai(name = "Idempotency-Key")] idempotency_key: Header<Option<String>>,
+        #[oai(name = "Idempotency-Key", validator(pattern = r"^[!-~]{1,200}$"))] idempotency_key: Header<
+            Option<String>,
+        >,
         body: Json<CreateTenantRequest>,
     ) -> Result<TenantCreated, ApiError> {
         let req = body.0;
