@@ -86,7 +86,9 @@ backend_tests! {
             let p = problem(app.admin_patch(&op, "/admin/v1/tenants/acme", &body).await, StatusCode::BAD_REQUEST).await;
             assert_eq!(p["field"], field, "{body}");
         }
-        for body in [json!({"settings": {"signing_algorithm": "HS256"}}), json!({"unknown": 1}), json!({"status": "paused"})] {
+        // Unknown fields are refused at any depth, as `additionalProperties: false` says.
+        for body in [json!({"settings": {"signing_algorithm": "HS256"}}), json!({"unknown": 1}), json!({"status": "paused"}),
+                     json!({"settings": {"branding": {"colour": "#000000"}}}), json!({"settings": {"lockout": {"threshold": 3, "extra": 1}}})] {
             problem(app.admin_patch(&op, "/admin/v1/tenants/acme", &body).await, StatusCode::BAD_REQUEST).await;
         }
         for slug in ["Acme", "-x", "x-", "a_b", "", &"x".repeat(64)] {
