@@ -3,15 +3,15 @@
 # confidential client app, a tenant admin and some users. Safe to re-run: creates carry an
 # Idempotency-Key, so a retried request returns the first result instead of a duplicate.
 #
-#   GATEHOUSE_URL=http://127.0.0.1:8080 OPERATOR_PASSWORD=... examples/provision.sh [tenant-slug]
+#   GATEHOUSE_URL=http://127.0.0.1:8080 GATEHOUSE__BOOTSTRAP__ADMIN_PASSWORD=... examples/provision.sh [tenant-slug]
 #
-# OPERATOR_PASSWORD is the password of the operator `admin` in tenant `system`
-# (GATEHOUSE__BOOTSTRAP__ADMIN_PASSWORD, or the one printed once at first start).
+# GATEHOUSE__BOOTSTRAP__ADMIN_PASSWORD is the password of the operator `admin` in tenant `system`:
+# the one the server was started with, or the one it printed once at its first start.
 set -euo pipefail
 
 URL=${GATEHOUSE_URL:-http://127.0.0.1:8080}
 TENANT=${1:-acme}
-: "${OPERATOR_PASSWORD:?set OPERATOR_PASSWORD (the system admin password)}"
+: "${GATEHOUSE__BOOTSTRAP__ADMIN_PASSWORD:?set GATEHOUSE__BOOTSTRAP__ADMIN_PASSWORD (the system admin password)}"
 command -v jq >/dev/null || { echo "jq is required" >&2; exit 1; }
 
 # call METHOD PATH [JSON] [IDEMPOTENCY_KEY]: prints the body, fails loudly on an error status.
@@ -32,7 +32,7 @@ call() {
 
 echo "== operator login"
 TOKEN=$(curl -sS -X POST "$URL/t/system/auth/login" -H 'Content-Type: application/json' \
-  -d "$(jq -n --arg p "$OPERATOR_PASSWORD" '{username: "admin", password: $p}')" | jq -er .access_token)
+  -d "$(jq -n --arg p "$GATEHOUSE__BOOTSTRAP__ADMIN_PASSWORD" '{username: "admin", password: $p}')" | jq -er .access_token)
 
 echo "== tenant $TENANT"
 call POST /admin/v1/tenants "$(jq -n --arg s "$TENANT" '{

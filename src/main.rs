@@ -98,8 +98,7 @@ enum TenantCommand {
 #[derive(Subcommand)]
 enum AdminCommand {
     /// Create an administrator: `admin` in tenant system, `tenant-admin` elsewhere. The password
-    /// comes from GATEHOUSE_ADMIN_PASSWORD or, when unset, a prompt on a terminal or the first
-    /// line of stdin.
+    /// comes from a prompt on a terminal or the first line of stdin.
     Create {
         #[arg(long)]
         tenant: String,
@@ -243,12 +242,20 @@ async fn admin(settings: Settings, command: AdminCommand) -> anyhow::Result<()> 
     Ok(())
 }
 
+/// The environment variable `admin create` used to read; deprecated, read with a warning.
+const DEPRECATED_ADMIN_PASSWORD: &str = "GATEHOUSE_ADMIN_PASSWORD";
+
 /// The new administrator's password: never a command-line argument (those show up in `ps` and
-/// shell history), but GATEHOUSE_ADMIN_PASSWORD, a prompt without echo on a terminal, or the
-/// first line of piped stdin.
+/// shell history), but a prompt without echo on a terminal or the first line of piped stdin.
+/// Not `GATEHOUSE__BOOTSTRAP__ADMIN_PASSWORD` either: that is the operator's, and a tenant admin
+/// must not get it by accident.
 fn admin_password(username: &str) -> anyhow::Result<String> {
     use std::io::IsTerminal as _;
-    if let Ok(p) = std::env::var("GATEHOUSE_ADMIN_PASSWORD") {
+    if let Ok(p) = std::env::var(DEPRECATED_ADMIN_PASSWORD) {
+        eprintln!(
+            "gatehouse: warning: {DEPRECATED_ADMIN_PASSWORD} is deprecated and will be removed; pipe the \
+             password on stdin instead (printf '%s\\n' \"$PASSWORD\" | gatehouse admin create ...)"
+        );
         return Ok(p);
     }
     if std::io::stdin().is_terminal() {
@@ -263,8 +270,8 @@ fn admin_password(username: &str) -> anyhow::Result<String> {
     let password = line.trim_end_matches(['\r', '\n']).to_string();
     if password.is_empty() {
         anyhow::bail!(
-            "no password: the password is read from GATEHOUSE_ADMIN_PASSWORD or, when that is unset, \
-             from the first line of stdin (printf '%s\\n' \"$PASSWORD\" | gatehouse admin create ...)"
+            "no password: the password is read from a prompt on a terminal or the first line of stdin \
+             (printf '%s\\n' \"$PASSWORD\" | gatehouse admin create ...)"
         );
     }
     Ok(password)

@@ -5,7 +5,7 @@ use poem::Request;
 use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json, types::Example};
 
-use super::{ApiTags, client_meta, me::UserView, security::BearerAuth};
+use super::{ApiTags, client_meta, me::UserView, security::UserBearer};
 use crate::{
     auth::{self, IssuedTokens},
     error::ApiError,
@@ -20,8 +20,8 @@ pub struct RegisterRequest {
     /// Compared case-insensitively after Unicode NFKC normalisation; 1 to 64 characters.
     #[oai(validator(max_length = 256))]
     pub username: String,
-    /// 8 to 128 characters.
-    #[oai(validator(max_length = 1024))]
+    /// 8 to 128 characters (the tenant's password policy may allow up to 1024).
+    #[oai(validator(min_length = 8, max_length = 1024))]
     pub password: String,
     #[oai(skip_serializing_if_is_none, validator(max_length = 254))]
     pub email: Option<String>,
@@ -68,10 +68,10 @@ pub struct LogoutRequest {
     pub everywhere: bool,
 }
 
-/// Access and refresh tokens.
+/// A session's access and refresh tokens, from login and refresh.
 #[derive(Object)]
 #[oai(example)]
-pub struct TokenResponse {
+pub struct SessionTokens {
     /// A JWT for `Authorization: Bearer`, signed with the tenant's key.
     pub access_token: String,
     /// Always `Bearer`.
@@ -82,7 +82,7 @@ pub struct TokenResponse {
     pub refresh_token: String,
 }
 
-impl Example for TokenResponse {
+impl Example for SessionTokens {
     fn example() -> Self {
         Self {
             access_token: "eyJhbGciOiJFUzI1NiIsInR5cCI6ImF0K2p3dCIsImtpZCI6Ii4uLiJ9...".into(),
@@ -93,7 +93,7 @@ impl Example for TokenResponse {
     }
 }
 
-impl From<IssuedTokens> for TokenResponse {
+impl From<IssuedTokens> for SessionTokens {
     fn from(t: IssuedTokens) -> Self {
         Self {
             access_token: t.access_token,
@@ -115,7 +115,7 @@ pub enum RegisterResponse {
 pub enum TokenIssued {
     /// Tokens issued.
     #[oai(status = 200)]
-    Ok(Json<TokenResponse>, #[oai(header = "Cache-Control")] String),
+    Ok(Json<SessionTokens>, #[oai(header = "Cache-Control")] String),
 }
 
 impl TokenIssued {
@@ -129,7 +129,7 @@ pub enum LoginIssued {
     /// Tokens issued, and a device cookie: sent back on later logins, it gives this client its
     /// own failure budget, so a lock on the username by someone else does not keep it out.
     #[oai(status = 200)]
-    Ok(Json<TokenResponse>, #[oai(header = "Cache-Control")] String, #[oai(header = "Set-Cookie")] String),
+    Ok(Json<SessionTokens>, #[oai(header = "Cache-Control")] String, #[oai(header = "Set-Cookie")] String),
 }
 
 #[derive(ApiResponse)]
@@ -235,7 +235,7 @@ impl AuthApi {
         &self,
         Data(state): Data<&Arc<AppState>>,
         req: &Request,
-        auth: BearerAuth,
+        auth: UserBearer,
         #[oai(name = "tenant", validator(max_length = 63))] tenant: Path<String>,
         body: Json<Option<LogoutRequest>>,
     ) -> Result<LogoutResponse, ApiError> {

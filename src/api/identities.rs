@@ -5,7 +5,7 @@ use poem::Request;
 use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json};
 
-use super::{ApiTags, active_tenant, client_meta, security::BearerAuth};
+use super::{ApiTags, active_tenant, client_meta, security::UserBearer};
 use crate::{
     error::ApiError,
     state::AppState,
@@ -114,7 +114,7 @@ impl IdentitiesApi {
     async fn list(
         &self,
         Data(state): Data<&Arc<AppState>>,
-        auth: BearerAuth,
+        auth: UserBearer,
         #[oai(name = "tenant", validator(max_length = 63))] tenant: Path<String>,
     ) -> Result<IdentityListOk, ApiError> {
         let _ = tenant;
@@ -147,7 +147,7 @@ impl IdentitiesApi {
         &self,
         Data(state): Data<&Arc<AppState>>,
         req: &Request,
-        auth: BearerAuth,
+        auth: UserBearer,
         #[oai(name = "tenant", validator(max_length = 63))] tenant: Path<String>,
         #[oai(name = "provider_id", validator(max_length = 64))] provider_id: Path<String>,
     ) -> Result<Unlinked, ApiError> {
@@ -184,7 +184,7 @@ impl IdentitiesApi {
     async fn link(
         &self,
         Data(state): Data<&Arc<AppState>>,
-        auth: BearerAuth,
+        auth: UserBearer,
         #[oai(name = "tenant", validator(max_length = 63))] tenant: Path<String>,
         #[oai(name = "provider_id", validator(max_length = 64))] provider_id: Path<String>,
     ) -> Result<LinkStarted, ApiError> {

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json};
 
-use super::{ApiTags, security::BearerAuth};
+use super::{ApiTags, security::UserBearer};
 use crate::{error::ApiError, state::AppState, store::entities::users};
 
 pub struct MeApi;
@@ -56,7 +56,7 @@ impl MeApi {
     async fn me(
         &self,
         Data(state): Data<&Arc<AppState>>,
-        auth: BearerAuth,
+        auth: UserBearer,
         #[oai(name = "tenant", validator(max_length = 63))] tenant: Path<String>,
     ) -> Result<MeResponse, ApiError> {
         let _ = tenant;

@@ -6,6 +6,7 @@ use poem_openapi::{OpenApiService, Tags};
 use crate::state::AppState;
 
 pub(crate) use crate::client_ip::client_meta;
+pub use spec::{spec_json, spec_yaml};
 
 pub mod account;
 pub mod admin;
@@ -16,6 +17,7 @@ pub mod me;
 pub mod oauth;
 pub mod second_factor;
 pub mod security;
+mod spec;
 pub mod well_known;
 
 /// The groups of `/docs`, in this order: what app developers need first, then probes, then
@@ -103,7 +105,7 @@ pub fn api_service(server_url: &str) -> OpenApiService<Apis, ()> {
 }
 
 /// The groups in the order `/docs` shows them (poem-openapi lists tags by name).
-const TAG_ORDER: [ApiTags; 13] = [
+pub(crate) const TAG_ORDER: [ApiTags; 13] = [
     ApiTags::Auth,
     ApiTags::Me,
     ApiTags::OAuth,
@@ -118,63 +120,6 @@ const TAG_ORDER: [ApiTags; 13] = [
     ApiTags::AdminKeys,
     ApiTags::AdminAudit,
 ];
-
-/// The spec as served at `/openapi.json` and in `/docs`: the generated one with its tags in
-/// [`ApiTags`] order.
-pub fn spec_json(api: &OpenApiService<Apis, ()>) -> String {
-    // Pretty JSON: the top-level list is `  "tags": [` ... `  ]`, one object per `    {` ... `    }`.
-    order_tag_entries(&api.spec(), "  \"tags\": [", |l| l.starts_with("  ]"), |l| l == "    {")
-}
-
-/// The spec as served at `/openapi.yaml` and committed in `openapi/openapi.yaml`, tags ordered
-/// as in [`spec_json`].
-pub fn spec_yaml(api: &OpenApiService<Apis, ()>) -> String {
-    order_tag_entries(&api.spec_yaml(), "tags:", |l| !l.starts_with([' ', '-']), |l| l.starts_with("- "))
-}
-
-/// Reorders the entries of the top-level tag list between the line `header` and the first line
-/// that `ends`, each entry starting at a line that `starts` an entry.
-fn order_tag_entries(
-    spec: &str,
-    header: &str,
-    ends: impl Fn(&str) -> bool,
-    starts: impl Fn(&str) -> bool,
-) -> String {
-    let lines: Vec<&str> = spec.split_inclusive('\n').collect();
-    let Some(head) = lines.iter().position(|l| l.trim_end() == header) else { return spec.to_string() };
-    let end = lines[head + 1..].iter().position(|l| ends(l.trim_end())).map_or(lines.len(), |i| head + 1 + i);
-    let mut entries: Vec<Vec<&str>> = Vec::new();
-    for line in &lines[head + 1..end] {
-        match entries.last_mut() {
-            Some(entry) if !starts(line.trim_end()) => entry.push(line),
-            _ => entries.push(vec![line]),
-        }
-    }
-    let rank = |entry: &Vec<&str>| {
-        let text = entry.concat();
-        TAG_ORDER
-            .iter()
-            .position(|t| {
-                text.contains(&format!("name: {}\n", t.name()))
-                    || text.contains(&format!("\"name\": \"{}\"", t.name()))
-            })
-            .unwrap_or(TAG_ORDER.len())
-    };
-    entries.sort_by_key(rank);
-    // JSON entries are separated by commas: the last one has none, the others one.
-    let count = entries.len();
-    let mut out: String = lines[..=head].concat();
-    for (i, entry) in entries.iter().enumerate() {
-        let mut text = entry.concat();
-        if header.starts_with("  \"") {
-            let trimmed = text.trim_end().trim_end_matches(',').to_string();
-            text = if i + 1 < count { format!("{trimmed},\n") } else { format!("{trimmed}\n") };
-        }
-        out.push_str(&text);
-    }
-    out.push_str(&lines[end..].concat());
-    out
-}
 
 /// The active tenant at `slug`, or 404 `tenant_not_found`.
 pub(crate) async fn active_tenant(

@@ -12,7 +12,10 @@ use poem_openapi::{
 };
 use serde::Deserialize;
 
-use super::{ApiTags, client_meta, security::BearerAuth};
+use super::{
+    ApiTags, client_meta,
+    security::{ClientCredentials, UserBearer},
+};
 use crate::{
     error::ApiError,
     oidc::{
@@ -125,8 +128,7 @@ pub enum DiscoveryResponse {
 #[derive(Object, Deserialize)]
 pub struct TokenForm {
     /// `authorization_code`, `refresh_token` or `client_credentials`.
-    #[oai(skip_serializing_if_is_none)]
-    pub grant_type: Option<String>,
+    pub grant_type: String,
     #[oai(skip_serializing_if_is_none)]
     pub code: Option<String>,
     #[oai(skip_serializing_if_is_none)]
@@ -226,8 +228,8 @@ impl<T: poem_openapi::types::ToJSON + Send + Sync> OAuthResponse<T> {
 /// Introspection request (`application/x-www-form-urlencoded`).
 #[derive(Object, Deserialize)]
 pub struct IntrospectForm {
-    #[oai(skip_serializing_if_is_none)]
-    pub token: Option<String>,
+    /// The access or refresh token to describe.
+    pub token: String,
     /// `access_token` or `refresh_token`; a hint only.
     #[oai(skip_serializing_if_is_none)]
     pub token_type_hint: Option<String>,
@@ -270,8 +272,8 @@ pub struct IntrospectionBody {
 /// Revocation request (`application/x-www-form-urlencoded`).
 #[derive(Object, Deserialize)]
 pub struct RevokeForm {
-    #[oai(skip_serializing_if_is_none)]
-    pub token: Option<String>,
+    /// The access or refresh token to revoke.
+    pub token: String,
     #[oai(skip_serializing_if_is_none)]
     pub token_type_hint: Option<String>,
     #[oai(skip_serializing_if_is_none)]
@@ -339,12 +341,14 @@ impl OAuthApi {
     /// Grants `authorization_code` (with PKCE), `refresh_token` (rotated, with reuse
     /// detection) and `client_credentials`. Clients authenticate with `client_secret_basic`
     /// or `client_secret_post`; public clients send only `client_id`.
-    #[oai(path = "/t/:tenant/oauth2/token", method = "post", operation_id = "token")]
+    #[oai(path = "/t/:tenant/oauth2/token", method = "post", operation_id = "requestToken")]
     async fn token(
         &self,
         Data(state): Data<&Arc<AppState>>,
         req: &Request,
         #[oai(name = "tenant")] tenant: Path<String>,
+        // Declares client_secret_basic; the header is read by `token::client_auth`.
+        _client: ClientCredentials,
         form: Form<TokenForm>,
     ) -> OAuthResponse<TokenBody> {
         let f = form.0;
@@ -381,12 +385,14 @@ impl OAuthApi {
     ///
     /// For resource servers holding client credentials. Revoked, expired or foreign tokens
     /// answer `{"active": false}`.
-    #[oai(path = "/t/:tenant/oauth2/introspect", method = "post", operation_id = "introspect")]
+    #[oai(path = "/t/:tenant/oauth2/introspect", method = "post", operation_id = "introspectToken")]
     async fn introspect(
         &self,
         Data(state): Data<&Arc<AppState>>,
         req: &Request,
         #[oai(name = "tenant")] tenant: Path<String>,
+        // Declares client_secret_basic; the header is read by `token::client_auth`.
+        _client: ClientCredentials,
         form: Form<IntrospectForm>,
     ) -> OAuthResponse<IntrospectionBody> {
         let f = form.0;
@@ -397,7 +403,7 @@ impl OAuthApi {
                 return Err(OAuthError::InvalidClient { basic: auth.basic });
             }
             token::authenticate_client(state, &t, &auth).await?;
-            let presented = f.token.ok_or_else(|| OAuthError::InvalidRequest("token is required".into()))?;
+            let presented = f.token;
             token::introspect(state, &t, &presented, chrono::Utc::now()).await
         }
         .await;
@@ -426,12 +432,14 @@ impl OAuthApi {
     /// Revokes a refresh token (ending its session) or an access token the client holds.
     /// Answers 200 for unknown, expired or already revoked tokens too; a token issued to
     /// another client is refused with `unauthorized_client` (400) and stays valid.
-    #[oai(path = "/t/:tenant/oauth2/revoke", method = "post", operation_id = "revoke")]
+    #[oai(path = "/t/:tenant/oauth2/revoke", method = "post", operation_id = "revokeToken")]
     async fn revoke(
         &self,
         Data(state): Data<&Arc<AppState>>,
         req: &Request,
         #[oai(name = "tenant")] tenant: Path<String>,
+        // Declares client_secret_basic; the header is read by `token::client_auth`.
+        _client: ClientCredentials,
         form: Form<RevokeForm>,
     ) -> OAuthResponse<Empty> {
         let f = form.0;
@@ -439,7 +447,7 @@ impl OAuthApi {
             let t = tenant_or_error(state, &tenant).await?;
             let auth = token::client_auth(authorization(req), f.client_id, f.client_secret)?;
             let client = token::authenticate_client(state, &t, &auth).await?;
-            let presented = f.token.ok_or_else(|| OAuthError::InvalidRequest("token is required".into()))?;
+            let presented = f.token;
             token::revoke(state, &t, &client, &presented, chrono::Utc::now()).await
         }
         .await;
@@ -456,7 +464,7 @@ impl OAuthApi {
     async fn userinfo_get(
         &self,
         state: Data<&Arc<AppState>>,
-        auth: BearerAuth,
+        auth: UserBearer,
         #[oai(name = "tenant")] tenant: Path<String>,
     ) -> Result<UserInfoResponse, ApiError> {
         let _ = tenant;
@@ -470,7 +478,7 @@ impl OAuthApi {
     async fn userinfo_post(
         &self,
         state: Data<&Arc<AppState>>,
-        auth: BearerAuth,
+        auth: UserBearer,
         #[oai(name = "tenant")] tenant: Path<String>,
     ) -> Result<UserInfoResponse, ApiError> {
         let _ = tenant;
@@ -482,7 +490,7 @@ impl OAuthApi {
     async fn userinfo(
         &self,
         Data(state): Data<&Arc<AppState>>,
-        auth: BearerAuth,
+        auth: UserBearer,
     ) -> Result<UserInfoResponse, ApiError> {
         let principal = auth.0;
         if !principal.claims.scope.split(' ').any(|s| s == "openid") {

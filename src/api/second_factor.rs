@@ -6,7 +6,7 @@ use poem::Request;
 use poem::web::Data;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi, param::Path, payload::Json};
 
-use super::{ApiTags, auth::TokenResponse, client_meta, security::BearerAuth};
+use super::{ApiTags, auth::SessionTokens, client_meta, security::UserBearer};
 use crate::{
     auth,
     error::ApiError,
@@ -103,7 +103,7 @@ impl From<mfa::totp::Setup> for TotpSetupView {
 #[derive(Object)]
 pub struct EnrolledTokens {
     #[oai(flatten)]
-    pub tokens: TokenResponse,
+    pub tokens: SessionTokens,
     pub recovery_codes: Vec<String>,
 }
 
@@ -141,7 +141,7 @@ pub struct SecondFactorsView {
 pub enum MfaTokens {
     /// Tokens issued (their `amr` holds `otp` and `mfa`), and a device cookie as a login sets.
     #[oai(status = 200)]
-    Ok(Json<TokenResponse>, #[oai(header = "Cache-Control")] String, #[oai(header = "Set-Cookie")] String),
+    Ok(Json<SessionTokens>, #[oai(header = "Cache-Control")] String, #[oai(header = "Set-Cookie")] String),
 }
 
 #[derive(ApiResponse)]
@@ -287,7 +287,7 @@ impl MyFactorsApi {
     async fn list(
         &self,
         Data(state): Data<&Arc<AppState>>,
-        auth: BearerAuth,
+        auth: UserBearer,
         #[oai(name = "tenant", validator(max_length = 63))] tenant: Path<String>,
     ) -> Result<FactorsResponse, ApiError> {
         let _ = tenant;
@@ -317,7 +317,7 @@ impl MyFactorsApi {
         &self,
         Data(state): Data<&Arc<AppState>>,
         req: &Request,
-        auth: BearerAuth,
+        auth: UserBearer,
         #[oai(name = "tenant", validator(max_length = 63))] tenant: Path<String>,
     ) -> Result<SetupResponse, ApiError> {
         let _ = tenant;
@@ -348,7 +348,7 @@ impl MyFactorsApi {
         &self,
         Data(state): Data<&Arc<AppState>>,
         req: &Request,
-        auth: BearerAuth,
+        auth: UserBearer,
         #[oai(name = "tenant", validator(max_length = 63))] tenant: Path<String>,
         body: Json<TotpConfirmRequest>,
     ) -> Result<CodesResponse, ApiError> {
@@ -376,7 +376,7 @@ impl MyFactorsApi {
         &self,
         Data(state): Data<&Arc<AppState>>,
         req: &Request,
-        auth: BearerAuth,
+        auth: UserBearer,
         #[oai(name = "tenant", validator(max_length = 63))] tenant: Path<String>,
     ) -> Result<RemovedResponse, ApiError> {
         let _ = tenant;
@@ -409,7 +409,7 @@ impl MyFactorsApi {
         &self,
         Data(state): Data<&Arc<AppState>>,
         req: &Request,
-        auth: BearerAuth,
+        auth: UserBearer,
         #[oai(name = "tenant", validator(max_length = 63))] tenant: Path<String>,
     ) -> Result<CodesResponse, ApiError> {
         let _ = tenant;

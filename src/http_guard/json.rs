@@ -1,8 +1,10 @@
 //! Strict JSON: duplicate keys are found while parsing (serde_json keeps the last one, so
 //! `{"role": "user", "role": "admin"}` could mean different things to different readers), then
-//! the value is walked for control characters and for non-strings where the operation's schema
-//! declares a string (poem-openapi's `String` accepts numbers and booleans and stringifies them).
-use std::{cell::RefCell, fmt};
+//! the value is walked for control characters, for non-strings where the operation's schema
+//! declares a string (poem-openapi's `String` accepts numbers and booleans and stringifies them)
+//! and against the limits the schema declares (lengths, patterns, ranges, item counts), so a
+//! value outside them is refused with its field's full path, as the services' own checks are.
+use std::{cell::RefCell, collections::HashMap, fmt};
 
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
@@ -15,6 +17,34 @@ pub enum Refusal {
     DuplicateKey(String),
     Control(String, char),
     NotAString(String),
+    /// A declared limit: the field and what it must be.
+    Limit(String, String),
+}
+
+/// The compiled `pattern`s of a schema, by their source.
+pub type Patterns = HashMap<String, regex::Regex>;
+
+/// Every `pattern` in `spec`, compiled once. A pattern the `regex` crate cannot compile is left
+/// out (the handler's own checks still apply).
+pub fn patterns(spec: &Value) -> Patterns {
+    fn walk(v: &Value, out: &mut Patterns) {
+        match v {
+            Value::Object(m) => {
+                if let Some(p) = m.get("pattern").and_then(Value::as_str)
+                    && !out.contains_key(p)
+                    && let Ok(re) = regex::Regex::new(p)
+                {
+                    out.insert(p.to_string(), re);
+                }
+                m.values().for_each(|x| walk(x, out));
+            }
+            Value::Array(items) => items.iter().for_each(|x| walk(x, out)),
+            _ => {}
+        }
+    }
+    let mut out = Patterns::new();
+    walk(spec, &mut out);
+    out
 }
 
 /// Parses `body`, refusing duplicate keys at any depth. `Ok(None)` is malformed JSON, left to
@@ -122,40 +152,91 @@ pub fn controls(v: &Value) -> Option<Refusal> {
     walk(v, "", false)
 }
 
-/// The first value that is neither a string nor null where `schema` declares a string.
-/// `$ref`s are resolved against `spec`; `oneOf`/`anyOf` are left to the handler's parser.
-pub fn strings(v: &Value, schema: &Value, spec: &Value) -> Option<Refusal> {
-    fn walk(v: &Value, schema: &Value, spec: &Value, path: &str, depth: u8) -> Option<Refusal> {
+/// The first value that breaks `schema`: a non-string (other than null) where it declares a
+/// string, or a value outside the limits it declares. `$ref`s are resolved against `spec`;
+/// `oneOf`/`anyOf`, enums and formats are left to the handler's parser.
+pub fn against_schema(v: &Value, schema: &Value, spec: &Value, patterns: &Patterns) -> Option<Refusal> {
+    let ctx = Walk { spec, patterns };
+    ctx.walk(v, schema, "", 0)
+}
+
+struct Walk<'a> {
+    spec: &'a Value,
+    patterns: &'a Patterns,
+}
+
+impl Walk<'_> {
+    fn walk(&self, v: &Value, schema: &Value, path: &str, depth: u8) -> Option<Refusal> {
         if depth > 32 || v.is_null() {
             return None;
         }
         if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
-            let target = r.strip_prefix('#').and_then(|p| spec.pointer(p))?;
-            return walk(v, target, spec, path, depth + 1);
+            let target = r.strip_prefix('#').and_then(|p| self.spec.pointer(p))?;
+            return self.walk(v, target, path, depth + 1);
         }
         if let Some(all) = schema.get("allOf").and_then(Value::as_array) {
-            return all.iter().find_map(|s| walk(v, s, spec, path, depth + 1));
+            return all.iter().find_map(|s| self.walk(v, s, path, depth + 1));
         }
+        let limit = |why: String| Some(Refusal::Limit(path.to_string(), why));
+        let number = |k: &str| schema.get(k).and_then(Value::as_f64);
         match (schema.get("type").and_then(Value::as_str), v) {
-            (Some("string"), Value::String(_)) => None,
+            (Some("string"), Value::String(s)) => {
+                let chars = s.chars().count();
+                if let Some(min) = number("minLength").filter(|&m| (chars as f64) < m) {
+                    return limit(format!("must be at least {min} characters"));
+                }
+                if let Some(max) = number("maxLength").filter(|&m| (chars as f64) > m) {
+                    return limit(format!("must be at most {max} characters"));
+                }
+                let pattern = schema.get("pattern").and_then(Value::as_str);
+                match pattern.and_then(|p| self.patterns.get(p)) {
+                    Some(re) if !re.is_match(s) => {
+                        let what = schema.get("description").and_then(Value::as_str).unwrap_or_default();
+                        limit(format!(
+                            "does not have the required form (pattern {}){}",
+                            re.as_str(),
+                            hint(what)
+                        ))
+                    }
+                    _ => None,
+                }
+            }
             (Some("string"), _) => Some(Refusal::NotAString(path.to_string())),
+            (Some("integer" | "number"), Value::Number(n)) => {
+                let n = n.as_f64()?;
+                if let Some(min) = number("minimum").filter(|&m| n < m) {
+                    return limit(format!("must be at least {min}"));
+                }
+                number("maximum").filter(|&m| n > m).and_then(|max| limit(format!("must be at most {max}")))
+            }
             (Some("array"), Value::Array(items)) => {
+                if let Some(min) = number("minItems").filter(|&m| (items.len() as f64) < m) {
+                    return limit(format!("must have at least {min} items"));
+                }
+                if let Some(max) = number("maxItems").filter(|&m| (items.len() as f64) > m) {
+                    return limit(format!("must have at most {max} items"));
+                }
                 let item = schema.get("items")?;
                 items
                     .iter()
                     .enumerate()
-                    .find_map(|(i, x)| walk(x, item, spec, &format!("{path}[{i}]"), depth + 1))
+                    .find_map(|(i, x)| self.walk(x, item, &format!("{path}[{i}]"), depth + 1))
             }
             (Some("object") | None, Value::Object(map)) => map.iter().find_map(|(k, x)| {
                 let s = schema
                     .pointer(&format!("/properties/{}", k.replace('~', "~0").replace('/', "~1")))
                     .or_else(|| schema.get("additionalProperties"))?;
-                walk(x, s, spec, &join(path, k), depth + 1)
+                self.walk(x, s, &join(path, k), depth + 1)
             }),
             _ => None,
         }
     }
-    walk(v, schema, spec, "", 0)
+}
+
+/// The first sentence of a field's description, to say what the pattern means.
+fn hint(description: &str) -> String {
+    let first = description.split(". ").next().unwrap_or_default().trim_end_matches('.');
+    if first.is_empty() { String::new() } else { format!(": {}", first.replace('\n', " ")) }
 }
 
 #[cfg(test)]
@@ -196,10 +277,40 @@ mod tests {
             "secrets": {"type": "object", "additionalProperties": {"type": "string"}},
             "config": {"type": "object", "additionalProperties": {}}}}}}});
         let schema = json!({"$ref": "#/components/schemas/R"});
-        let check = |v: Value| strings(&v, &schema, &spec);
+        let check = |v: Value| against_schema(&v, &schema, &spec, &Patterns::new());
         assert_eq!(check(json!({"password": 123})), Some(Refusal::NotAString("password".into())));
         assert_eq!(check(json!({"uris": ["a", true]})), Some(Refusal::NotAString("uris[1]".into())));
         assert_eq!(check(json!({"secrets": {"k": 5}})), Some(Refusal::NotAString("secrets.k".into())));
         assert_eq!(check(json!({"password": "x", "n": 5, "config": {"k": 5}, "secrets": {"k": null}})), None);
+    }
+
+    #[test]
+    fn declared_limits_are_checked_with_the_full_path() {
+        let spec = json!({"components": {"schemas": {"R": {"type": "object", "properties": {
+            "slug": {"type": "string", "pattern": "^[a-z]{1,3}$", "description": "Short. More."},
+            "name": {"type": "string", "minLength": 1, "maxLength": 3},
+            "n": {"type": "integer", "minimum": 1, "maximum": 10},
+            "inner": {"$ref": "#/components/schemas/I"},
+            "tags": {"type": "array", "maxItems": 2, "items": {"type": "string", "maxLength": 2}}}},
+            "I": {"type": "object", "properties": {"k": {"type": "integer", "minimum": 60}}}}}});
+        let schema = json!({"$ref": "#/components/schemas/R"});
+        let pats = patterns(&spec);
+        let check = |v: Value| against_schema(&v, &schema, &spec, &pats);
+        let limit = |f: &str, why: &str| Some(Refusal::Limit(f.into(), why.into()));
+        assert_eq!(
+            check(json!({"slug": "Abc"})),
+            limit("slug", "does not have the required form (pattern ^[a-z]{1,3}$): Short")
+        );
+        assert_eq!(check(json!({"name": ""})), limit("name", "must be at least 1 characters"));
+        assert_eq!(check(json!({"name": "äöüß"})), limit("name", "must be at most 3 characters"));
+        assert_eq!(check(json!({"n": 0})), limit("n", "must be at least 1"));
+        assert_eq!(check(json!({"n": 11})), limit("n", "must be at most 10"));
+        assert_eq!(check(json!({"inner": {"k": 59}})), limit("inner.k", "must be at least 60"));
+        assert_eq!(check(json!({"tags": ["a", "b", "c"]})), limit("tags", "must have at most 2 items"));
+        assert_eq!(check(json!({"tags": ["ok", "long"]})), limit("tags[1]", "must be at most 2 characters"));
+        assert_eq!(
+            check(json!({"slug": "abc", "name": "äöü", "n": 10, "inner": {"k": 60}, "tags": ["ok"]})),
+            None
+        );
     }
 }

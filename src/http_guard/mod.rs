@@ -167,6 +167,16 @@ async fn check(
     if let Some(refused) = check_headers(req, path) {
         return Some(refused);
     }
+    // Declared headers (Idempotency-Key) against their schema's limits.
+    for (name, schema) in matched.map(|m| m.header_params(req.method().as_str())).unwrap_or_default() {
+        let Some(value) = req.headers().get(name.as_str()).and_then(|v| v.to_str().ok()) else { continue };
+        let value = Value::String(value.to_string());
+        if let Some(Refusal::Limit(_, why)) =
+            json::against_schema(&value, schema, &guard.routes.spec, &guard.routes.patterns)
+        {
+            return Some(refuse(path, "validation_failed", name, &why));
+        }
+    }
     let content_type = req.content_type().unwrap_or_default().to_ascii_lowercase();
     let form = content_type.starts_with("application/x-www-form-urlencoded");
     let json = content_type.starts_with("application/json") || content_type.contains("+json");
@@ -196,7 +206,7 @@ async fn check(
         return Some(refusal(path, r));
     }
     let schema = matched.and_then(|m| m.body_schema(req.method().as_str()))?;
-    json::strings(&value, schema, &guard.routes.spec).map(|r| refusal(path, r))
+    json::against_schema(&value, schema, &guard.routes.spec, &guard.routes.patterns).map(|r| refusal(path, r))
 }
 
 fn refusal(path: &str, r: Refusal) -> Response {
@@ -204,6 +214,7 @@ fn refusal(path: &str, r: Refusal) -> Response {
         Refusal::DuplicateKey(f) => refuse(path, "invalid_request", &f, "appears more than once"),
         Refusal::Control(f, ch) => refuse(path, "validation_failed", &f, &text::describe(ch)),
         Refusal::NotAString(f) => refuse(path, "validation_failed", &f, "must be a string"),
+        Refusal::Limit(f, why) => refuse(path, "validation_failed", &f, &why),
     }
 }
 

@@ -35,6 +35,8 @@ struct Route {
     methods: Vec<String>,
     /// JSON request-body schema per method.
     bodies: BTreeMap<String, Value>,
+    /// Declared request headers per method: name and schema.
+    headers: BTreeMap<String, Vec<(String, Value)>>,
 }
 
 /// The matched route of a request path.
@@ -59,12 +61,18 @@ impl Matched<'_> {
     pub fn body_schema(&self, method: &str) -> Option<&Value> {
         self.route.bodies.get(method)
     }
+
+    pub fn header_params(&self, method: &str) -> &[(String, Value)] {
+        self.route.headers.get(method).map_or(&[], Vec::as_slice)
+    }
 }
 
 pub struct RouteTable {
     routes: Vec<Route>,
     /// The OpenAPI document, for resolving `$ref`s in body schemas.
     pub spec: Value,
+    /// Its `pattern`s, compiled.
+    pub patterns: super::json::Patterns,
 }
 
 fn parse(template: &str) -> Vec<Segment> {
@@ -88,10 +96,16 @@ impl RouteTable {
                 segments: parse(t),
                 methods: m.iter().map(|s| (*s).to_string()).collect(),
                 bodies: BTreeMap::new(),
+                headers: BTreeMap::new(),
             })
             .collect();
         for (template, ops) in spec.get("paths").and_then(Value::as_object).into_iter().flatten() {
-            let mut route = Route { segments: parse(template), methods: Vec::new(), bodies: BTreeMap::new() };
+            let mut route = Route {
+                segments: parse(template),
+                methods: Vec::new(),
+                bodies: BTreeMap::new(),
+                headers: BTreeMap::new(),
+            };
             for (method, op) in ops.as_object().into_iter().flatten() {
                 let method = method.to_ascii_uppercase();
                 let json = op.pointer("/requestBody/content").and_then(Value::as_object).and_then(|c| {
@@ -102,12 +116,19 @@ impl RouteTable {
                 if let Some(schema) = json {
                     route.bodies.insert(method.clone(), schema.clone());
                 }
+                let headers =
+                    op.get("parameters").and_then(Value::as_array).into_iter().flatten().filter_map(|p| {
+                        let name = p.get("name").and_then(Value::as_str).filter(|_| p["in"] == "header")?;
+                        Some((name.to_string(), p.get("schema")?.clone()))
+                    });
+                route.headers.insert(method.clone(), headers.collect());
                 route.methods.push(method);
             }
             route.methods.sort();
             routes.push(route);
         }
-        Self { routes, spec }
+        let patterns = super::json::patterns(&spec);
+        Self { routes, spec, patterns }
     }
 
     /// The route a path belongs to; literal segments beat parameters where two match.

@@ -173,7 +173,7 @@ fn has_scope(scope: &str, wanted: &str) -> bool {
 }
 
 pub struct TokenRequest {
-    pub grant_type: Option<String>,
+    pub grant_type: String,
     pub code: Option<String>,
     pub redirect_uri: Option<String>,
     pub code_verifier: Option<String>,
@@ -202,8 +202,7 @@ pub async fn exchange(
     meta: ClientMeta,
     now: DateTime<Utc>,
 ) -> Result<TokenSet, OAuthError> {
-    let grant =
-        req.grant_type.clone().ok_or_else(|| OAuthError::InvalidRequest("grant_type is required".into()))?;
+    let grant = req.grant_type.clone();
     if !matches!(grant.as_str(), "authorization_code" | "refresh_token" | "client_credentials") {
         return Err(OAuthError::UnsupportedGrantType);
     }

@@ -67,7 +67,7 @@ impl Ops {
                 display_name: p.display_name,
                 enabled: p.enabled,
                 position: p.position,
-                config: p.config,
+                configuration: p.config,
                 secrets,
                 secrets_sealed,
             });
@@ -244,8 +244,10 @@ pub struct ExportProvider {
     pub enabled: bool,
     #[serde(default)]
     pub position: i32,
-    #[serde(default)]
-    pub config: Value,
+    /// Non-secret settings, as `configuration` in the admin API. Files exported before this
+    /// name was used say `config`; they still import.
+    #[serde(default, alias = "config")]
+    pub configuration: Value,
     /// In clear: only in exports made with `--include-secrets`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secrets: Option<BTreeMap<String, String>>,

@@ -230,7 +230,7 @@ impl Ops {
                 display_name: p.display_name.clone(),
                 enabled: p.enabled,
                 position: p.position,
-                config: p.config.clone(),
+                config: p.configuration.clone(),
                 secret_enc: None,
                 created_at: now,
                 updated_at: now,
@@ -256,8 +256,9 @@ impl Ops {
                 }
                 (None, None) => BTreeMap::new(),
             };
-            let urls = crate::strategy::validate(&p.kind, &p.config, &secrets, &self.settings.upstream)
-                .map_err(|e| at(format!("{}: {}", e.field, e.message)))?;
+            let urls =
+                crate::strategy::validate(&p.kind, &p.configuration, &secrets, &self.settings.upstream)
+                    .map_err(|e| at(format!("{}: {}", e.field, e.message)))?;
             endpoints.push((format!("providers[{n}] ({})", p.provider_id), urls));
             providers.push(row);
         }

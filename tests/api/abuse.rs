@@ -54,7 +54,7 @@ backend_tests! {
         fail(&app, "ann", 2).await;
         assert_eq!(app.login_raw("default", "ann", PASSWORD).await.status(), StatusCode::TOO_MANY_REQUESTS);
         let bad = app.admin_patch(&op, "/admin/v1/tenants/default", &json!({"settings": {"lockout": {"threshold": 0}}})).await;
-        assert_eq!(problem(bad, StatusCode::BAD_REQUEST).await["field"], "settings.lockout");
+        assert_eq!(problem(bad, StatusCode::BAD_REQUEST).await["field"], "settings.lockout.threshold");
     }
 
     async fn the_hosted_form_shares_the_lock(app: TestApp) {

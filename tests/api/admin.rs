@@ -71,8 +71,11 @@ backend_tests! {
         for (body, field) in [
             (json!({"settings": {"access_token_ttl_secs": 5}}), "settings.access_token_ttl_secs"),
             (json!({"settings": {"access_token_ttl_secs": 999_999}}), "settings.access_token_ttl_secs"),
-            (json!({"settings": {"password_policy": {"max_length": 32}}}), "settings.password_policy"),
-            (json!({"settings": {"password_policy": {"min_length": 4}}}), "settings.password_policy"),
+            // Limits the spec declares are checked at the edge, which names the exact field.
+            (json!({"settings": {"password_policy": {"max_length": 32}}}), "settings.password_policy.max_length"),
+            (json!({"settings": {"password_policy": {"min_length": 4}}}), "settings.password_policy.min_length"),
+            (json!({"settings": {"password_policy": {"min_length": 100, "max_length": 64}}}), "settings.password_policy"),
+            (json!({"settings": {"lockout": {"threshold": 0}}}), "settings.lockout.threshold"),
             (json!({"settings": {"branding": {"logo_url": "http://insecure.example/logo.png"}}}), "settings.branding.logo_url"),
             (json!({"settings": {"branding": {"primary_color": "red"}}}), "settings.branding.primary_color"),
             (json!({"settings": {"branding": {"logo_url": "data:text/html;base64,PGgxPmhpPC9oMT4="}}}), "settings.branding.logo_url"),
@@ -83,7 +86,9 @@ backend_tests! {
             let p = problem(app.admin_patch(&op, "/admin/v1/tenants/acme", &body).await, StatusCode::BAD_REQUEST).await;
             assert_eq!(p["field"], field, "{body}");
         }
-        for body in [json!({"settings": {"signing_algorithm": "HS256"}}), json!({"unknown": 1}), json!({"status": "paused"})] {
+        // Unknown fields are refused at any depth, as `additionalProperties: false` says.
+        for body in [json!({"settings": {"signing_algorithm": "HS256"}}), json!({"unknown": 1}), json!({"status": "paused"}),
+                     json!({"settings": {"branding": {"colour": "#000000"}}}), json!({"settings": {"lockout": {"threshold": 3, "extra": 1}}})] {
             problem(app.admin_patch(&op, "/admin/v1/tenants/acme", &body).await, StatusCode::BAD_REQUEST).await;
         }
         for slug in ["Acme", "-x", "x-", "a_b", "", &"x".repeat(64)] {
@@ -271,7 +276,7 @@ backend_tests! {
         let roles = json_of(app.admin_put(&op, &format!("{base}/{id}/roles"), &json!({"roles": ["tenant-admin", "tenant-admin"]})).await, StatusCode::OK).await;
         assert_eq!(roles["roles"], json!(["tenant-admin"]));
         let bad = app.admin_put(&op, &format!("{base}/{id}/roles"), &json!({"roles": ["Bad Role"]})).await;
-        assert_eq!(problem(bad, StatusCode::BAD_REQUEST).await["field"], "roles");
+        assert_eq!(problem(bad, StatusCode::BAD_REQUEST).await["field"], "roles[0]");
 
         assert_eq!(app.admin_delete(&op, &format!("{base}/{id}")).await.status(), StatusCode::NO_CONTENT);
         assert_eq!(app.admin_get(&op, &format!("{base}/{id}")).await.status(), StatusCode::NOT_FOUND);

@@ -241,11 +241,11 @@ backend_tests! {
             (with("redirect_uris", json!(["/relative"])), "redirect_uris"),
             (with("redirect_uris", json!(["javascript:alert(1)"])), "redirect_uris"),
             (with("redirect_uris", json!(many)), "redirect_uris"),
-            (with("redirect_uris", json!([long])), "redirect_uris"),
+            (with("redirect_uris", json!([long])), "redirect_uris[0]"),
             (with("post_logout_redirect_uris", json!(["ftp://files.example/"])), "post_logout_redirect_uris"),
             (with("grant_types", json!(["client_credentials"])), "grant_types"),
-            (with("scopes", json!(["Admin"])), "scopes"),
-            (with("scopes", json!(["has space"])), "scopes"),
+            (with("scopes", json!(["Admin"])), "scopes[0]"),
+            (with("scopes", json!(["has space"])), "scopes[0]"),
             (with("access_token_ttl_secs", json!(59)), "access_token_ttl_secs"),
             (with("access_token_ttl_secs", json!(app.settings.tokens.max_access_ttl_secs + 1)), "access_token_ttl_secs"),
             (with("refresh_token_ttl_secs", json!(299)), "refresh_token_ttl_secs"),
@@ -259,7 +259,7 @@ backend_tests! {
             (json!({"name": ""}), "name"),
             (json!({"redirect_uris": []}), "redirect_uris"),
             (json!({"redirect_uris": ["https://ok.example/cb", "http://evil.example/cb"]}), "redirect_uris"),
-            (json!({"scopes": ["ok", "-bad"]}), "scopes"),
+            (json!({"scopes": ["ok", "-bad"]}), "scopes[1]"),
             (json!({"grant_types": []}), "grant_types"),
             (json!({"refresh_token_ttl_secs": 1}), "refresh_token_ttl_secs"),
         ] {
@@ -283,6 +283,12 @@ backend_tests! {
         assert_eq!(again["client_id"], first["client_id"]);
         assert_eq!(again["client_secret"], first["client_secret"]);
         assert_eq!(again, first);
+        // The key's form is declared in the spec and refused before anything is written.
+        for bad in ["has space".to_string(), "k".repeat(201)] {
+            let resp = app.client.post(app.url(CLIENTS)).bearer_auth(&op).header("Idempotency-Key", &bad).json(&web_app("Bad")).send().await.unwrap();
+            let p = problem(resp, StatusCode::BAD_REQUEST).await;
+            assert_eq!((p["code"].as_str(), p["field"].as_str()), (Some("validation_failed"), Some("Idempotency-Key")), "{p}");
+        }
         let other = send(web_app("Other"), "k-1").await.unwrap();
         assert_eq!(problem(other, StatusCode::UNPROCESSABLE_ENTITY).await["code"], "idempotency_key_reused");
         let list = json_of(app.admin_get(&op, CLIENTS).await, StatusCode::OK).await;

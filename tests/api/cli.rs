@@ -21,6 +21,7 @@ async fn gatehouse(app: &TestApp, args: &[&str], env: &[(&str, &str)], stdin: &s
     cmd.args(args)
         .env_remove("RUST_LOG")
         .env_remove("GATEHOUSE_ADMIN_PASSWORD")
+        .env_remove("GATEHOUSE__BOOTSTRAP__ADMIN_PASSWORD")
         .env("GATEHOUSE_CONFIG_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/config"))
         .env("GATEHOUSE__DATABASE__URL", s.database.url.expose())
         .env("GATEHOUSE__SECRETS__MASTER_KEY", s.secrets.master_key.as_ref().unwrap().expose())
@@ -124,7 +125,7 @@ backend_tests! {
 
         // Assert: exit 1, the error once, on one line, and nothing else.
         for (out, says) in [(&taken, "tenant acme exists already"), (&unknown, "no tenant nope"),
-                            (&no_password, "read from GATEHOUSE_ADMIN_PASSWORD or, when that is unset, from the first line of stdin")] {
+                            (&no_password, "read from a prompt on a terminal or the first line of stdin")] {
             assert_eq!(out.code, Some(1), "{}", out.stderr);
             assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
             assert!(out.stderr.starts_with("gatehouse: ") && out.stderr.contains(says), "{}", out.stderr);
@@ -162,9 +163,17 @@ backend_tests! {
         let closed = app.register("acme", "ann").await;
         assert_eq!(crate::helpers::problem(closed, StatusCode::FORBIDDEN).await["code"], "registration_closed");
         ok(&app, &["admin", "create", "--tenant", "acme", "--username", "Boss"], &format!("{PASSWORD}\n")).await;
-        let env = [("GATEHOUSE_ADMIN_PASSWORD", "an operator made from the cli")];
-        let out = gatehouse(&app, &["admin", "create", "--tenant", "system", "--username", "ops2"], &env, "").await;
+        // The operator's bootstrap password in the environment is never taken for a new admin.
+        let bootstrap = [("GATEHOUSE__BOOTSTRAP__ADMIN_PASSWORD", "the operator's own password")];
+        let out = gatehouse(&app, &["admin", "create", "--tenant", "system", "--username", "ops2"], &bootstrap, "an operator made from the cli\n").await;
         assert!(out.ok, "{}", out.stderr);
+        assert!(out.stderr.is_empty(), "{}", out.stderr);
+        // The old variable still works, with a warning naming the way that replaces it.
+        let env = [("GATEHOUSE_ADMIN_PASSWORD", "an operator made the old way")];
+        let old = gatehouse(&app, &["admin", "create", "--tenant", "system", "--username", "ops3"], &env, "").await;
+        assert!(old.ok, "{}", old.stderr);
+        assert!(old.stderr.contains("GATEHOUSE_ADMIN_PASSWORD is deprecated") && old.stderr.contains("stdin"), "{}", old.stderr);
+        assert_eq!(app.login_raw("system", "ops3", "an operator made the old way").await.status(), StatusCode::OK);
 
         // Assert: the tenant admin manages acme (and only acme), the operator every tenant.
         let boss = app.login("acme", "boss").await.access;
@@ -275,6 +284,19 @@ backend_tests! {
         assert!(!again.ok && again.stderr.contains("exists"), "{}", again.stderr);
         let replaced = gatehouse(&other, &["tenant", "import", "--replace", "-"], &[], &clear).await;
         assert!(replaced.ok, "{}", replaced.stderr);
+        // Provider settings are `configuration`, as in the admin API; files exported when the
+        // key was `config` still import.
+        let mut legacy: Value = serde_json::from_str(&clear).unwrap();
+        for p in legacy["providers"].as_array_mut().unwrap() {
+            let settings = p.as_object_mut().unwrap().remove("configuration").expect("exported as configuration");
+            assert!(p.get("config").is_none(), "{p}");
+            p["config"] = settings;
+        }
+        let old = gatehouse(&other, &["tenant", "import", "--replace", "-"], &[], &legacy.to_string()).await;
+        assert!(old.ok, "{}", old.stderr);
+        let other_op = other.operator().await;
+        let github: Value = other.admin_get(&other_op, "/admin/v1/tenants/acme/providers/github").await.json().await.unwrap();
+        assert_eq!(github["configuration"], json!({"client_id": "gh-client"}), "{github}");
         let mut broken: Value = serde_json::from_str(&clear).unwrap();
         broken["tenant"]["slug"] = json!("acme-copy");
         broken["tenant"]["id"] = Value::Null;

@@ -1,13 +1,15 @@
 //! The OpenAPI spec as a contract: clients generated from `openapi/openapi.yaml` at test time,
 //! with no hand edits, run the admin and user scenario against the real server. TypeScript:
-//! openapi-typescript + openapi-fetch, type-checked with `tsc` before it runs. Python:
+//! openapi-typescript + openapi-fetch, type-checked with `tsc` before it runs; and the SDK of
+//! @hey-api/openapi-ts, which also runs the client app's OAuth calls with every credential given
+//! to the SDK's own auth setting, compiled to ES modules that Node runs as they are. Python:
 //! openapi-python-client, which refuses (`--fail-on-warning`) a spec it cannot fully turn into
-//! code. The scenarios live in `tests/clients/`; `scripts/test` installs the tools
+//! code, likewise with its own auth settings. The scenarios live in `tests/clients/`; `scripts/test` installs the tools
 //! (`npm ci --prefix tests/clients`, and a Python venv from `tests/clients/requirements.txt`).
 //! A missing tool fails these tests; it never skips them.
 use std::{path::PathBuf, process::Command};
 
-use crate::helpers::{Backend, OPERATOR_PASSWORD, PASSWORD, TestApp};
+use crate::helpers::{BOOTSTRAP_ADMIN_PASSWORD, Backend, PASSWORD, TestApp};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -30,7 +32,7 @@ pub(crate) fn run_tool(what: &str, cmd: &mut Command) -> String {
 fn scenario_env(app: &TestApp, tenant: &str) -> [(&'static str, String); 4] {
     [
         ("GATEHOUSE_URL", app.address.clone()),
-        ("OPERATOR_PASSWORD", OPERATOR_PASSWORD.into()),
+        ("GATEHOUSE__BOOTSTRAP__ADMIN_PASSWORD", BOOTSTRAP_ADMIN_PASSWORD.into()),
         ("TENANT", tenant.into()),
         ("PASSWORD", PASSWORD.into()),
     ]
@@ -65,6 +67,46 @@ async fn a_generated_typescript_client_runs_the_admin_and_user_scenario() {
             Command::new("node").arg("ts/build/scenario.js").envs(env).current_dir(&dir),
         );
         assert!(out.contains("typescript client: ok"), "{out}");
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hey_api_sdk_runs_the_scenario_with_its_own_auth_settings_as_node_es_modules() {
+    let app = TestApp::spawn(Backend::PostgresRedis).await;
+    let dir = node_project("tests/clients", "@hey-api/openapi-ts");
+    let env = scenario_env(&app, "hey-api-client");
+    tokio::task::spawn_blocking(move || {
+        let bin = |tool: &str| dir.join("node_modules/.bin").join(tool);
+        let project = dir.join("hey-api");
+        let _ = std::fs::remove_dir_all(project.join("generated"));
+        run_tool(
+            "@hey-api/openapi-ts",
+            Command::new("node")
+                .arg(bin("openapi-ts"))
+                .args(["-f", "openapi-ts.config.mjs"])
+                .current_dir(&project),
+        );
+        // The generated code: nothing renamed to dodge a clash, imports that Node resolves.
+        let sdk = std::fs::read_to_string(project.join("generated/sdk.gen.ts")).unwrap();
+        let types = std::fs::read_to_string(project.join("generated/types.gen.ts")).unwrap();
+        for line in types.lines().filter(|l| l.starts_with("export type ")) {
+            let name = line["export type ".len()..].split([' ', '<', '=']).next().unwrap();
+            assert!(!name.ends_with(|c: char| c.is_ascii_digit()), "a renamed type: {line}");
+        }
+        for import in sdk.lines().filter(|l| l.starts_with("import ")) {
+            assert!(import.contains(".js'"), "not a Node ES module import: {import}");
+        }
+        run_tool(
+            "tsc (the scenario against the generated SDK)",
+            Command::new("node").arg(bin("tsc")).args(["-p", "hey-api"]).current_dir(&dir),
+        );
+        let out = run_tool(
+            "the hey-api scenario",
+            Command::new("node").arg("hey-api/build/scenario.js").envs(env).current_dir(&dir),
+        );
+        assert!(out.contains("hey-api client: ok"), "{out}");
     })
     .await
     .unwrap();

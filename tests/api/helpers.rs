@@ -21,7 +21,7 @@ pub const PASSWORD: &str = "correct horse battery staple";
 /// Just past the default refresh-reuse grace window (2 s): a replay after it is reuse.
 pub const REUSE_GRACE: std::time::Duration = std::time::Duration::from_millis(2100);
 /// The bootstrapped operator `admin` of tenant `system` logs in with this.
-pub const OPERATOR_PASSWORD: &str = "operator password for the tests";
+pub const BOOTSTRAP_ADMIN_PASSWORD: &str = "operator password for the tests";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -142,7 +142,7 @@ impl TestApp {
         let mut s = Settings::default();
         s.server.bind = "127.0.0.1:0".parse().unwrap();
         s.secrets.master_key = Some(Secret::new(base64_key()));
-        s.bootstrap.admin_password = Some(Secret::new(OPERATOR_PASSWORD));
+        s.bootstrap.admin_password = Some(Secret::new(BOOTSTRAP_ADMIN_PASSWORD));
         // The harness speaks plain HTTP on loopback.
         s.oidc.insecure_dev_cookies = true;
         // Tests log in far more often than people do; the rate-limit tests lower these.
@@ -340,7 +340,7 @@ impl TestApp {
 
     /// An operator's admin token (user `admin` of tenant `system`).
     pub async fn operator(&self) -> String {
-        let resp = self.login_raw("system", "admin", OPERATOR_PASSWORD).await;
+        let resp = self.login_raw("system", "admin", BOOTSTRAP_ADMIN_PASSWORD).await;
         assert_eq!(resp.status(), StatusCode::OK, "operator login failed");
         resp.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string()
     }
@@ -489,7 +489,7 @@ pub async fn shared_deployment_env() -> Vec<(String, String)> {
         ("GATEHOUSE__REDIS__URL", redis_url()),
         ("GATEHOUSE__REDIS__KEY_PREFIX", format!("ghtest:{id}:")),
         ("GATEHOUSE__SECRETS__MASTER_KEY", base64_key()),
-        ("GATEHOUSE__BOOTSTRAP__ADMIN_PASSWORD", OPERATOR_PASSWORD.into()),
+        ("GATEHOUSE__BOOTSTRAP__ADMIN_PASSWORD", BOOTSTRAP_ADMIN_PASSWORD.into()),
         ("GATEHOUSE__LIMITS__LOGIN_PER_IP", "10000".into()),
         ("GATEHOUSE__LIMITS__REFRESH_PER_IP", "10000".into()),
         ("GATEHOUSE__LIMITS__REGISTER_PER_IP", "10000".into()),

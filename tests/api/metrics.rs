@@ -11,7 +11,7 @@ use reqwest::StatusCode;
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, OPERATOR_PASSWORD, PASSWORD, REUSE_GRACE, TestApp, backend_tests};
+use crate::helpers::{BOOTSTRAP_ADMIN_PASSWORD, Backend, PASSWORD, REUSE_GRACE, TestApp, backend_tests};
 
 async fn scrape(app: &TestApp) -> String {
     let resp = app.client.get(app.url("/metrics")).send().await.unwrap();
@@ -212,7 +212,7 @@ async fn serve_with_json_logs() -> Served {
         .env("GATEHOUSE__SERVER__BIND", "127.0.0.1:0")
         .env("GATEHOUSE__DATABASE__URL", format!("sqlite://{}?mode=rwc", db.display()))
         .env("GATEHOUSE__SECRETS__MASTER_KEY", MASTER_KEY)
-        .env("GATEHOUSE__BOOTSTRAP__ADMIN_PASSWORD", OPERATOR_PASSWORD)
+        .env("GATEHOUSE__BOOTSTRAP__ADMIN_PASSWORD", BOOTSTRAP_ADMIN_PASSWORD)
         .env("GATEHOUSE__OIDC__INSECURE_DEV_COOKIES", "true")
         .env("GATEHOUSE__LOG__FORMAT", "json")
         // Debug, as an operator chasing a problem would set it: still nothing secret.
@@ -303,12 +303,13 @@ async fn json_logs_carry_request_id_tenant_and_route_but_no_password_token_or_se
     assert_eq!(me.headers()["x-request-id"], "trace-me-123");
     let generated = http.get(url("/health/live")).send().await.unwrap();
     let generated_id = generated.headers()["x-request-id"].to_str().unwrap().to_string();
-    let op: Value = post("/t/system/auth/login", json!({"username": "admin", "password": OPERATOR_PASSWORD}))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let op: Value =
+        post("/t/system/auth/login", json!({"username": "admin", "password": BOOTSTRAP_ADMIN_PASSWORD}))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
     let op_token = op["access_token"].as_str().unwrap().to_string();
     let client: Value = http
         .post(url("/admin/v1/tenants/default/clients"))
@@ -337,7 +338,7 @@ async fn json_logs_carry_request_id_tenant_and_route_but_no_password_token_or_se
     let secrets = [
         PASSWORD.to_string(),
         wrong_password.to_string(),
-        OPERATOR_PASSWORD.to_string(),
+        BOOTSTRAP_ADMIN_PASSWORD.to_string(),
         MASTER_KEY.to_string(),
         refresh.clone(),
         rotated["refresh_token"].as_str().unwrap().to_string(),

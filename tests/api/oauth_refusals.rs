@@ -180,6 +180,25 @@ backend_tests! {
         oauth_error(resp, StatusCode::BAD_REQUEST, "invalid_grant").await;
     }
 
+    async fn the_fields_the_spec_requires_are_refused_when_missing_in_the_rfc6749_shape(app: TestApp) {
+        let op = app.operator().await;
+        let (client, secret) = app.oidc_client(&op, "default", "confidential", &["client_credentials"], json!({})).await;
+        let post = |endpoint: &'static str, form: Vec<(&'static str, &'static str)>| {
+            app.client.post(app.url(&format!("/t/default/oauth2/{endpoint}"))).basic_auth(&client, secret.as_deref()).form(&form).send()
+        };
+        for (endpoint, form, field) in [
+            ("token", vec![("scope", "openid")], "grant_type"),
+            ("introspect", vec![("token_type_hint", "access_token")], "token"),
+            ("revoke", vec![("token_type_hint", "refresh_token")], "token"),
+        ] {
+            let body = oauth_error(post(endpoint, form).await.unwrap(), StatusCode::BAD_REQUEST, "invalid_request").await;
+            assert!(body["error_description"].as_str().unwrap().contains(field), "{endpoint}: {body}");
+        }
+        // With them, the same client is served.
+        let issued = post("token", vec![("grant_type", "client_credentials")]).await.unwrap();
+        assert_eq!(issued.status(), StatusCode::OK);
+    }
+
     async fn a_confidential_client_must_send_a_pkce_challenge_unless_opted_out(app: TestApp) {
         let op = app.operator().await;
         app.user("ann").await;

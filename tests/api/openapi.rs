@@ -27,6 +27,151 @@ fn every_operation_has_an_id_a_tag_and_documented_errors() {
     }
 }
 
+fn served_spec() -> serde_json::Value {
+    serde_json::from_str(&gatehouse::api::spec_json(&gatehouse::api::api_service("http://127.0.0.1:8080")))
+        .unwrap()
+}
+
+fn operations(spec: &serde_json::Value) -> impl Iterator<Item = (String, &serde_json::Value)> {
+    spec["paths"].as_object().unwrap().iter().flat_map(|(path, item)| {
+        item.as_object().unwrap().iter().map(move |(method, op)| (format!("{method} {path}"), op))
+    })
+}
+
+/// Names that generators put beside the operations: @hey-api/openapi-ts exports its client
+/// factory and helpers from the same index as the SDK functions, and derives
+/// `<OperationId>Data|Error|Errors|Response|Responses` types that share a namespace with the
+/// schemas; openapi-python-client makes a module per operation and a class per schema, in snake
+/// and Pascal case. A clash makes them rename one side (`TokenResponse2`) or shadow it.
+#[test]
+fn operation_ids_and_schema_names_generate_clients_without_renames() {
+    const HEY_API_EXPORTS: [&str; 16] = [
+        "client",
+        "createClient",
+        "createConfig",
+        "createClientConfig",
+        "mergeHeaders",
+        "buildClientParams",
+        "serializeQueryKeyValue",
+        "formDataBodySerializer",
+        "jsonBodySerializer",
+        "urlSearchParamsBodySerializer",
+        "Options",
+        "ClientOptions",
+        "Client",
+        "Config",
+        "Auth",
+        "RequestResult",
+    ];
+    let spec = served_spec();
+    let ids: Vec<String> =
+        operations(&spec).map(|(_, op)| op["operationId"].as_str().unwrap().to_string()).collect();
+    let schemas: Vec<&String> = spec["components"]["schemas"].as_object().unwrap().keys().collect();
+    let fold = |s: &str| s.to_ascii_lowercase().replace('_', "");
+    let mut seen = std::collections::HashSet::new();
+    for id in &ids {
+        assert!(seen.insert(fold(id)), "operationId {id} is not unique (ignoring case and `_`)");
+        assert!(
+            !HEY_API_EXPORTS.iter().any(|r| r.eq_ignore_ascii_case(id)),
+            "operationId {id} collides with @hey-api/openapi-ts' own export"
+        );
+        let pascal = format!("{}{}", id[..1].to_ascii_uppercase(), &id[1..]);
+        for suffix in ["Data", "Error", "Errors", "Response", "Responses"] {
+            let derived = format!("{pascal}{suffix}");
+            assert!(!schemas.iter().any(|s| fold(s) == fold(&derived)), "schema {derived} clashes with {id}");
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    for name in &schemas {
+        assert!(seen.insert(fold(name)), "schema {name} is not unique (ignoring case and `_`)");
+        assert!(!HEY_API_EXPORTS.iter().any(|r| r.eq_ignore_ascii_case(name)), "schema {name}");
+    }
+    let admin = operations(&spec).filter(|(path, _)| path.contains(" /admin/"));
+    for (path, op) in admin {
+        assert!(op["operationId"].as_str().unwrap().starts_with("admin"), "{path}: admin operations say so");
+    }
+}
+
+#[test]
+fn client_apps_and_the_two_kinds_of_bearer_token_have_their_own_security_schemes() {
+    let spec = served_spec();
+    let schemes = spec["components"]["securitySchemes"].as_object().unwrap();
+    let names: Vec<&str> = schemes.keys().map(String::as_str).collect();
+    assert_eq!(names, ["AdminBearer", "ClientSecretBasic", "UserBearer"]);
+    assert_eq!(schemes["ClientSecretBasic"]["scheme"], "basic");
+    let says = |scheme: &str, text: &str| {
+        let d = schemes[scheme]["description"].as_str().unwrap();
+        assert!(d.contains(text), "{scheme}: {d}");
+    };
+    says("AdminBearer", "gatehouse token");
+    says("AdminBearer", "`UserBearer`");
+    says("UserBearer", "/t/{tenant}/auth/login");
+    says("UserBearer", "`AdminBearer`");
+    says("ClientSecretBasic", "client_secret_post");
+    for (path, op) in operations(&spec) {
+        let security = &op["security"];
+        if ["token", "introspect", "revoke"].iter().any(|e| path.ends_with(&format!("/oauth2/{e}"))) {
+            // Basic, or nothing: public clients send only `client_id` in the form.
+            assert_eq!(security, &serde_json::json!([{"ClientSecretBasic": []}, {}]), "{path}");
+        } else if path.contains(" /admin/") {
+            assert_eq!(security, &serde_json::json!([{"AdminBearer": []}]), "{path}");
+        } else if let Some(s) = security.as_array() {
+            assert_eq!(s, &[serde_json::json!({"UserBearer": []})], "{path}");
+        }
+    }
+    let token_form = &spec["components"]["schemas"]["TokenForm"];
+    assert_eq!(token_form["required"], serde_json::json!(["grant_type"]));
+    for form in ["IntrospectForm", "RevokeForm"] {
+        assert_eq!(spec["components"]["schemas"][form]["required"], serde_json::json!(["token"]), "{form}");
+    }
+}
+
+/// Every JSON body the server parses refuses unknown fields, and every request string refuses
+/// control characters (`http_guard`): both are in the schema.
+#[test]
+fn request_bodies_are_closed_and_request_text_declares_the_control_character_rule() {
+    let spec = served_spec();
+    let schemas = &spec["components"]["schemas"];
+    // Every request string's pattern refuses C0, DEL and C1 (tab, CR and LF only where PEM
+    // may go), whatever else it says.
+    let refuses_controls = |at: &str, schema: &serde_json::Value| {
+        let pattern = schema["pattern"].as_str().unwrap_or_else(|| panic!("{at}: no pattern in {schema}"));
+        let re = regex::Regex::new(pattern).unwrap();
+        for c in ['\0', '\u{1b}', '\u{7f}', '\u{85}', '\u{9f}'] {
+            assert!(!re.is_match(&format!("a{c}b")), "{at}: {pattern} lets U+{:04X} through", u32::from(c));
+        }
+    };
+    for (path, op) in operations(&spec) {
+        for (media, body) in op["requestBody"]["content"].as_object().into_iter().flatten() {
+            let name = body["schema"]["$ref"].as_str().unwrap().rsplit('/').next().unwrap();
+            let schema = &schemas[name];
+            let closed = schema["additionalProperties"] == serde_json::json!(false);
+            // OAuth forms stay open: RFC 6749 section 3.2 says unknown parameters are ignored.
+            assert_eq!(closed, media.starts_with("application/json"), "{path} {name}");
+            for (field, prop) in schema["properties"].as_object().unwrap() {
+                for s in [prop, &prop["items"], &prop["additionalProperties"]] {
+                    if s["type"] == "string" && s.get("format").is_none() && s.get("enum").is_none() {
+                        refuses_controls(&format!("{path} {name}.{field}"), s);
+                    }
+                }
+                if prop["format"].as_str().is_some_and(|f| f.starts_with("uint")) {
+                    assert!(prop["minimum"].as_f64().is_some_and(|m| m >= 0.0), "{path} {name}.{field}");
+                }
+            }
+        }
+        for p in op["parameters"].as_array().into_iter().flatten() {
+            if p["schema"]["type"] == "string" && p["schema"].get("format").is_none() {
+                refuses_controls(&format!("{path} {}", p["name"]), &p["schema"]);
+            }
+        }
+    }
+    for nested in ["TenantSettingsInput", "BrandingInput", "LockoutInput", "PasswordPolicyInput"] {
+        assert_eq!(schemas[nested]["additionalProperties"], serde_json::json!(false), "{nested}");
+    }
+    let secrets = &schemas["CreateProviderRequest"]["properties"]["secrets"]["additionalProperties"];
+    assert!(secrets["pattern"].as_str().unwrap().contains(r"\u000E-"), "PEM may hold line breaks: {secrets}");
+}
+
 #[test]
 fn the_docs_list_what_app_developers_need_before_the_admin_api() {
     let api = gatehouse::api::api_service("http://127.0.0.1:8080");
@@ -91,6 +236,53 @@ mod landing {
             let post = app.client.post(app.url("/")).send().await.unwrap();
             assert_eq!(post.status(), StatusCode::METHOD_NOT_ALLOWED);
             assert_eq!(post.headers()[header::ALLOW], "GET, HEAD");
+        }
+    }
+
+    /// The first `null` in `v`, as a path.
+    fn null_in(v: &Value, path: &str) -> Option<String> {
+        match v {
+            Value::Null => Some(path.to_string()),
+            Value::Array(items) => {
+                items.iter().enumerate().find_map(|(i, x)| null_in(x, &format!("{path}[{i}]")))
+            }
+            Value::Object(m) => m.iter().find_map(|(k, x)| null_in(x, &format!("{path}.{k}"))),
+            _ => None,
+        }
+    }
+
+    backend_tests! {
+        async fn absent_optional_fields_are_left_out_not_null(app: TestApp) {
+            let discovery: Value = app.client.get(app.url("/t/default/.well-known/openid-configuration"))
+                .send().await.unwrap().json().await.unwrap();
+            assert_eq!(null_in(&discovery, ""), None, "{discovery}");
+            // No dynamic client registration (RFC 7591): the member is absent, not null.
+            assert!(discovery.get("registration_endpoint").is_none(), "{discovery}");
+            for endpoint in ["authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri",
+                "introspection_endpoint", "revocation_endpoint", "end_session_endpoint"] {
+                assert!(discovery[endpoint].as_str().is_some_and(|u| u.starts_with("http")), "{endpoint}");
+            }
+            let op = app.operator().await;
+            app.api_open_tenant(&op, "acme").await;
+            let spa = serde_json::json!({"name": "SPA", "client_type": "public",
+                "redirect_uris": ["https://spa.example/cb"], "grant_types": ["authorization_code"]});
+            let created = app.admin_post(&op, "/admin/v1/tenants/acme/clients", &spa).await;
+            assert_eq!(created.status(), StatusCode::CREATED);
+            let user = app.admin_post(&op, "/admin/v1/tenants/acme/users", &serde_json::json!({"username": "nomail"})).await;
+            assert_eq!(user.status(), StatusCode::CREATED);
+            let tokens: Value = app.client.post(app.url("/t/system/auth/login")).json(&serde_json::json!({
+                "username": "admin", "password": crate::helpers::BOOTSTRAP_ADMIN_PASSWORD})).send().await.unwrap().json().await.unwrap();
+            let mut answers = vec![("created client".to_string(), created.json::<Value>().await.unwrap()), ("login".into(), tokens)];
+            for path in ["/admin/v1/tenants/acme", "/admin/v1/tenants/acme/clients", "/admin/v1/tenants/acme/users",
+                "/admin/v1/tenants/acme/providers", "/admin/v1/tenants/acme/keys", "/admin/v1/tenants/acme/audit-events",
+                "/admin/v1/tenants"] {
+                let resp = app.admin_get(&op, path).await;
+                assert_eq!(resp.status(), StatusCode::OK, "{path}");
+                answers.push((path.to_string(), resp.json().await.unwrap()));
+            }
+            for (what, body) in answers {
+                assert_eq!(null_in(&body, ""), None, "{what}: {body}");
+            }
         }
     }
 }

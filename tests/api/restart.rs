@@ -4,7 +4,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::{
-    helpers::{OPERATOR_PASSWORD, PASSWORD},
+    helpers::{BOOTSTRAP_ADMIN_PASSWORD, PASSWORD},
     scale::Instance,
 };
 
@@ -13,7 +13,7 @@ async fn embedded(dir: &std::path::Path) -> Instance {
     let env: Vec<(String, String)> = [
         ("GATEHOUSE__DATABASE__URL", format!("sqlite://{}/gatehouse.db?mode=rwc", dir.display())),
         ("GATEHOUSE__SECRETS__MASTER_KEY_FILE", format!("{}/master.key", dir.display())),
-        ("GATEHOUSE__BOOTSTRAP__ADMIN_PASSWORD", OPERATOR_PASSWORD.into()),
+        ("GATEHOUSE__BOOTSTRAP__ADMIN_PASSWORD", BOOTSTRAP_ADMIN_PASSWORD.into()),
         ("GATEHOUSE__LIMITS__LOGIN_PER_IP", "10000".into()),
     ]
     .into_iter()

@@ -9,7 +9,7 @@ use std::{
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{OPERATOR_PASSWORD, PASSWORD, REUSE_GRACE, shared_deployment_env};
+use crate::helpers::{BOOTSTRAP_ADMIN_PASSWORD, PASSWORD, REUSE_GRACE, shared_deployment_env};
 
 /// The issuer every instance shares, as behind one load balancer.
 const PUBLIC_URL: &str = "https://id.example.test";
@@ -132,7 +132,7 @@ async fn within(what: &str, tries: u32, every_ms: u64, mut check: impl AsyncFnMu
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_instances_agree_on_logout_refresh_keys_and_disabling() {
     let [a, b, c] = three_instances().await;
-    let op = a.login("system", "admin", OPERATOR_PASSWORD).await["access_token"].clone();
+    let op = a.login("system", "admin", BOOTSTRAP_ADMIN_PASSWORD).await["access_token"].clone();
     let op = op.as_str().unwrap();
     for (name, at) in [("ada", &a), ("bob", &b), ("cy", &c)] {
         let resp =

@@ -84,7 +84,11 @@ fn default_true() -> bool {
 #[derive(Object, Serialize)]
 #[oai(deny_unknown_fields)]
 pub struct CreateClientRequest {
-    /// Shown to users on consent and login pages; 1 to 200 characters.
+    /// Shown to users on consent and login pages; 1 to 200 characters, not all blank.
+    #[oai(validator(
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    ))]
     pub name: String,
     // Documented on the struct: a doc comment here would wrap the enum's $ref in `allOf`,
     // which generated clients (openapi-python-client) cannot read.
@@ -93,24 +97,24 @@ pub struct CreateClientRequest {
     /// `https` URL, an `http` URL on a loopback host (`127.0.0.1`, `[::1]`, `localhost`), or a
     /// private-use scheme of a native app such as `com.example.app:/callback`; no fragment, at
     /// most 2048 characters, at most 20 URIs. Needed for `authorization_code`.
-    #[oai(default)]
+    #[oai(default, validator(max_items = 20, max_length = 2048))]
     pub redirect_uris: Vec<String>,
     /// Where users may be sent after logout; same rules as `redirect_uris`.
-    #[oai(default)]
+    #[oai(default, validator(max_items = 20, max_length = 2048))]
     pub post_logout_redirect_uris: Vec<String>,
     /// Defaults to `authorization_code` and `refresh_token`.
     #[oai(default)]
     pub grant_types: Vec<GrantType>,
     /// Scopes the client may request: `openid`, `profile`, `email`, `offline_access`, or custom
-    /// scopes matching `^[a-z][a-z0-9:._-]{0,63}$`. Defaults to `openid`.
-    #[oai(default)]
+    /// scopes matching `^[a-z][a-z0-9:._-]{0,63}$`, at most 50. Defaults to `openid`.
+    #[oai(default, validator(max_items = 50, pattern = r"^[a-z][a-z0-9:._-]{0,63}$"))]
     pub scopes: Vec<String>,
     /// Overrides the tenant's access token lifetime: 60 to the deployment maximum (3600 by
     /// default).
-    #[oai(skip_serializing_if_is_none)]
+    #[oai(skip_serializing_if_is_none, validator(minimum(value = "60")))]
     pub access_token_ttl_secs: Option<u64>,
     /// Overrides the tenant's refresh token lifetime: 300 to 31622400 (366 days).
-    #[oai(skip_serializing_if_is_none)]
+    #[oai(skip_serializing_if_is_none, validator(minimum(value = "300"), maximum(value = "31622400")))]
     pub refresh_token_ttl_secs: Option<u64>,
     /// Disabled clients cannot obtain tokens.
     #[oai(default = "default_true")]
@@ -125,23 +129,32 @@ pub struct CreateClientRequest {
 #[derive(Object)]
 #[oai(deny_unknown_fields)]
 pub struct UpdateClientRequest {
-    #[oai(skip_serializing_if_is_none)]
+    /// 1 to 200 characters, not all blank.
+    #[oai(
+        skip_serializing_if_is_none,
+        validator(
+            max_length = 200,
+            pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+        )
+    )]
     pub name: Option<String>,
     /// Replaces the list.
-    #[oai(skip_serializing_if_is_none)]
+    #[oai(skip_serializing_if_is_none, validator(max_items = 20, max_length = 2048))]
     pub redirect_uris: Option<Vec<String>>,
     /// Replaces the list.
-    #[oai(skip_serializing_if_is_none)]
+    #[oai(skip_serializing_if_is_none, validator(max_items = 20, max_length = 2048))]
     pub post_logout_redirect_uris: Option<Vec<String>>,
     /// Replaces the list.
     #[oai(skip_serializing_if_is_none)]
     pub grant_types: Option<Vec<GrantType>>,
     /// Replaces the list.
-    #[oai(skip_serializing_if_is_none)]
+    #[oai(skip_serializing_if_is_none, validator(max_items = 50, pattern = r"^[a-z][a-z0-9:._-]{0,63}$"))]
     pub scopes: Option<Vec<String>>,
     /// `null` removes the override, so the tenant's setting applies.
+    #[oai(validator(minimum(value = "60")))]
     pub access_token_ttl_secs: MaybeUndefined<u64>,
     /// `null` removes the override, so the tenant's setting applies.
+    #[oai(validator(minimum(value = "300"), maximum(value = "31622400")))]
     pub refresh_token_ttl_secs: MaybeUndefined<u64>,
     #[oai(skip_serializing_if_is_none)]
     pub enabled: Option<bool>,
@@ -272,13 +285,15 @@ impl AdminClientsApi {
     /// Generates the `client_id` and, for confidential clients, a secret that is returned in
     /// this response only. Send an `Idempotency-Key` to retry safely: a retry returns the same
     /// client and secret.
-    #[oai(path = "/admin/v1/tenants/:tenant/clients", method = "post", operation_id = "createClient")]
+    #[oai(path = "/admin/v1/tenants/:tenant/clients", method = "post", operation_id = "adminCreateClient")]
     async fn create_client(
         &self,
         Data(state): Data<&Arc<AppState>>,
         auth: AdminAuth,
         #[oai(name = "tenant")] tenant: Path<String>,
-        #[oai(name = "Idempotency-Key")] idempotency_key: Header<Option<String>>,
+        #[oai(name = "Idempotency-Key", validator(pattern = r"^[!-~]{1,200}$"))] idempotency_key: Header<
+            Option<String>,
+        >,
         body: Json<CreateClientRequest>,
     ) -> Result<ClientCreated, ApiError> {
         let t = admin::managed_tenant(state, &auth.0, &tenant).await?;
@@ -308,7 +323,7 @@ impl AdminClientsApi {
     /// List client apps
     ///
     /// Filters combine; ordered by creation.
-    #[oai(path = "/admin/v1/tenants/:tenant/clients", method = "get", operation_id = "listClients")]
+    #[oai(path = "/admin/v1/tenants/:tenant/clients", method = "get", operation_id = "adminListClients")]
     async fn list_clients(
         &self,
         Data(state): Data<&Arc<AppState>>,
@@ -330,7 +345,11 @@ impl AdminClientsApi {
     }
 
     /// Get a client app
-    #[oai(path = "/admin/v1/tenants/:tenant/clients/:client_id", method = "get", operation_id = "getClient")]
+    #[oai(
+        path = "/admin/v1/tenants/:tenant/clients/:client_id",
+        method = "get",
+        operation_id = "adminGetClient"
+    )]
     async fn get_client(
         &self,
         Data(state): Data<&Arc<AppState>>,
@@ -349,7 +368,7 @@ impl AdminClientsApi {
     #[oai(
         path = "/admin/v1/tenants/:tenant/clients/:client_id",
         method = "patch",
-        operation_id = "updateClient"
+        operation_id = "adminUpdateClient"
     )]
     async fn update_client(
         &self,
@@ -380,7 +399,7 @@ impl AdminClientsApi {
     #[oai(
         path = "/admin/v1/tenants/:tenant/clients/:client_id",
         method = "delete",
-        operation_id = "deleteClient"
+        operation_id = "adminDeleteClient"
     )]
     async fn delete_client(
         &self,
@@ -401,7 +420,7 @@ impl AdminClientsApi {
     #[oai(
         path = "/admin/v1/tenants/:tenant/clients/:client_id/secret",
         method = "post",
-        operation_id = "rotateClientSecret"
+        operation_id = "adminRotateClientSecret"
     )]
     async fn rotate_secret(
         &self,

@@ -98,7 +98,7 @@ impl AdminMailApi {
     #[oai(
         path = "/admin/v1/tenants/:tenant/users/:user_id/send-verification",
         method = "post",
-        operation_id = "sendVerificationMail"
+        operation_id = "adminSendVerificationMail"
     )]
     async fn send_verification(
         &self,
@@ -119,7 +119,7 @@ impl AdminMailApi {
     #[oai(
         path = "/admin/v1/tenants/:tenant/users/:user_id/send-password-reset",
         method = "post",
-        operation_id = "sendPasswordResetMail"
+        operation_id = "adminSendPasswordResetMail"
     )]
     async fn send_reset(
         &self,
@@ -139,7 +139,7 @@ impl AdminMailApi {
     #[oai(
         path = "/admin/v1/tenants/:tenant/users/:user_id/verify-email",
         method = "post",
-        operation_id = "markEmailVerified"
+        operation_id = "adminMarkEmailVerified"
     )]
     async fn mark_verified(
         &self,
@@ -157,7 +157,7 @@ impl AdminMailApi {
     ///
     /// The tenant's outgoing mail, newest first: kind, recipient, status, attempts and the last
     /// error. Bodies (which may carry a link) are never shown.
-    #[oai(path = "/admin/v1/tenants/:tenant/outbox", method = "get", operation_id = "listOutbox")]
+    #[oai(path = "/admin/v1/tenants/:tenant/outbox", method = "get", operation_id = "adminListOutbox")]
     async fn list_outbox(
         &self,
         Data(state): Data<&Arc<AppState>>,

@@ -19,9 +19,12 @@ pub mod providers;
 pub mod tenants;
 pub mod users;
 
-/// `Authorization: Bearer <token>` of a user holding `admin` (in tenant `system`) or
-/// `tenant-admin`, obtained from `POST /t/{tenant}/auth/login`. Tokens for a tenant's own API
-/// are refused with 403.
+/// An administrator's access token, `Authorization: Bearer <token>`: an operator's (a user of
+/// tenant `system` holding `admin`, such as the bootstrap `admin`) for every tenant, or a
+/// tenant admin's (holding `tenant-admin`) for their own tenant. Get one with
+/// `POST /t/system/auth/login` (or `/t/{tenant}/auth/login` for a tenant admin) or, on the
+/// server, `gatehouse token`. Tokens of users without those roles are refused with 403. Not for
+/// the tenant API (`/t/{tenant}/...`), which takes `UserBearer`.
 #[derive(SecurityScheme)]
 #[oai(ty = "bearer", bearer_format = "JWT", checker = "check_admin", rename = "AdminBearer")]
 pub struct AdminAuth(pub Admin);

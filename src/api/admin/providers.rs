@@ -92,16 +92,21 @@ fn default_true() -> bool {
 pub struct CreateProviderRequest {
     /// Identifies the provider in login URLs: 1-64 lower-case letters, digits, `-` or `_`,
     /// unique in the tenant. The local provider's is `local`.
+    #[oai(validator(pattern = r"^[a-z0-9_-]{1,64}$"))]
     pub provider_id: String,
     // Documented on the struct: a doc comment here would wrap the enum's $ref in `allOf`,
     // which generated clients (openapi-python-client) cannot read.
     pub kind: ProviderKind,
-    /// Shown on the login page; 1 to 200 characters.
+    /// Shown on the login page; 1 to 200 characters, not all blank.
+    #[oai(validator(
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    ))]
     pub display_name: String,
     #[oai(default = "default_true")]
     pub enabled: bool,
     /// Order on the login page, 0 to 10000 (default 0); equal positions keep creation order.
-    #[oai(skip_serializing_if_is_none)]
+    #[oai(skip_serializing_if_is_none, validator(minimum(value = "0"), maximum(value = "10000")))]
     pub position: Option<i32>,
     /// Non-secret settings, returned as given; at most 16 KiB of JSON.
     #[oai(default)]
@@ -117,11 +122,19 @@ pub struct CreateProviderRequest {
 #[derive(Object)]
 #[oai(deny_unknown_fields)]
 pub struct UpdateProviderRequest {
-    #[oai(skip_serializing_if_is_none)]
+    /// 1 to 200 characters, not all blank.
+    #[oai(
+        skip_serializing_if_is_none,
+        validator(
+            max_length = 200,
+            pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+        )
+    )]
     pub display_name: Option<String>,
     #[oai(skip_serializing_if_is_none)]
     pub enabled: Option<bool>,
-    #[oai(skip_serializing_if_is_none)]
+    /// 0 to 10000.
+    #[oai(skip_serializing_if_is_none, validator(minimum(value = "0"), maximum(value = "10000")))]
     pub position: Option<i32>,
     /// Replaces the whole configuration.
     #[oai(skip_serializing_if_is_none)]
@@ -220,13 +233,19 @@ impl AdminProvidersApi {
     ///
     /// A tenant starts with its `local` provider and has exactly one, so adding another local
     /// provider is a conflict. Send an `Idempotency-Key` to retry safely.
-    #[oai(path = "/admin/v1/tenants/:tenant/providers", method = "post", operation_id = "createProvider")]
+    #[oai(
+        path = "/admin/v1/tenants/:tenant/providers",
+        method = "post",
+        operation_id = "adminCreateProvider"
+    )]
     async fn create_provider(
         &self,
         Data(state): Data<&Arc<AppState>>,
         auth: AdminAuth,
         #[oai(name = "tenant")] tenant: Path<String>,
-        #[oai(name = "Idempotency-Key")] idempotency_key: Header<Option<String>>,
+        #[oai(name = "Idempotency-Key", validator(pattern = r"^[!-~]{1,200}$"))] idempotency_key: Header<
+            Option<String>,
+        >,
         body: Json<CreateProviderRequest>,
     ) -> Result<ProviderCreated, ApiError> {
         let t = admin::managed_tenant(state, &auth.0, &tenant).await?;
@@ -257,7 +276,7 @@ impl AdminProvidersApi {
     /// List login providers
     ///
     /// Ordered by `position`, then creation: the order of the login page.
-    #[oai(path = "/admin/v1/tenants/:tenant/providers", method = "get", operation_id = "listProviders")]
+    #[oai(path = "/admin/v1/tenants/:tenant/providers", method = "get", operation_id = "adminListProviders")]
     async fn list_providers(
         &self,
         Data(state): Data<&Arc<AppState>>,
@@ -281,7 +300,7 @@ impl AdminProvidersApi {
     #[oai(
         path = "/admin/v1/tenants/:tenant/providers/:provider_id",
         method = "get",
-        operation_id = "getProvider"
+        operation_id = "adminGetProvider"
     )]
     async fn get_provider(
         &self,
@@ -301,7 +320,7 @@ impl AdminProvidersApi {
     #[oai(
         path = "/admin/v1/tenants/:tenant/providers/:provider_id",
         method = "patch",
-        operation_id = "updateProvider"
+        operation_id = "adminUpdateProvider"
     )]
     async fn update_provider(
         &self,
@@ -330,7 +349,7 @@ impl AdminProvidersApi {
     #[oai(
         path = "/admin/v1/tenants/:tenant/providers/:provider_id",
         method = "delete",
-        operation_id = "deleteProvider"
+        operation_id = "adminDeleteProvider"
     )]
     async fn delete_provider(
         &self,

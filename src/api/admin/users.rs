@@ -36,10 +36,11 @@ pub struct CreateUserRequest {
     #[oai(default)]
     pub email_verified: bool,
     /// Without a password the user can only log in through an external provider.
-    #[oai(skip_serializing_if_is_none, validator(max_length = 1024))]
+    #[oai(skip_serializing_if_is_none, validator(min_length = 8, max_length = 1024))]
     pub password: Option<String>,
-    /// E.g. `tenant-admin`, or application roles such as `billing:read`.
-    #[oai(default)]
+    /// E.g. `tenant-admin`, or application roles such as `billing:read`: a lower-case letter,
+    /// then up to 63 lower-case letters, digits, `:`, `_` or `-`; at most 32.
+    #[oai(default, validator(max_items = 32, pattern = r"^[a-z][a-z0-9:_-]{0,63}$"))]
     pub roles: Vec<String>,
 }
 
@@ -62,13 +63,16 @@ pub struct UpdateUserRequest {
 #[derive(Object)]
 #[oai(deny_unknown_fields)]
 pub struct SetPasswordRequest {
-    #[oai(validator(max_length = 1024))]
+    /// The tenant's password policy applies (at least 8 characters).
+    #[oai(validator(min_length = 8, max_length = 1024))]
     pub password: String,
 }
 
 #[derive(Object)]
 #[oai(deny_unknown_fields)]
 pub struct SetRolesRequest {
+    /// Replaces the user's roles; each as in `CreateUserRequest`, at most 32.
+    #[oai(validator(max_items = 32, pattern = r"^[a-z][a-z0-9:_-]{0,63}$"))]
     pub roles: Vec<String>,
 }
 
@@ -153,13 +157,15 @@ impl AdminUsersApi {
     /// Create a user
     ///
     /// The tenant's password policy applies. Send an `Idempotency-Key` to retry safely.
-    #[oai(path = "/admin/v1/tenants/:tenant/users", method = "post", operation_id = "createUser")]
+    #[oai(path = "/admin/v1/tenants/:tenant/users", method = "post", operation_id = "adminCreateUser")]
     async fn create_user(
         &self,
         Data(state): Data<&Arc<AppState>>,
         auth: AdminAuth,
         #[oai(name = "tenant")] tenant: Path<String>,
-        #[oai(name = "Idempotency-Key")] idempotency_key: Header<Option<String>>,
+        #[oai(name = "Idempotency-Key", validator(pattern = r"^[!-~]{1,200}$"))] idempotency_key: Header<
+            Option<String>,
+        >,
         body: Json<CreateUserRequest>,
     ) -> Result<UserCreated, ApiError> {
         let t = admin::managed_tenant(state, &auth.0, &tenant).await?;
@@ -182,7 +188,7 @@ impl AdminUsersApi {
     /// Search users
     ///
     /// Filters combine; ordered by creation.
-    #[oai(path = "/admin/v1/tenants/:tenant/users", method = "get", operation_id = "listUsers")]
+    #[oai(path = "/admin/v1/tenants/:tenant/users", method = "get", operation_id = "adminListUsers")]
     async fn list_users(
         &self,
         Data(state): Data<&Arc<AppState>>,
@@ -209,7 +215,7 @@ impl AdminUsersApi {
     }
 
     /// Get a user
-    #[oai(path = "/admin/v1/tenants/:tenant/users/:user_id", method = "get", operation_id = "getUser")]
+    #[oai(path = "/admin/v1/tenants/:tenant/users/:user_id", method = "get", operation_id = "adminGetUser")]
     async fn get_user(
         &self,
         Data(state): Data<&Arc<AppState>>,
@@ -225,7 +231,11 @@ impl AdminUsersApi {
     ///
     /// Disabling a user ends every session at once. Returns the stored user. Disabling the last
     /// active operator is refused (409 `last_operator`).
-    #[oai(path = "/admin/v1/tenants/:tenant/users/:user_id", method = "patch", operation_id = "updateUser")]
+    #[oai(
+        path = "/admin/v1/tenants/:tenant/users/:user_id",
+        method = "patch",
+        operation_id = "adminUpdateUser"
+    )]
     async fn update_user(
         &self,
         Data(state): Data<&Arc<AppState>>,
@@ -249,7 +259,11 @@ impl AdminUsersApi {
     ///
     /// Ends every session first, so no token of the user outlives them. Deleting the last active
     /// operator is refused (409 `last_operator`).
-    #[oai(path = "/admin/v1/tenants/:tenant/users/:user_id", method = "delete", operation_id = "deleteUser")]
+    #[oai(
+        path = "/admin/v1/tenants/:tenant/users/:user_id",
+        method = "delete",
+        operation_id = "adminDeleteUser"
+    )]
     async fn delete_user(
         &self,
         Data(state): Data<&Arc<AppState>>,
@@ -269,7 +283,7 @@ impl AdminUsersApi {
     #[oai(
         path = "/admin/v1/tenants/:tenant/users/:user_id/password",
         method = "put",
-        operation_id = "setUserPassword"
+        operation_id = "adminSetUserPassword"
     )]
     async fn set_password(
         &self,
@@ -291,7 +305,7 @@ impl AdminUsersApi {
     #[oai(
         path = "/admin/v1/tenants/:tenant/users/:user_id/unlock",
         method = "post",
-        operation_id = "unlockUser"
+        operation_id = "adminUnlockUser"
     )]
     async fn unlock_user(
         &self,
@@ -313,7 +327,7 @@ impl AdminUsersApi {
     #[oai(
         path = "/admin/v1/tenants/:tenant/users/:user_id/second-factors",
         method = "delete",
-        operation_id = "resetUserSecondFactors"
+        operation_id = "adminResetUserSecondFactors"
     )]
     async fn reset_second_factors(
         &self,
@@ -335,7 +349,7 @@ impl AdminUsersApi {
     #[oai(
         path = "/admin/v1/tenants/:tenant/users/:user_id/roles",
         method = "put",
-        operation_id = "setUserRoles"
+        operation_id = "adminSetUserRoles"
     )]
     async fn set_roles(
         &self,
@@ -354,7 +368,7 @@ impl AdminUsersApi {
     #[oai(
         path = "/admin/v1/tenants/:tenant/users/:user_id/sessions",
         method = "get",
-        operation_id = "listUserSessions"
+        operation_id = "adminListUserSessions"
     )]
     async fn list_sessions(
         &self,
@@ -377,7 +391,7 @@ impl AdminUsersApi {
     #[oai(
         path = "/admin/v1/tenants/:tenant/users/:user_id/sessions",
         method = "delete",
-        operation_id = "revokeUserSessions"
+        operation_id = "adminRevokeUserSessions"
     )]
     async fn revoke_all_sessions(
         &self,
@@ -397,7 +411,7 @@ impl AdminUsersApi {
     #[oai(
         path = "/admin/v1/tenants/:tenant/users/:user_id/sessions/:session_id",
         method = "delete",
-        operation_id = "revokeUserSession"
+        operation_id = "adminRevokeUserSession"
     )]
     async fn revoke_session(
         &self,

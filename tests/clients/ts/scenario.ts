@@ -1,7 +1,10 @@
 // The admin and user scenario, written against a TypeScript client generated from
 // openapi/openapi.yaml (openapi-typescript types + openapi-fetch). `tsc` type-checks it against
-// the generated types before it runs, so a spec change that breaks callers fails here. Run by
-// tests/api/clients.rs with GATEHOUSE_URL, OPERATOR_PASSWORD, TENANT and PASSWORD set.
+// the generated types before it runs, so a spec change that breaks callers fails here.
+// openapi-fetch has no auth setting (it sends what it is given), so the bearer header is passed
+// per call here; the SDK scenario (hey-api/scenario.ts) uses the SDK's own auth settings. Run by
+// tests/api/clients.rs with GATEHOUSE_URL, GATEHOUSE__BOOTSTRAP__ADMIN_PASSWORD, TENANT and
+// PASSWORD set.
 import assert from 'node:assert/strict';
 import createClient from 'openapi-fetch';
 import type { paths } from './generated/schema.js';
@@ -19,7 +22,7 @@ const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
 // Operator login: the bootstrapped `admin` of tenant `system`.
 const op = await api.POST('/t/{tenant}/auth/login', {
   params: { path: { tenant: 'system' } },
-  body: { username: 'admin', password: env('OPERATOR_PASSWORD') },
+  body: { username: 'admin', password: env('GATEHOUSE__BOOTSTRAP__ADMIN_PASSWORD') },
 });
 assert.ok(op.data, `operator login: ${JSON.stringify(op.error)}`);
 const admin = bearer(op.data.access_token);

@@ -82,14 +82,16 @@ impl AdminTenantsApi {
     #[oai(
         path = "/admin/v1/tenants",
         method = "post",
-        operation_id = "createTenant",
+        operation_id = "adminCreateTenant",
         tag = "ApiTags::AdminTenants"
     )]
     async fn create_tenant(
         &self,
         Data(state): Data<&Arc<AppState>>,
         auth: AdminAuth,
-        #[oai(name = "Idempotency-Key")] idempotency_key: Header<Option<String>>,
+        #[oai(name = "Idempotency-Key", validator(pattern = r"^[!-~]{1,200}$"))] idempotency_key: Header<
+            Option<String>,
+        >,
         body: Json<CreateTenantRequest>,
     ) -> Result<TenantCreated, ApiError> {
         let req = body.0;
@@ -123,7 +125,7 @@ impl AdminTenantsApi {
     #[oai(
         path = "/admin/v1/tenants",
         method = "get",
-        operation_id = "listTenants",
+        operation_id = "adminListTenants",
         tag = "ApiTags::AdminTenants"
     )]
     async fn list_tenants(
@@ -152,7 +154,7 @@ impl AdminTenantsApi {
     #[oai(
         path = "/admin/v1/tenants/:tenant",
         method = "get",
-        operation_id = "getTenant",
+        operation_id = "adminGetTenant",
         tag = "ApiTags::AdminTenants"
     )]
     async fn get_tenant(
@@ -172,7 +174,7 @@ impl AdminTenantsApi {
     #[oai(
         path = "/admin/v1/tenants/:tenant",
         method = "patch",
-        operation_id = "updateTenant",
+        operation_id = "adminUpdateTenant",
         tag = "ApiTags::AdminTenants"
     )]
     async fn update_tenant(
@@ -204,7 +206,7 @@ impl AdminTenantsApi {
     #[oai(
         path = "/admin/v1/tenants/:tenant",
         method = "delete",
-        operation_id = "deleteTenant",
+        operation_id = "adminDeleteTenant",
         tag = "ApiTags::AdminTenants"
     )]
     async fn delete_tenant(
@@ -223,7 +225,7 @@ impl AdminTenantsApi {
     #[oai(
         path = "/admin/v1/tenants/:tenant/keys",
         method = "get",
-        operation_id = "listSigningKeys",
+        operation_id = "adminListSigningKeys",
         tag = "ApiTags::AdminKeys"
     )]
     async fn list_keys(
@@ -244,7 +246,7 @@ impl AdminTenantsApi {
     #[oai(
         path = "/admin/v1/tenants/:tenant/keys/rotate",
         method = "post",
-        operation_id = "rotateSigningKey",
+        operation_id = "adminRotateSigningKey",
         tag = "ApiTags::AdminKeys"
     )]
     async fn rotate_key(
@@ -266,7 +268,7 @@ impl AdminTenantsApi {
     #[oai(
         path = "/admin/v1/tenants/:tenant/audit-events",
         method = "get",
-        operation_id = "listAuditEvents",
+        operation_id = "adminListAuditEvents",
         tag = "ApiTags::AdminAudit"
     )]
     async fn list_audit_events(

@@ -218,10 +218,10 @@ pub struct LockoutView {
 #[oai(deny_unknown_fields)]
 pub struct LockoutInput {
     /// 1 to 100 failures...
-    #[oai(skip_serializing_if_is_none)]
+    #[oai(skip_serializing_if_is_none, validator(minimum(value = "1"), maximum(value = "100")))]
     pub threshold: Option<u32>,
     /// ...within this many seconds (60 to 86400) lock the username until the window ends.
-    #[oai(skip_serializing_if_is_none)]
+    #[oai(skip_serializing_if_is_none, validator(minimum(value = "60"), maximum(value = "86400")))]
     pub window_secs: Option<u64>,
 }
 
@@ -276,9 +276,11 @@ impl From<TenantSettings> for TenantSettingsView {
 #[derive(Object, Clone, Default, Serialize, Deserialize)]
 #[oai(deny_unknown_fields)]
 pub struct PasswordPolicyInput {
-    #[oai(skip_serializing_if_is_none)]
+    /// At least 8, at most `max_length`.
+    #[oai(skip_serializing_if_is_none, validator(minimum(value = "8"), maximum(value = "1024")))]
     pub min_length: Option<u32>,
-    #[oai(skip_serializing_if_is_none)]
+    /// 64 to 1024.
+    #[oai(skip_serializing_if_is_none, validator(minimum(value = "64"), maximum(value = "1024")))]
     pub max_length: Option<u32>,
     #[oai(skip_serializing_if_is_none)]
     pub refuse_common: Option<bool>,
@@ -287,8 +289,8 @@ pub struct PasswordPolicyInput {
 #[derive(Object, Clone, Default, Serialize, Deserialize)]
 #[oai(deny_unknown_fields)]
 pub struct BrandingInput {
-    /// Empty string clears it.
-    #[oai(skip_serializing_if_is_none)]
+    /// At most 100 characters; empty string clears it.
+    #[oai(skip_serializing_if_is_none, validator(max_length = 100))]
     pub name: Option<String>,
     /// An https URL (at most 2048 characters), or the image inline as a
     /// `data:image/{png,jpeg,webp,svg+xml};base64,...` URL of at most 32 KiB; empty string clears it.
@@ -297,7 +299,7 @@ pub struct BrandingInput {
     /// `#rrggbb`, for the buttons and focus rings of the hosted pages. Text on buttons is black
     /// or white, whichever has the higher contrast (at least 4.5:1); focus rings fall back to the
     /// page's text colour where this one has less than 3:1 against white. Empty string clears it.
-    #[oai(skip_serializing_if_is_none)]
+    #[oai(skip_serializing_if_is_none, validator(pattern = r"^(#[0-9a-fA-F]{6})?$"))]
     pub primary_color: Option<String>,
 }
 
@@ -307,9 +309,10 @@ pub struct BrandingInput {
 #[oai(deny_unknown_fields)]
 pub struct TenantSettingsInput {
     /// 60 to the deployment's maximum (default 3600).
-    #[oai(skip_serializing_if_is_none)]
+    #[oai(skip_serializing_if_is_none, validator(minimum(value = "60")))]
     pub access_token_ttl_secs: Option<u64>,
-    #[oai(skip_serializing_if_is_none)]
+    /// 300 to 31622400 (366 days).
+    #[oai(skip_serializing_if_is_none, validator(minimum(value = "300"), maximum(value = "31622400")))]
     pub refresh_token_ttl_secs: Option<u64>,
     // Documented on the struct: a doc comment here would wrap the enum's $ref in `allOf`,
     // which generated clients (openapi-python-client) cannot read.
@@ -435,9 +438,13 @@ pub(super) fn tenant_view(state: &AppState, t: tenants::Model) -> TenantView {
 #[oai(deny_unknown_fields)]
 pub struct CreateTenantRequest {
     /// URL-safe identifier used in every path: 1-63 lower-case letters, digits, inner hyphens.
-    #[oai(validator(max_length = 63))]
+    #[oai(validator(pattern = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"))]
     pub slug: String,
-    #[oai(validator(max_length = 200))]
+    /// 1 to 200 characters, not all blank.
+    #[oai(validator(
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    ))]
     pub display_name: String,
     /// Defaults come from the deployment configuration; self-registration starts closed
     /// (`registration_open: false`).
@@ -450,7 +457,14 @@ pub struct CreateTenantRequest {
 #[derive(Object)]
 #[oai(deny_unknown_fields)]
 pub struct UpdateTenantRequest {
-    #[oai(skip_serializing_if_is_none, validator(max_length = 200))]
+    /// 1 to 200 characters, not all blank.
+    #[oai(
+        skip_serializing_if_is_none,
+        validator(
+            max_length = 200,
+            pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+        )
+    )]
     pub display_name: Option<String>,
     // Documented on the struct: a doc comment here would wrap the enum's $ref in `allOf`,
     // which generated clients (openapi-python-client) cannot read.
