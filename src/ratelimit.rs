@@ -16,6 +16,8 @@ enum Class {
     Refresh,
     Token,
     Authorize,
+    /// Email sign-in and email change: each request may send a mail or try a code.
+    Email,
 }
 
 impl Class {
@@ -26,6 +28,7 @@ impl Class {
             Self::Refresh => "refresh",
             Self::Token => "token",
             Self::Authorize => "authorize",
+            Self::Email => "email",
         }
     }
 
@@ -36,6 +39,7 @@ impl Class {
             Self::Refresh => l.refresh_per_ip,
             Self::Token => l.token_per_ip,
             Self::Authorize => l.authorize_per_ip,
+            Self::Email => l.email_per_ip,
         }
     }
 }
@@ -50,6 +54,7 @@ fn classify<'a>(method: &Method, path: &'a str) -> Option<(&'a str, Class)> {
         ("POST", "auth/refresh") => Class::Refresh,
         ("POST", "oauth2/token") => Class::Token,
         ("GET" | "POST", "oauth2/authorize") => Class::Authorize,
+        ("POST", t) if EMAIL_PATHS.contains(&t) => Class::Email,
         // External sign-in: each start costs an upstream round trip, each callback a code exchange.
         ("GET", t) if t.starts_with("auth/") && (t.ends_with("/start") || t.ends_with("/callback")) => {
             Class::Authorize
@@ -58,6 +63,17 @@ fn classify<'a>(method: &Method, path: &'a str) -> Option<(&'a str, Class)> {
     };
     Some((tenant, class))
 }
+
+/// Where a request can send a mail or spend a mailed token.
+const EMAIL_PATHS: [&str; 7] = [
+    "login/email",
+    "login/email/code",
+    "me/email",
+    "me/email/confirm",
+    "account/email-sign-in",
+    "account/confirm-email",
+    "account/undo-email-change",
+];
 
 /// The per-IP counter a client shares: its IPv4 address, or its IPv6 /64, since one
 /// subscriber usually holds a whole /64 and could otherwise rotate through it.
@@ -81,6 +97,13 @@ fn route_template(path: &str) -> &'static str {
         "auth/refresh" => "/t/:tenant/auth/refresh",
         "oauth2/token" => "/t/:tenant/oauth2/token",
         "oauth2/authorize" => "/t/:tenant/oauth2/authorize",
+        "login/email" => "/t/:tenant/login/email",
+        "login/email/code" => "/t/:tenant/login/email/code",
+        "me/email" => "/t/:tenant/me/email",
+        "me/email/confirm" => "/t/:tenant/me/email/confirm",
+        "account/email-sign-in" => "/t/:tenant/account/email-sign-in",
+        "account/confirm-email" => "/t/:tenant/account/confirm-email",
+        "account/undo-email-change" => "/t/:tenant/account/undo-email-change",
         t if t.ends_with("/start") => "/t/:tenant/auth/:provider/start",
         t if t.ends_with("/callback") => "/t/:tenant/auth/:provider/callback",
         _ => crate::metrics::UNMATCHED,
@@ -125,6 +148,10 @@ mod tests {
         assert_eq!(classify(&Method::GET, "/t/acme/oauth2/authorize"), Some(("acme", Class::Authorize)));
         assert_eq!(classify(&Method::POST, "/t/acme/oauth2/token"), Some(("acme", Class::Token)));
         assert_eq!(classify(&Method::GET, "/t/acme/me"), None);
+        assert_eq!(classify(&Method::POST, "/t/acme/login/email"), Some(("acme", Class::Email)));
+        assert_eq!(classify(&Method::POST, "/t/acme/me/email"), Some(("acme", Class::Email)));
+        // Opening a mailed link costs nothing: only its POST acts.
+        assert_eq!(classify(&Method::GET, "/t/acme/account/email-sign-in"), None);
         assert_eq!(classify(&Method::GET, "/t/acme/auth/login"), None);
         assert_eq!(classify(&Method::POST, "/admin/v1/tenants"), None);
     }

@@ -7,6 +7,7 @@ use crate::state::AppState;
 
 pub(crate) use crate::client_ip::client_meta;
 
+pub mod account;
 pub mod admin;
 pub mod auth;
 pub mod health;
@@ -58,6 +59,7 @@ pub type Apis = (
     admin::users::AdminUsersApi,
     admin::clients::AdminClientsApi,
     admin::providers::AdminProvidersApi,
+    account::AccountApi,
 );
 
 /// The whole API. Handlers take the state from the request (`Data`), so the spec is built
@@ -76,6 +78,7 @@ pub fn api_service(server_url: &str) -> OpenApiService<Apis, ()> {
             admin::users::AdminUsersApi,
             admin::clients::AdminClientsApi,
             admin::providers::AdminProvidersApi,
+            account::AccountApi,
         ),
         "Gatehouse",
         env!("CARGO_PKG_VERSION"),

@@ -59,6 +59,7 @@ pub(crate) fn issue_access_token(
         scope,
         client_id: None,
         ttl_secs: None,
+        amr: &[],
     };
     sign_access_token(tenant, &grant, now)
 }
@@ -73,6 +74,8 @@ pub struct AccessGrant<'a> {
     pub client_id: Option<&'a str>,
     /// Overrides the tenant's access-token lifetime (a client setting).
     pub ttl_secs: Option<u64>,
+    /// How the user authenticated; empty for client credentials (no `amr`, no `acr`).
+    pub amr: &'a [String],
 }
 
 /// Signs an access token with the tenant's key; returns it with its lifetime in seconds.
@@ -100,6 +103,7 @@ pub fn sign_access_token(
         sid: grant.session_id.clone(),
         scope: grant.scope.to_string(),
         client_id: grant.client_id.map(str::to_string),
+        amr: grant.amr.to_vec(),
     };
     let token = tenant.signer.sign(&claims).map_err(|e| anyhow::anyhow!("signing failed: {e}"))?;
     Ok((token, ttl))

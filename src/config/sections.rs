@@ -182,6 +182,10 @@ pub struct LimitSettings {
     pub refresh_per_ip: u64,
     pub token_per_ip: u64,
     pub authorize_per_ip: u64,
+    /// Email sign-in and email-change requests, codes and link posts.
+    pub email_per_ip: u64,
+    /// Mails of one kind (sign-in, change) one address may be sent per hour, whoever asks.
+    pub email_per_address: u64,
     /// Every per-IP limit times this is the tenant-wide limit.
     pub tenant_factor: u64,
 }
@@ -194,6 +198,8 @@ impl Default for LimitSettings {
             refresh_per_ip: 600,
             token_per_ip: 600,
             authorize_per_ip: 120,
+            email_per_ip: 10,
+            email_per_address: 5,
             tenant_factor: 100,
         }
     }

@@ -235,6 +235,7 @@ pub async fn issue_code(
         code_challenge: pending.code_challenge.clone(),
         auth_time: session.auth_time,
         sso_session_id: session.session_id,
+        amr: session.amr.clone(),
     });
     let value = serde_json::to_string(&record).map_err(anyhow::Error::from)?;
     let ttl = std::time::Duration::from_secs(state.settings.oidc.code_ttl_secs);

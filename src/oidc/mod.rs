@@ -62,6 +62,9 @@ pub struct IssuedCode {
     pub auth_time: i64,
     /// The browser SSO session; the `sid` of the ID token.
     pub sso_session_id: uuid::Uuid,
+    /// How the user authenticated (RFC 8176), for `amr` and `acr`.
+    #[serde(default)]
+    pub amr: Vec<String>,
 }
 
 /// Claims of an ID token (OpenID Connect Core section 2).
@@ -80,6 +83,9 @@ pub struct IdTokenClaims {
     pub sid: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub azp: Option<String>,
+    /// How the user authenticated (RFC 8176 `pwd`, or `email` for a mailed link or code).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
     #[serde(flatten)]
     pub profile: ProfileClaims,
 }

@@ -20,6 +20,10 @@ pub struct SsoSession {
     pub user_id: Uuid,
     /// Unix seconds of the sign-in.
     pub auth_time: i64,
+    /// How the user authenticated (RFC 8176), so a later request can tell whether the
+    /// session is strong enough for it (`acr_values`).
+    #[serde(default)]
+    pub amr: Vec<String>,
 }
 
 fn store_key(tenant: &TenantContext, cookie: &str) -> String {
@@ -49,6 +53,7 @@ pub async fn start(
     state: &AppState,
     tenant: &TenantContext,
     user_id: Uuid,
+    amr: Vec<String>,
     meta: ClientMeta,
     now: DateTime<Utc>,
 ) -> Result<(String, SsoSession), AuthError> {
@@ -66,7 +71,7 @@ pub async fn start(
     };
     let row = store::sessions::create(&state.db, tenant.id, new, now).await?;
     let cookie = random_token("");
-    let session = SsoSession { session_id: row.id, user_id, auth_time: now.timestamp() };
+    let session = SsoSession { session_id: row.id, user_id, auth_time: now.timestamp(), amr };
     let value = serde_json::to_string(&session).map_err(anyhow::Error::from)?;
     let idle = std::time::Duration::from_secs(state.settings.oidc.sso_idle_secs);
     state.kv.set_many_ex(&[(store_key(tenant, &cookie), value, idle)]).await?;

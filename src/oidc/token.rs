@@ -312,8 +312,12 @@ async fn authorization_code(
     };
     // A replay racing this redemption revokes the session in the shared list before or after
     // the row exists; either way refreshes and verifications consult that list.
-    let context =
-        IdContext { sso_session_id: issued.sso_session_id, auth_time: issued.auth_time, nonce: issued.nonce };
+    let context = IdContext {
+        sso_session_id: issued.sso_session_id,
+        auth_time: issued.auth_time,
+        nonce: issued.nonce,
+        amr: issued.amr,
+    };
     issue(tenant, client, &user, session_id, &issued.scope, refresh_token, Some(context), now)
 }
 
@@ -321,6 +325,8 @@ struct IdContext {
     sso_session_id: Uuid,
     auth_time: i64,
     nonce: Option<String>,
+    /// How the user authenticated; the access token carries it too.
+    amr: Vec<String>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -334,6 +340,7 @@ fn issue(
     id: Option<IdContext>,
     now: DateTime<Utc>,
 ) -> Result<TokenSet, OAuthError> {
+    let amr = id.as_ref().map(|c| c.amr.clone()).unwrap_or_default();
     let grant = AccessGrant {
         subject: user.id.to_string(),
         session_id: Some(session_id.to_string()),
@@ -341,6 +348,7 @@ fn issue(
         scope,
         client_id: Some(&client.client_id),
         ttl_secs: client.access_token_ttl_secs.and_then(|t| u64::try_from(t).ok()),
+        amr: &amr,
     };
     let (access_token, expires_in) = auth::sign_access_token(tenant, &grant, now)?;
     let id_token = match id.filter(|_| has_scope(scope, "openid")) {
@@ -356,6 +364,7 @@ fn issue(
                 at_hash: Some(at_hash(&access_token)),
                 sid: ctx.sso_session_id.to_string(),
                 azp: None,
+                amr: ctx.amr,
                 profile: ProfileClaims::for_scope(user, scope),
             };
             let signed = tenant.id_token_signer.sign_typed(&claims, "JWT").map_err(|e| {
@@ -394,6 +403,8 @@ async fn refresh_grant(
         sso_session_id: session.parent_id.unwrap_or(session.id),
         auth_time: session.auth_time.unwrap_or(session.created_at).timestamp(),
         nonce: None,
+        // Refreshed tokens keep no `amr` until sessions record it.
+        amr: Vec::new(),
     };
     issue(
         tenant,
@@ -438,6 +449,7 @@ fn client_credentials(
         scope: &scope,
         client_id: Some(&client.client_id),
         ttl_secs: client.access_token_ttl_secs.and_then(|t| u64::try_from(t).ok()),
+        amr: &[],
     };
     let (access_token, expires_in) = auth::sign_access_token(tenant, &grant, now)?;
     Ok(TokenSet { access_token, expires_in, refresh_token: None, id_token: None, scope })

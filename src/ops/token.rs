@@ -70,6 +70,7 @@ impl Ops {
             scope: "admin",
             client_id: None,
             ttl_secs: Some(ttl),
+            amr: &[],
         };
         let (token, expires_in) =
             auth::sign_access_token(&tenant, &grant, now).map_err(|e| anyhow!("{e}"))?;

@@ -223,6 +223,7 @@ mod tests {
             sid: Some("s".into()),
             scope: String::new(),
             client_id: None,
+            amr: Vec::new(),
         }
     }
 

@@ -29,6 +29,9 @@ pub struct AccessClaims {
     /// The client the token was issued to (RFC 9068); absent for first-party logins.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
+    /// How the user authenticated (RFC 8176: `pwd`, or `email`); absent without a user.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
 }
 
 /// Why a presented access token was refused. Every variant becomes a 401.

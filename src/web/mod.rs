@@ -4,6 +4,8 @@
 //! only what the flows share: cookies, page responses, redirects and the pending request.
 mod assets;
 mod authorize;
+mod email_change;
+mod email_sign_in;
 mod external;
 mod landing;
 mod origin;
@@ -21,6 +23,8 @@ use poem::{
 pub use self::{
     assets::stylesheet,
     authorize::authorize_endpoint,
+    email_change::{confirm_email_page, undo_email_change_page},
+    email_sign_in::{email_sign_in_code, email_sign_in_link, email_sign_in_request},
     external::{external_callback, external_start},
     landing::landing_page,
     sign_in::{login_endpoint, login_form},
@@ -151,22 +155,26 @@ async fn active_tenant(state: &AppState, slug: &str) -> Result<Arc<TenantContext
     }
 }
 
-/// After a successful sign-in by any strategy: opens the SSO session, consumes the pending
-/// request and returns to the client app with a code.
+/// After a successful sign-in by any strategy (which achieved `amr`, RFC 8176): opens the SSO
+/// session (remembering `amr`), consumes the pending request and returns to the client app
+/// with a code.
+#[allow(clippy::too_many_arguments)]
 async fn continue_authorization(
     state: &AppState,
     tenant: &TenantContext,
-    pending_key: &str,
+    request_id: &str,
     pending: &PendingAuthorization,
-    user_id: uuid::Uuid,
+    user: &crate::store::entities::users::Model,
+    amr: Vec<String>,
     meta: auth::ClientMeta,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Response {
-    let (cookie_value, session) = match sso::start(state, tenant, user_id, meta, now).await {
+    let pending_key = oidc::authorize::pending_key(tenant, request_id);
+    let (cookie_value, session) = match sso::start(state, tenant, user.id, amr, meta, now).await {
         Ok(v) => v,
         Err(e) => return failure(e),
     };
-    if let Err(e) = state.kv.delete(pending_key).await {
+    if let Err(e) = state.kv.delete(&pending_key).await {
         return failure(e.into());
     }
     let location = match oidc::authorize::issue_code(state, tenant, pending, &session).await {

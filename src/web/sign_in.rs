@@ -29,6 +29,21 @@ fn csrf_cookie_name(state: &AppState, tenant: &str) -> String {
     }
 }
 
+/// Whether a hosted form's CSRF token matches the pending request and the browser's cookie.
+pub(super) fn csrf_ok(
+    state: &AppState,
+    req: &Request,
+    slug: &str,
+    form: &str,
+    pending: &PendingAuthorization,
+) -> bool {
+    let from_cookie = cookie(req, &csrf_cookie_name(state, slug)).unwrap_or_default();
+    let same = |a: &str, b: &str| {
+        aws_lc_rs::constant_time::verify_slices_are_equal(a.as_bytes(), b.as_bytes()).is_ok()
+    };
+    same(form, &pending.csrf) && same(from_cookie, &pending.csrf)
+}
+
 pub(super) fn login_page(
     state: &AppState,
     tenant: &TenantContext,
@@ -49,7 +64,17 @@ pub(super) fn login_page(
         .collect();
     let mut resp = page(status, Some(tenant), |layout| {
         let csrf = &pending.csrf;
-        ui::render(&ui::SignIn { layout, slug, request_id, csrf, username, error, providers: &providers })
+        let email_sign_in = tenant.strategies.email_sign_in().is_some();
+        ui::render(&ui::SignIn {
+            layout,
+            slug,
+            request_id,
+            csrf,
+            username,
+            error,
+            providers: &providers,
+            email_sign_in,
+        })
     });
     let name = csrf_cookie_name(state, &tenant.slug);
     let max_age = i64::try_from(state.settings.oidc.authorization_ttl_secs).unwrap_or(900);
@@ -84,17 +109,12 @@ pub async fn login_endpoint(
     };
     let field = |k: &str| form.get(k).map(String::as_str).unwrap_or_default();
     let request_id = field("request");
-    let key = authorize::pending_key(&tenant, request_id);
     let pending = match load_pending(state, &tenant, request_id).await {
         Ok(Some(p)) => p,
         Ok(None) => return error_page(Some(&tenant), StatusCode::BAD_REQUEST, EXPIRED),
         Err(e) => return failure(e),
     };
-    let from_cookie = cookie(req, &csrf_cookie_name(state, &slug)).unwrap_or_default();
-    let same = |a: &str, b: &str| {
-        aws_lc_rs::constant_time::verify_slices_are_equal(a.as_bytes(), b.as_bytes()).is_ok()
-    };
-    if !(same(field("csrf"), &pending.csrf) && same(from_cookie, &pending.csrf)) {
+    if !csrf_ok(state, req, &slug, field("csrf"), &pending) {
         return error_page(Some(&tenant), StatusCode::FORBIDDEN, EXPIRED);
     }
     let now = chrono::Utc::now();
@@ -156,7 +176,9 @@ pub async fn login_endpoint(
         }
         Err(e) => return failure(e),
     };
-    let mut resp = continue_authorization(state, &tenant, &key, &pending, user.user.id, meta, now).await;
+    let amr = vec!["pwd".to_string()];
+    let mut resp =
+        continue_authorization(state, &tenant, request_id, &pending, &user.user, amr, meta, now).await;
     if let Ok(v) = poem::http::HeaderValue::from_str(&user.device_cookie) {
         resp.headers_mut().append(header::SET_COOKIE, v);
     }

@@ -15,6 +15,8 @@ mod credentials;
 mod cross_site;
 mod deployment;
 mod email;
+mod email_change;
+mod email_sign_in;
 mod errors;
 mod express_passport;
 mod faults;

@@ -5,7 +5,9 @@ use askama::Template;
 
 pub use askama::Error;
 
+mod account;
 mod mail;
+pub use account::{ConfirmAction, ConfirmKind, EmailSent, Notice, NoticeKind};
 pub use mail::{Mail, MailKind, MailVars, RenderedMail};
 
 /// The shared stylesheet, served by the web face at [`STYLESHEET_PATH`].
@@ -110,6 +112,8 @@ pub struct SignIn<'a> {
     pub username: &'a str,
     pub error: Option<&'a str>,
     pub providers: &'a [ProviderButton],
+    /// Offer "Email me a sign-in link" (the tenant enabled the `email` strategy).
+    pub email_sign_in: bool,
 }
 
 impl SignIn<'_> {
@@ -225,6 +229,7 @@ mod tests {
             username: "ann",
             error,
             providers,
+            email_sign_in: false,
         }
     }
 
