@@ -10,6 +10,7 @@ mod m20261130_000006_kv_entries;
 mod m20261130_000007_client_pkce;
 mod m20261130_000020_outbox;
 mod m20261201_000021_action_tokens;
+mod m20261201_000045_mail_templates;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000007_client_pkce::Migration),
             Box::new(m20261130_000020_outbox::Migration),
             Box::new(m20261201_000021_action_tokens::Migration),
+            Box::new(m20261201_000045_mail_templates::Migration),
         ]
     }
 }

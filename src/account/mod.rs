@@ -7,3 +7,4 @@ pub mod email_change;
 pub mod email_sign_in;
 pub mod events;
 pub mod mail;
+pub mod templates;

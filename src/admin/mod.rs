@@ -18,6 +18,7 @@ use crate::{
 pub mod audit;
 pub mod clients;
 pub mod keys;
+pub mod mail_templates;
 pub mod providers;
 pub mod tenants;
 pub mod users;

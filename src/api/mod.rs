@@ -60,6 +60,7 @@ pub type Apis = (
     admin::clients::AdminClientsApi,
     admin::providers::AdminProvidersApi,
     account::AccountApi,
+    admin::mail_templates::AdminMailTemplatesApi,
 );
 
 /// The whole API. Handlers take the state from the request (`Data`), so the spec is built
@@ -79,6 +80,7 @@ pub fn api_service(server_url: &str) -> OpenApiService<Apis, ()> {
             admin::clients::AdminClientsApi,
             admin::providers::AdminProvidersApi,
             account::AccountApi,
+            admin::mail_templates::AdminMailTemplatesApi,
         ),
         "Gatehouse",
         env!("CARGO_PKG_VERSION"),

@@ -26,6 +26,7 @@ mod interop;
 mod lockout;
 mod login;
 mod logout;
+mod mail_templates;
 mod metrics;
 mod oauth_refusals;
 mod oidc;

@@ -8,7 +8,7 @@ pub use askama::Error;
 mod account;
 mod mail;
 pub use account::{ConfirmAction, ConfirmKind, EmailSent, Notice, NoticeKind};
-pub use mail::{Mail, MailKind, MailVars, RenderedMail};
+pub use mail::{Mail, MailKind, MailVars, RenderedMail, duration as validity_phrase};
 
 /// The shared stylesheet, served by the web face at [`STYLESHEET_PATH`].
 pub const STYLESHEET: &str = include_str!("../static/gatehouse.css");

@@ -14,6 +14,7 @@ use crate::{
 };
 
 pub mod clients;
+pub mod mail_templates;
 pub mod providers;
 pub mod tenants;
 pub mod users;
