@@ -138,4 +138,18 @@ backend_tests! {
         assert_eq!(user["email"], "cat@new.test");
         smtp.wait_for(2).await;
     }
+
+    async fn one_address_is_sent_few_confirmations_an_hour(app: TestApp) {
+        let smtp = SmtpServer::start().await;
+        let app = app_with_smtp(app.backend, &smtp).await;
+        let dan = register(&app, "dan", "dan@example.test").await;
+        for _ in 0..5 {
+            assert_eq!(change(&app, &dan.access, "target@example.test").await.status(), StatusCode::ACCEPTED);
+        }
+        let p = problem(change(&app, &dan.access, "target@example.test").await, StatusCode::TOO_MANY_REQUESTS).await;
+        assert_eq!(p["code"], "email_throttled");
+        // Another address is not affected.
+        assert_eq!(change(&app, &dan.access, "other@example.test").await.status(), StatusCode::ACCEPTED);
+        assert_eq!(smtp.wait_for(6).await.len(), 6);
+    }
 }
