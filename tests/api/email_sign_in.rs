@@ -186,3 +186,36 @@ backend_tests! {
         assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     }
 }
+
+/// Chromium through the whole flow, with axe-core on every page (`tests/interop/email_sign_in.mjs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_browser_signs_in_by_a_mailed_link() {
+    let smtp = SmtpServer::start().await;
+    let (app, _) = setup(&smtp, Backend::PostgresRedis).await;
+    let op = app.operator().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let body = json!({
+        "name": "Browser app", "client_type": "public", "redirect_uris": [format!("http://127.0.0.1:{port}/callback")],
+        "grant_types": ["authorization_code"], "scopes": ["openid"],
+    });
+    let created: Value =
+        app.admin_post(&op, "/admin/v1/tenants/default/clients", &body).await.json().await.unwrap();
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let link_file = std::env::temp_dir().join(format!("gatehouse-link-{}", uuid::Uuid::new_v4().simple()));
+    let env = [
+        ("ISSUER", format!("{}/t/default", app.settings.public_url())),
+        ("CLIENT_ID", created["client_id"].as_str().unwrap().to_string()),
+        ("CALLBACK_PORT", port.to_string()),
+        ("EMAIL", "ann@example.test".into()),
+        ("TENANT_NAME", "Default".into()),
+        ("SCREENSHOT_DIR", shots.display().to_string()),
+        ("LINK_FILE", link_file.display().to_string()),
+    ];
+    let node = tokio::task::spawn_blocking(move || crate::interop::run_node("email_sign_in.mjs", &env));
+    let mail = smtp.wait_for(1).await;
+    let (url, _) = link_in(&mail[0], "account/email-sign-in");
+    std::fs::write(&link_file, url).unwrap();
+    node.await.unwrap();
+    let _ = std::fs::remove_file(&link_file);
+}
