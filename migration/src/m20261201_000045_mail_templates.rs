@@ -7,6 +7,12 @@ use sea_orm_migration::{prelude::*, schema::*};
 pub struct Migration;
 
 #[derive(DeriveIden)]
+enum Tenants {
+    Table,
+    Id,
+}
+
+#[derive(DeriveIden)]
 enum MailTemplates {
     Table,
     Id,
@@ -38,6 +44,14 @@ impl MigrationTrait for Migration {
                     .col(text(MailTemplates::BodyHtml))
                     .col(timestamp_with_time_zone(MailTemplates::CreatedAt))
                     .col(timestamp_with_time_zone(MailTemplates::UpdatedAt))
+                    // They go with their tenant.
+                    .foreign_key(
+                        ForeignKey::create()
+                            .name("fk_mail_templates_tenant")
+                            .from(MailTemplates::Table, MailTemplates::TenantId)
+                            .to(Tenants::Table, Tenants::Id)
+                            .on_delete(ForeignKeyAction::Cascade),
+                    )
                     .to_owned(),
             )
             .await?;
