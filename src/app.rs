@@ -207,6 +207,20 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
         .at("/t/:tenant/login/second-factor", poem::post(crate::web::second_factor_endpoint))
         .at("/t/:tenant/login/enrol", poem::post(crate::web::enrol_endpoint))
         .at("/t/:tenant/login/continue", poem::post(crate::web::continue_endpoint))
+        .at("/t/:tenant/login/email", poem::post(crate::web::email_sign_in_request))
+        .at("/t/:tenant/login/email/code", poem::post(crate::web::email_sign_in_code))
+        .at(
+            "/t/:tenant/account/email-sign-in",
+            poem::get(crate::web::email_sign_in_link).post(crate::web::email_sign_in_link),
+        )
+        .at(
+            "/t/:tenant/account/confirm-email",
+            poem::get(crate::web::confirm_email_page).post(crate::web::confirm_email_page),
+        )
+        .at(
+            "/t/:tenant/account/undo-email-change",
+            poem::get(crate::web::undo_email_change_page).post(crate::web::undo_email_change_page),
+        )
         .at("/t/:tenant/auth/:provider/start", poem::get(crate::web::external_start))
         .at("/t/:tenant/auth/:provider/callback", poem::get(crate::web::external_callback))
         .at(

@@ -21,6 +21,8 @@ enum Class {
     Mail,
     /// Spends a mailed link or code.
     Recovery,
+    /// Email sign-in and email change: each request may send a mail or try a code.
+    Email,
 }
 
 impl Class {
@@ -33,6 +35,7 @@ impl Class {
             Self::Authorize => "authorize",
             Self::Mail => "mail",
             Self::Recovery => "recovery",
+            Self::Email => "email",
         }
     }
 
@@ -45,6 +48,7 @@ impl Class {
             Self::Authorize => l.authorize_per_ip,
             Self::Mail => l.mail_per_ip,
             Self::Recovery => l.recovery_per_ip,
+            Self::Email => l.email_per_ip,
         }
     }
 }
@@ -72,6 +76,7 @@ fn classify<'a>(method: &Method, path: &'a str) -> Option<(&'a str, Class)> {
         | ("POST", "account/forgot-password" | "account/verify-email/resend") => Class::Mail,
         ("POST", "auth/password/reset" | "auth/email/verify")
         | ("POST", "account/reset-password" | "account/verify-email") => Class::Recovery,
+        ("POST", t) if EMAIL_PATHS.contains(&t) => Class::Email,
         // External sign-in: each start costs an upstream round trip, each callback a code exchange.
         ("GET", t) if t.starts_with("auth/") && (t.ends_with("/start") || t.ends_with("/callback")) => {
             Class::Authorize
@@ -80,6 +85,17 @@ fn classify<'a>(method: &Method, path: &'a str) -> Option<(&'a str, Class)> {
     };
     Some((tenant, class))
 }
+
+/// Where a request can send a mail or spend a mailed token.
+const EMAIL_PATHS: [&str; 7] = [
+    "login/email",
+    "login/email/code",
+    "me/email",
+    "me/email/confirm",
+    "account/email-sign-in",
+    "account/confirm-email",
+    "account/undo-email-change",
+];
 
 /// The per-IP counter a client shares: its IPv4 address, or its IPv6 /64, since one
 /// subscriber usually holds a whole /64 and could otherwise rotate through it.
@@ -115,6 +131,13 @@ fn route_template(path: &str) -> &'static str {
         "account/verify-email/resend" => "/t/:tenant/account/verify-email/resend",
         "account/reset-password" => "/t/:tenant/account/reset-password",
         "account/verify-email" => "/t/:tenant/account/verify-email",
+        "login/email" => "/t/:tenant/login/email",
+        "login/email/code" => "/t/:tenant/login/email/code",
+        "me/email" => "/t/:tenant/me/email",
+        "me/email/confirm" => "/t/:tenant/me/email/confirm",
+        "account/email-sign-in" => "/t/:tenant/account/email-sign-in",
+        "account/confirm-email" => "/t/:tenant/account/confirm-email",
+        "account/undo-email-change" => "/t/:tenant/account/undo-email-change",
         t if t.ends_with("/start") => "/t/:tenant/auth/:provider/start",
         t if t.ends_with("/callback") => "/t/:tenant/auth/:provider/callback",
         _ => crate::metrics::UNMATCHED,
@@ -165,6 +188,10 @@ mod tests {
         );
         assert_eq!(classify(&Method::GET, "/t/acme/account/reset-password"), None);
         assert_eq!(classify(&Method::GET, "/t/acme/me"), None);
+        assert_eq!(classify(&Method::POST, "/t/acme/login/email"), Some(("acme", Class::Email)));
+        assert_eq!(classify(&Method::POST, "/t/acme/me/email"), Some(("acme", Class::Email)));
+        // Opening a mailed link costs nothing: only its POST acts.
+        assert_eq!(classify(&Method::GET, "/t/acme/account/email-sign-in"), None);
         assert_eq!(classify(&Method::GET, "/t/acme/auth/login"), None);
         assert_eq!(classify(&Method::POST, "/admin/v1/tenants"), None);
     }

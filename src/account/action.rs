@@ -186,7 +186,7 @@ pub async fn issue<C: ConnectionTrait + TransactionTrait>(
         valid_minutes: new.ttl.as_secs().div_ceil(60),
         address: new.address,
     };
-    let mail = mail::render(tenant, new.purpose.mail_kind(), new.user, new.to, &content)?;
+    let mail = mail::render_for(db, tenant, new.purpose.mail_kind(), new.user, new.to, &content).await?;
     let txn = db.begin().await?;
     store::action_tokens::supersede(&txn, tenant.id, new.user.id, new.purpose.as_str(), ms(now)).await?;
     store::action_tokens::insert(

@@ -9,7 +9,10 @@ use uuid::Uuid;
 use crate::{
     outbox::{self, Mail},
     state::AppState,
-    store::{StoreError, entities::users},
+    store::{
+        self, StoreError,
+        entities::{mail_templates, users},
+    },
     tenancy::TenantContext,
 };
 
@@ -32,7 +35,8 @@ pub struct Content<'a> {
     pub address: Option<&'a str>,
 }
 
-/// Renders `kind` for `user` into a message for `to`, with the tenant's sender name and reply-to.
+/// Renders `kind` for `user` into a message for `to` with the built-in wording, with the
+/// tenant's sender name and reply-to.
 ///
 /// # Errors
 /// A template failure (not expected: the templates are checked at compile time).
@@ -42,6 +46,39 @@ pub fn render(
     user: &users::Model,
     to: &str,
     content: &Content<'_>,
+) -> Result<Mail, StoreError> {
+    render_with(tenant, kind, user, to, content, None)
+}
+
+/// Like [`render`], with the tenant's override of `kind` in its locale when there is one
+/// (`account::templates`), read on `db`. An override that fails on real data (it passed with
+/// sample data when saved) is logged and the built-in wording used: no mail is lost to it.
+///
+/// # Errors
+/// A database failure.
+pub async fn render_for(
+    db: &impl ConnectionTrait,
+    tenant: &TenantContext,
+    kind: MailKind,
+    user: &users::Model,
+    to: &str,
+    content: &Content<'_>,
+) -> Result<Mail, StoreError> {
+    for locale in super::templates::locales(tenant) {
+        if let Some(found) = store::mail_templates::find(db, tenant.id, kind_name(kind), &locale).await? {
+            return render_with(tenant, kind, user, to, content, Some(&found));
+        }
+    }
+    render(tenant, kind, user, to, content)
+}
+
+fn render_with(
+    tenant: &TenantContext,
+    kind: MailKind,
+    user: &users::Model,
+    to: &str,
+    content: &Content<'_>,
+    custom: Option<&mail_templates::Model>,
 ) -> Result<Mail, StoreError> {
     let (name, colour) = brand(tenant);
     let vars = MailVars {
@@ -53,8 +90,20 @@ pub fn render(
         valid_minutes: content.valid_minutes,
         address: content.address,
     };
-    let rendered =
-        kind.render(&vars).map_err(|e| StoreError::Other(sea_orm::DbErr::Custom(e.to_string())))?;
+    let parts = custom.map(|c| super::templates::Parts {
+        subject: &c.subject,
+        text: &c.body_text,
+        html: &c.body_html,
+    });
+    let rendered = match parts.map(|p| super::templates::render(&p, &vars)) {
+        Some(Ok(r)) => r,
+        other => {
+            if let Some(Err(e)) = other {
+                tracing::error!(tenant = %tenant.slug, kind = kind_name(kind), error = %e, "mail template override failed; built-in wording used");
+            }
+            kind.render(&vars).map_err(|e| StoreError::Other(sea_orm::DbErr::Custom(e.to_string())))?
+        }
+    };
     let policy = &tenant.settings.email;
     Ok(Mail {
         kind: kind_name(kind),
@@ -93,6 +142,6 @@ pub async fn notify(
     now: DateTime<Utc>,
 ) -> Result<Option<Uuid>, StoreError> {
     let Some(to) = user.email.as_deref() else { return Ok(None) };
-    let mail = render(tenant, kind, user, to, &Content::default())?;
+    let mail = render_for(db, tenant, kind, user, to, &Content::default()).await?;
     Ok(Some(outbox::enqueue(db, &state.master_key, tenant.id, mail, now).await?))
 }

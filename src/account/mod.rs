@@ -3,6 +3,10 @@
 //! (`reset`) and address verification (`verify`). Sits above `auth` (it ends sessions and lifts
 //! locks) and `outbox`.
 pub mod action;
+pub mod address_limit;
+pub mod email_change;
+pub mod email_sign_in;
+pub mod events;
 pub mod mail;
 pub mod reset;
 pub mod verify;
@@ -184,3 +188,4 @@ fn mailed_to_current(action: &action::Action, user: &users::Model) -> bool {
     let sent_to = action.payload.as_ref().and_then(|p| p.get("email")).and_then(|e| e.as_str());
     sent_to.is_some() && sent_to == user.email.as_deref()
 }
+pub mod templates;

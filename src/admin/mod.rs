@@ -19,6 +19,7 @@ pub mod audit;
 pub mod clients;
 pub mod keys;
 pub mod mail;
+pub mod mail_templates;
 pub mod providers;
 pub mod tenants;
 pub mod users;

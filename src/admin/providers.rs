@@ -47,7 +47,8 @@ pub struct Provider {
 }
 
 fn callback_url(tenant: &TenantContext, row: &providers::Model) -> Option<String> {
-    (row.kind != LOCAL).then(|| crate::strategy::flow::callback_url(tenant, &row.provider_id))
+    (row.kind != LOCAL && row.kind != crate::upstream::email::EMAIL)
+        .then(|| crate::strategy::flow::callback_url(tenant, &row.provider_id))
 }
 
 /// Changes to a provider; `None` keeps a value. Kind and `provider_id` never change.

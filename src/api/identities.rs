@@ -64,6 +64,8 @@ pub struct SignInOption {
 pub struct SignInOptions {
     /// Username and password sign-in is enabled.
     pub password: bool,
+    /// Sign-in by a mailed link or code is enabled (the hosted page offers it).
+    pub email: bool,
     /// External providers, in display order.
     pub providers: Vec<SignInOption>,
 }
@@ -242,6 +244,7 @@ impl SignInOptionsApi {
             .collect();
         Ok(SignInOptionsOk::Ok(Json(SignInOptions {
             password: t.strategies.password().is_some(),
+            email: t.strategies.email_sign_in().is_some(),
             providers,
         })))
     }

@@ -189,6 +189,10 @@ pub struct LimitSettings {
     /// Account mails to one address per hour; past it requests are answered as usual and
     /// send nothing (so the answer still says nothing about the address).
     pub mail_per_address_per_hour: u64,
+    /// Email sign-in and email-change requests, codes and link posts.
+    pub email_per_ip: u64,
+    /// Mails of one kind (sign-in, change) one address may be sent per hour, whoever asks.
+    pub email_per_address: u64,
     /// Every per-IP limit times this is the tenant-wide limit.
     pub tenant_factor: u64,
 }
@@ -204,6 +208,8 @@ impl Default for LimitSettings {
             mail_per_ip: 10,
             recovery_per_ip: 30,
             mail_per_address_per_hour: 5,
+            email_per_ip: 10,
+            email_per_address: 5,
             tenant_factor: 100,
         }
     }

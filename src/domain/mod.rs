@@ -1,6 +1,7 @@
 //! Validated value types handed between layers. No I/O here.
 pub mod authn;
 pub mod email;
+pub mod language_tag;
 pub mod password;
 pub mod redirect_uri;
 pub mod signing;
@@ -8,6 +9,7 @@ pub mod tenant_slug;
 pub mod username;
 
 pub use email::Email;
+pub use language_tag::valid_language_tag;
 pub use password::Password;
 pub use signing::Algorithm;
 pub use tenant_slug::valid_slug;

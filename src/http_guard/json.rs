@@ -131,25 +131,35 @@ impl<'de> Visitor<'de> for Strict<'_> {
 
 /// The first control character in a key or string value. Under the top-level `configuration`
 /// and `secrets` (provider settings, which may hold PEM) line breaks and tabs are allowed.
+#[cfg(test)]
 pub fn controls(v: &Value) -> Option<Refusal> {
-    fn walk(v: &Value, path: &str, multiline: bool) -> Option<Refusal> {
+    controls_with(v, &[])
+}
+
+/// [`controls`], with line breaks and tabs also allowed under the top-level keys `multiline`
+/// (the bodies of a mail template).
+pub fn controls_with(v: &Value, multiline_roots: &[&str]) -> Option<Refusal> {
+    fn walk(v: &Value, path: &str, multiline: bool, roots: &[&str]) -> Option<Refusal> {
         match v {
             Value::String(s) => text::forbidden(s, multiline).map(|c| Refusal::Control(path.to_string(), c)),
-            Value::Array(items) => {
-                items.iter().enumerate().find_map(|(i, item)| walk(item, &format!("{path}[{i}]"), multiline))
-            }
+            Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .find_map(|(i, item)| walk(item, &format!("{path}[{i}]"), multiline, roots)),
             Value::Object(map) => map.iter().find_map(|(k, item)| {
                 let p = join(path, k);
-                let multiline =
-                    multiline || (path.is_empty() && matches!(k.as_str(), "configuration" | "secrets"));
+                let multiline = multiline
+                    || (path.is_empty()
+                        && (matches!(k.as_str(), "configuration" | "secrets")
+                            || roots.contains(&k.as_str())));
                 text::forbidden(k, false)
                     .map(|c| Refusal::Control(p.clone(), c))
-                    .or_else(|| walk(item, &p, multiline))
+                    .or_else(|| walk(item, &p, multiline, roots))
             }),
             _ => None,
         }
     }
-    walk(v, "", false)
+    walk(v, "", false, multiline_roots)
 }
 
 /// The first value that breaks `schema`: a non-string (other than null) where it declares a

@@ -14,6 +14,7 @@ pub mod factors;
 pub mod idempotency;
 pub mod identities;
 pub mod kv_entries;
+pub mod mail_templates;
 pub mod outbox;
 pub mod providers;
 pub mod refresh_tokens;

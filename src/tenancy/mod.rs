@@ -65,11 +65,19 @@ pub struct EmailPolicy {
     /// Shown in front of the deployment's `From:` address; the brand name when unset.
     pub sender_name: Option<String>,
     pub reply_to: Option<String>,
+    /// The language tag whose mail template overrides are used (`de`, `pt-BR`); `en` when unset.
+    pub locale: Option<String>,
 }
 
 impl Default for EmailPolicy {
     fn default() -> Self {
-        Self { verification: "optional".into(), reset_ends_sessions: true, sender_name: None, reply_to: None }
+        Self {
+            verification: "optional".into(),
+            reset_ends_sessions: true,
+            sender_name: None,
+            reply_to: None,
+            locale: None,
+        }
     }
 }
 
@@ -210,6 +218,12 @@ impl TenantSettings {
         if let Some(r) = &e.reply_to {
             crate::domain::Email::parse(r)
                 .map_err(|_| ValidationError::new("settings.email.reply_to", "must be an email address"))?;
+        }
+        if e.locale.as_deref().is_some_and(|l| !crate::domain::valid_language_tag(l)) {
+            return Err(ValidationError::new(
+                "settings.email.locale",
+                "must be a language tag like en, de or pt-BR",
+            ));
         }
         let b = &self.branding;
         if b.name.as_ref().is_some_and(|n| n.chars().count() > 100) {

@@ -24,6 +24,7 @@ use crate::{
 };
 
 pub mod egress;
+pub mod email;
 pub mod http;
 pub mod local;
 pub mod oauth2;
@@ -58,7 +59,8 @@ pub type ProviderMetadata = openidconnect::ProviderMetadata<
 
 /// Every kind an admin can configure: the two generic protocols and the presets that fill
 /// them in.
-pub const KINDS: [&str; 7] = [LOCAL, "oidc", "oauth2", "google", "github", "microsoft", "gitlab"];
+pub const KINDS: [&str; 8] =
+    [LOCAL, "oidc", "oauth2", "google", "github", "microsoft", "gitlab", email::EMAIL];
 
 /// What identifies a configured provider.
 #[derive(Debug, Clone)]
@@ -140,6 +142,11 @@ pub trait Strategy: Send + Sync {
 
     fn capabilities(&self) -> Capabilities;
 
+    /// Its settings if it signs users in by a mailed link or code (`email`).
+    fn email_sign_in(&self) -> Option<&email::EmailSignInConfig> {
+        None
+    }
+
     /// The upstream authorization URL to send the browser to.
     ///
     /// # Errors
@@ -201,6 +208,11 @@ impl Strategies {
     /// The password strategy, when enabled.
     pub fn password(&self) -> Option<&Arc<dyn Strategy>> {
         self.list.iter().find(|s| s.capabilities().password)
+    }
+
+    /// The mailed-link-or-code strategy and its settings, when the tenant enabled one.
+    pub fn email_sign_in(&self) -> Option<&email::EmailSignInConfig> {
+        self.list.iter().find_map(|s| s.email_sign_in())
     }
 
     /// The strategies that sign in through an upstream provider.
@@ -272,6 +284,7 @@ fn from_row(
     let secret = secrets.get("client_secret").cloned();
     Ok(match protocol {
         LOCAL => Arc::new(local::Local { info }),
+        email::EMAIL => Arc::new(email::EmailSignIn::new(info, parse(config)?)?),
         "oidc" => Arc::new(oidc::Oidc::new(info, parse(config)?, secret, settings)?),
         "oauth2" => Arc::new(oauth2::OAuth2::new(info, parse(config)?, secret, settings)?),
         other => {

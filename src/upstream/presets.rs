@@ -19,6 +19,7 @@ pub fn expand(
 ) -> Result<(&'static str, Map<String, Value>), ValidationError> {
     let (protocol, defaults) = match kind {
         LOCAL => return Ok((LOCAL, config)),
+        super::email::EMAIL => return Ok((super::email::EMAIL, config)),
         "oidc" => return Ok(("oidc", config)),
         "oauth2" => return Ok(("oauth2", config)),
         "google" => ("oidc", json!({ "issuer": "https://accounts.google.com" })),

@@ -4,6 +4,8 @@
 //! only what the flows share: cookies, page responses, redirects and the pending request.
 mod assets;
 mod authorize;
+mod email_change;
+mod email_sign_in;
 mod external;
 mod landing;
 mod origin;
@@ -23,6 +25,8 @@ use poem::{
 pub use self::{
     assets::stylesheet,
     authorize::authorize_endpoint,
+    email_change::{confirm_email_page, undo_email_change_page},
+    email_sign_in::{email_sign_in_code, email_sign_in_link, email_sign_in_request},
     external::{external_callback, external_start},
     landing::landing_page,
     recovery::{

@@ -64,7 +64,17 @@ pub(super) fn login_page(
         .collect();
     let mut resp = page(status, Some(tenant), |layout| {
         let csrf = &pending.csrf;
-        ui::render(&ui::SignIn { layout, slug, request_id, csrf, username, error, providers: &providers })
+        let email_sign_in = tenant.strategies.email_sign_in().is_some();
+        ui::render(&ui::SignIn {
+            layout,
+            slug,
+            request_id,
+            csrf,
+            username,
+            error,
+            providers: &providers,
+            email_sign_in,
+        })
     });
     let name = csrf_cookie_name(state, &tenant.slug);
     let max_age = i64::try_from(state.settings.oidc.authorization_ttl_secs).unwrap_or(900);

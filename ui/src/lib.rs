@@ -10,9 +10,11 @@ mod mail;
 pub use account::{
     CheckInbox, ConfirmEmail, EmailVerified, ForgotPassword, LinkInvalid, PasswordChanged, ResetPassword,
 };
-pub use mail::{Mail, MailKind, MailVars, RenderedMail};
+pub use mail::{Mail, MailKind, MailVars, RenderedMail, duration as validity_phrase};
 mod second_factor;
 pub use second_factor::{EnrolTotp, RecoveryCodes, SecondFactor, StepForm};
+mod email_pages;
+pub use email_pages::{ConfirmAction, ConfirmKind, EmailSent, Notice, NoticeKind};
 
 /// The shared stylesheet, served by the web face at [`STYLESHEET_PATH`].
 pub const STYLESHEET: &str = include_str!("../static/gatehouse.css");
@@ -116,6 +118,8 @@ pub struct SignIn<'a> {
     pub username: &'a str,
     pub error: Option<&'a str>,
     pub providers: &'a [ProviderButton],
+    /// Offer "Email me a sign-in link" (the tenant enabled the `email` strategy).
+    pub email_sign_in: bool,
 }
 
 impl SignIn<'_> {
@@ -231,6 +235,7 @@ mod tests {
             username: "ann",
             error,
             providers,
+            email_sign_in: false,
         }
     }
 

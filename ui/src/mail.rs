@@ -49,8 +49,8 @@ pub struct RenderedMail {
     pub html: String,
 }
 
-/// A validity phrase: "30 minutes", "24 hours", "1 minute".
-fn duration(minutes: u64) -> String {
+/// A validity phrase: "30 minutes", "24 hours", "1 minute" (also offered to tenant templates).
+pub fn duration(minutes: u64) -> String {
     match minutes {
         1 => "1 minute".into(),
         m if m >= 120 && m % 60 == 0 => format!("{} hours", m / 60),

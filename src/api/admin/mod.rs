@@ -15,6 +15,7 @@ use crate::{
 
 pub mod clients;
 pub mod mail;
+pub mod mail_templates;
 pub mod providers;
 pub mod tenants;
 pub mod users;

@@ -52,6 +52,9 @@ pub enum ProviderKind {
     /// GitLab (OpenID Connect). Configuration: `client_id`, optional `issuer` for a
     /// self-managed instance; secret `client_secret`.
     Gitlab,
+    /// Passwordless sign-in by a link and code mailed to the user's address (opt-in).
+    /// Configuration: optional `valid_minutes` (5 to 60, default 15); no secrets.
+    Email,
 }
 
 impl ProviderKind {
@@ -64,6 +67,7 @@ impl ProviderKind {
             Self::Github => "github",
             Self::Microsoft => "microsoft",
             Self::Gitlab => "gitlab",
+            Self::Email => "email",
         }
     }
 
@@ -75,6 +79,7 @@ impl ProviderKind {
             "github" => Self::Github,
             "microsoft" => Self::Microsoft,
             "gitlab" => Self::Gitlab,
+            "email" => Self::Email,
             _ => Self::Local,
         }
     }

@@ -5,6 +5,7 @@ pub mod clients;
 pub mod idempotency_keys;
 pub mod identities;
 pub mod kv_entries;
+pub mod mail_templates;
 pub mod outbox;
 pub mod providers;
 pub mod recovery_codes;
