@@ -10,6 +10,7 @@ mod m20261130_000006_kv_entries;
 mod m20261130_000007_client_pkce;
 mod m20261130_000020_outbox;
 mod m20261201_000030_second_factors;
+mod m20261201_000050_passkeys;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000007_client_pkce::Migration),
             Box::new(m20261130_000020_outbox::Migration),
             Box::new(m20261201_000030_second_factors::Migration),
+            Box::new(m20261201_000050_passkeys::Migration),
         ]
     }
 }

@@ -13,6 +13,7 @@ pub mod health;
 pub mod identities;
 pub mod me;
 pub mod oauth;
+pub mod passkeys;
 pub mod second_factor;
 pub mod security;
 pub mod well_known;
@@ -52,6 +53,8 @@ pub type Apis = (
     me::MeApi,
     second_factor::SecondFactorApi,
     second_factor::MyFactorsApi,
+    passkeys::PasskeyAuthApi,
+    passkeys::MyPasskeysApi,
     identities::IdentitiesApi,
     identities::SignInOptionsApi,
     well_known::WellKnownApi,
@@ -72,6 +75,8 @@ pub fn api_service(server_url: &str) -> OpenApiService<Apis, ()> {
             me::MeApi,
             second_factor::SecondFactorApi,
             second_factor::MyFactorsApi,
+            passkeys::PasskeyAuthApi,
+            passkeys::MyPasskeysApi,
             identities::IdentitiesApi,
             identities::SignInOptionsApi,
             well_known::WellKnownApi,

@@ -25,6 +25,8 @@ pub enum MfaMethod {
     Totp,
     /// One of the single-use recovery codes.
     RecoveryCode,
+    /// A passkey (complete with `/auth/mfa/passkey/options` and `/auth/mfa/passkey/verify`).
+    Passkey,
 }
 
 impl From<Method> for MfaMethod {
@@ -32,6 +34,7 @@ impl From<Method> for MfaMethod {
         match m {
             Method::Totp => Self::Totp,
             Method::RecoveryCode => Self::RecoveryCode,
+            Method::Passkey => Self::Passkey,
         }
     }
 }
@@ -236,6 +239,7 @@ impl SecondFactorApi {
         let proof = match b.method {
             MfaMethod::Totp => Proof::Totp(&b.code),
             MfaMethod::RecoveryCode => Proof::RecoveryCode(&b.code),
+            MfaMethod::Passkey => return Err(mfa::MfaError::MethodNotAllowed.into()),
         };
         let t = auth::second_factor::complete(
             state,

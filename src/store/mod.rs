@@ -14,6 +14,7 @@ pub mod idempotency;
 pub mod identities;
 pub mod kv_entries;
 pub mod outbox;
+pub mod passkeys;
 pub mod providers;
 pub mod refresh_tokens;
 pub mod sessions;

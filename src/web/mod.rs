@@ -7,6 +7,7 @@ mod authorize;
 mod external;
 mod landing;
 mod origin;
+mod passkey;
 mod second_factor;
 mod sign_in;
 mod sign_out;
@@ -20,10 +21,14 @@ use poem::{
 };
 
 pub use self::{
-    assets::stylesheet,
+    assets::{passkey_script, stylesheet},
     authorize::authorize_endpoint,
     external::{external_callback, external_start},
     landing::landing_page,
+    passkey::{
+        enrol_endpoint as passkey_enrol_endpoint, options_endpoint as passkey_options_endpoint,
+        sign_in_endpoint as passkey_sign_in_endpoint, verify_endpoint as passkey_verify_endpoint,
+    },
     second_factor::{continue_endpoint, enrol_endpoint, second_factor_endpoint},
     sign_in::{login_endpoint, login_form},
     sign_out::logout_endpoint,
@@ -59,7 +64,8 @@ fn brand(tenant: Option<&TenantContext>) -> Brand<'_> {
 }
 
 /// Headers every HTML response carries. Styles come from the served stylesheet (`'self'`)
-/// and the one `<style>` element carrying this response's nonce (the brand colour).
+/// and the one `<style>` element carrying this response's nonce (the brand colour); scripts
+/// only from our own `/assets` (the passkey module), which fetches its options same-origin.
 fn html(status: StatusCode, body: String, nonce: &str) -> Response {
     Response::builder()
         .status(status)
@@ -67,8 +73,8 @@ fn html(status: StatusCode, body: String, nonce: &str) -> Response {
         .header(
             "Content-Security-Policy",
             format!(
-                "default-src 'none'; style-src 'self' 'nonce-{nonce}'; img-src https: data:; \
-                 frame-ancestors 'none'; base-uri 'none'"
+                "default-src 'none'; style-src 'self' 'nonce-{nonce}'; script-src 'self'; \
+                 connect-src 'self'; img-src https: data:; frame-ancestors 'none'; base-uri 'none'"
             ),
         )
         .header("X-Frame-Options", "DENY")

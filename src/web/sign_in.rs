@@ -64,7 +64,17 @@ pub(super) fn login_page(
         .collect();
     let mut resp = page(status, Some(tenant), |layout| {
         let csrf = &pending.csrf;
-        ui::render(&ui::SignIn { layout, slug, request_id, csrf, username, error, providers: &providers })
+        let passkey = crate::mfa::passkey::offered(state, tenant);
+        ui::render(&ui::SignIn {
+            layout,
+            slug,
+            request_id,
+            csrf,
+            username,
+            error,
+            providers: &providers,
+            passkey,
+        })
     });
     let name = csrf_cookie_name(state, &tenant.slug);
     let max_age = i64::try_from(state.settings.oidc.authorization_ttl_secs).unwrap_or(900);

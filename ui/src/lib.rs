@@ -6,7 +6,7 @@ use askama::Template;
 pub use askama::Error;
 
 mod second_factor;
-pub use second_factor::{EnrolTotp, RecoveryCodes, SecondFactor, StepForm};
+pub use second_factor::{EnrolPasskey, EnrolTotp, RecoveryCodes, SecondFactor, StepForm};
 
 /// The shared stylesheet, served by the web face at [`STYLESHEET_PATH`].
 pub const STYLESHEET: &str = include_str!("../static/gatehouse.css");
@@ -16,6 +16,16 @@ pub const STYLESHEET_PATH: &str = "/assets/gatehouse.css";
 
 /// A hash of the stylesheet, added to its URL so browsers fetch it again after it changes.
 pub const STYLESHEET_VERSION: u64 = fnv1a(STYLESHEET.as_bytes());
+
+/// The one script of the hosted pages: passkeys (WebAuthn), a progressive enhancement. Served
+/// from [`PASSKEY_SCRIPT_PATH`] under `script-src 'self'`; no page has inline script.
+pub const PASSKEY_SCRIPT: &str = include_str!("../static/passkey.js");
+
+/// Where pages load the passkey script.
+pub const PASSKEY_SCRIPT_PATH: &str = "/assets/passkey.js";
+
+/// A hash of the script for its URL, as for the stylesheet.
+pub const PASSKEY_SCRIPT_VERSION: u64 = fnv1a(PASSKEY_SCRIPT.as_bytes());
 
 const fn fnv1a(bytes: &[u8]) -> u64 {
     let mut hash = 0xcbf2_9ce4_8422_2325_u64;
@@ -110,10 +120,17 @@ pub struct SignIn<'a> {
     pub username: &'a str,
     pub error: Option<&'a str>,
     pub providers: &'a [ProviderButton],
+    /// Whether the tenant allows passkeys: the username field offers them as autofill
+    /// (`autocomplete="username webauthn"`) and a passkey button is revealed by its script.
+    pub passkey: bool,
 }
 
 impl SignIn<'_> {
     const TITLE: &'static str = "Sign in";
+
+    fn username_autocomplete(&self) -> &'static str {
+        if self.passkey { "username webauthn" } else { "username" }
+    }
 
     /// The fields point at the error message, when there is one.
     fn described_by(&self) -> &'static str {
@@ -225,6 +242,7 @@ mod tests {
             username: "ann",
             error,
             providers,
+            passkey: false,
         }
     }
 
@@ -264,6 +282,11 @@ mod tests {
             assert!(html.contains(part), "{part} missing from\n{html}");
         }
         assert!(!html.contains("role=\"alert\"") && !html.contains("aria-describedby"));
+        assert!(!html.contains("<script"), "no script without passkeys");
+        let html = render(&SignIn { passkey: true, ..sign_in(None, &buttons) }).unwrap();
+        assert!(html.contains(r#"autocomplete="username webauthn""#), "{html}");
+        assert!(html.contains(r#"action="/t/acme/login/passkey" class="passkey" data-passkey="sign-in""#));
+        assert!(html.contains(r#"<input type="hidden" name="request" value="r1">"#));
     }
 
     #[test]
