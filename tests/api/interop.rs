@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{Backend, PASSWORD, TestApp};
 
-fn run_node(script: &str, env: &[(&str, String)]) {
+pub(crate) fn run_node(script: &str, env: &[(&str, String)]) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop");
     assert!(
         dir.join("node_modules/openid-client").exists(),

@@ -28,6 +28,7 @@ mod oauth_refusals;
 mod oidc;
 mod openapi;
 mod operators;
+mod passkeys;
 mod providers;
 mod refresh;
 mod resource_server;
