@@ -634,3 +634,24 @@ pub async fn ensure_tenant(
         Err(e) => Err(e.into()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rp_id_is_the_public_host_or_a_parent_domain_of_it() {
+        let none = PasskeySettings::default();
+        assert_eq!(none.rp_id_for("https://id.example.com/base").unwrap(), "id.example.com");
+        assert_eq!(none.rp_id_for("http://localhost:8080").unwrap(), "localhost");
+        assert!(none.rp_id_for("http://127.0.0.1:8080").is_err(), "an IP address is no RP ID");
+        let parent = PasskeySettings { rp_id: Some("example.com".into()) };
+        assert_eq!(parent.rp_id_for("https://id.example.com").unwrap(), "example.com");
+        assert!(parent.rp_id_for("https://id.notexample.com").is_err());
+        assert!(parent.rp_id_for("https://example.org").is_err());
+        for bad in ["Example.com", "-a.com", "a..com", "a_b.com", "a.com."] {
+            assert!(PasskeySettings { rp_id: Some(bad.into()) }.validate().is_err(), "{bad}");
+        }
+        assert!(parent.validate().is_ok());
+    }
+}

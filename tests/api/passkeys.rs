@@ -81,3 +81,138 @@ async fn a_real_browser_registers_and_signs_in_with_passkeys_postgres_redis() {
 async fn a_real_browser_registers_and_signs_in_with_passkeys_sqlite_memory() {
     run(Backend::SqliteMemory).await;
 }
+
+/// Each test twice, as `backend_tests!` does, on an app served at `http://localhost`.
+macro_rules! localhost_tests {
+    ($( async fn $name:ident($app:ident : TestApp) $body:block )*) => {
+        $(
+            mod $name {
+                use super::*;
+
+                async fn run($app: TestApp) $body
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres_redis() {
+                    run(on_localhost(Backend::PostgresRedis).await).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite_memory() {
+                    run(on_localhost(Backend::SqliteMemory).await).await
+                }
+            }
+        )*
+    };
+}
+
+async fn problem(resp: reqwest::Response, status: StatusCode) -> Value {
+    assert_eq!(resp.status(), status);
+    resp.json().await.unwrap()
+}
+
+async fn options(app: &TestApp, body: Value) -> Value {
+    let resp = app.post_json("/t/default/auth/passkey/options", &body).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    resp.json().await.unwrap()
+}
+
+localhost_tests! {
+    async fn sign_in_options_name_the_rp_and_do_not_tell_accounts_apart(app: TestApp) {
+        assert_eq!(app.register("default", "pat").await.status(), StatusCode::CREATED);
+        let open = options(&app, json!({})).await;
+        let pk = &open["options"]["publicKey"];
+        assert_eq!(pk["rpId"], "localhost");
+        assert_eq!(pk["userVerification"], "required");
+        assert_eq!(open["options"]["mediation"], "conditional");
+        assert!(pk.get("allowCredentials").is_none_or(|a| a.as_array().unwrap().is_empty()));
+        assert!(open["passkey_token"].as_str().unwrap().starts_with("ghp_"));
+        // A user without passkeys and a name nobody has: stand-in credentials, the same each time.
+        let ids = |v: &Value| v["options"]["publicKey"]["allowCredentials"].clone();
+        let (pat, nobody) = (options(&app, json!({"username": "pat"})).await, options(&app, json!({"username": "nobody"})).await);
+        assert!(!ids(&pat).as_array().unwrap().is_empty() && !ids(&nobody).as_array().unwrap().is_empty());
+        assert_eq!(ids(&nobody), ids(&options(&app, json!({"username": "nobody"})).await));
+        assert!(pat["options"].get("mediation").is_none() && nobody["options"].get("mediation").is_none());
+    }
+
+    async fn a_ceremony_answers_once_and_junk_is_refused_without_a_session(app: TestApp) {
+        let junk = json!({"id": "AAAA", "rawId": "AAAA", "type": "public-key",
+            "response": {"authenticatorData": "AAAA", "clientDataJSON": "AAAA", "signature": "AAAA", "userHandle": "AAAA"},
+            "extensions": {}});
+        let unknown = app.post_json("/t/default/auth/passkey/verify", &json!({"passkey_token": "ghp_nope", "credential": junk})).await;
+        assert_eq!(problem(unknown, StatusCode::UNAUTHORIZED).await["code"], "invalid_passkey_token");
+        let started = options(&app, json!({})).await;
+        let body = json!({"passkey_token": started["passkey_token"], "credential": junk});
+        let refused = app.post_json("/t/default/auth/passkey/verify", &body).await;
+        assert_eq!(problem(refused, StatusCode::UNAUTHORIZED).await["code"], "passkey_rejected");
+        // Spent by the failed answer: a second try needs a new ceremony.
+        let again = app.post_json("/t/default/auth/passkey/verify", &body).await;
+        assert_eq!(problem(again, StatusCode::UNAUTHORIZED).await["code"], "invalid_passkey_token");
+        // A registration token does not finish a sign-in.
+        let reg = app.post_json("/t/default/auth/passkey/register", &json!({"username": "newbie"})).await;
+        let reg: Value = reg.json().await.unwrap();
+        assert_eq!(reg["options"]["publicKey"]["authenticatorSelection"]["residentKey"], "preferred");
+        let crossed = app.post_json("/t/default/auth/passkey/verify", &json!({"passkey_token": reg["passkey_token"], "credential": junk})).await;
+        assert_eq!(problem(crossed, StatusCode::UNAUTHORIZED).await["code"], "invalid_passkey_token");
+    }
+
+    async fn passkeys_follow_the_tenant_policy_and_registration_rules(app: TestApp) {
+        let op = app.operator().await;
+        assert_eq!(app.register("default", "pat").await.status(), StatusCode::CREATED);
+        let taken = app.post_json("/t/default/auth/passkey/register", &json!({"username": "PAT"})).await;
+        assert_eq!(problem(taken, StatusCode::CONFLICT).await["code"], "username_taken");
+        let off = json!({"settings": {"second_factor": {"methods": ["totp", "recovery_code"]}}});
+        assert_eq!(app.admin_patch(&op, "/admin/v1/tenants/default", &off).await.status(), StatusCode::OK);
+        let refused = app.post_json("/t/default/auth/passkey/options", &json!({})).await;
+        assert_eq!(problem(refused, StatusCode::FORBIDDEN).await["code"], "method_not_allowed");
+        let html = app.client.get(app.url("/assets/passkey.js")).send().await.unwrap();
+        assert_eq!(html.headers()["content-type"], "text/javascript; charset=utf-8");
+        // Passkeys alone make a valid required policy; the RP ID must fit the public URL.
+        let only = json!({"settings": {"second_factor": {"mode": "required", "methods": ["passkey"]}}});
+        assert_eq!(app.admin_patch(&op, "/admin/v1/tenants/default", &only).await.status(), StatusCode::OK);
+        let login = app.login_raw("default", "pat", PASSWORD).await;
+        let answer = problem(login, StatusCode::FORBIDDEN).await;
+        assert_eq!((answer["code"].as_str(), answer["methods"].clone()), (Some("second_factor_enrolment_required"), json!(["passkey"])));
+        for (rp_id, ok) in [("localhost", true), ("Not A Host", false), ("example.com", false), ("", true)] {
+            let body = json!({"settings": {"passkeys": {"rp_id": rp_id}}});
+            let resp = app.admin_patch(&op, "/admin/v1/tenants/default", &body).await;
+            assert_eq!(resp.status().is_success(), ok, "{rp_id}: {}", resp.status());
+        }
+    }
+
+    async fn the_account_api_guards_passkeys_and_the_password(app: TestApp) {
+        let t = app.user("ann").await;
+        let me = |m: reqwest::Method, p: &str| app.client.request(m, app.url(&format!("/t/default/me{p}"))).bearer_auth(&t.access);
+        let list: Value = me(reqwest::Method::GET, "/passkeys").send().await.unwrap().json().await.unwrap();
+        assert_eq!(list, json!([]));
+        let id = uuid::Uuid::now_v7();
+        let gone = me(reqwest::Method::DELETE, &format!("/passkeys/{id}")).send().await.unwrap();
+        assert_eq!(problem(gone, StatusCode::NOT_FOUND).await["code"], "passkey_not_found");
+        let long = me(reqwest::Method::PATCH, &format!("/passkeys/{id}")).json(&json!({"name": "x".repeat(101)})).send().await.unwrap();
+        assert_eq!(long.status(), StatusCode::BAD_REQUEST);
+        let password = me(reqwest::Method::DELETE, "/password").send().await.unwrap();
+        assert_eq!(problem(password, StatusCode::CONFLICT).await["code"], "last_sign_in_method");
+        let started = me(reqwest::Method::POST, "/passkeys/register").send().await.unwrap();
+        let started: Value = started.json().await.unwrap();
+        assert_eq!(started["options"]["publicKey"]["user"]["name"], "ann");
+        assert_eq!(started["options"]["publicKey"]["rp"]["id"], "localhost");
+    }
+}
+
+mod without_a_host_name {
+    use crate::helpers::{TestApp, backend_tests};
+    use reqwest::StatusCode;
+    use serde_json::{Value, json};
+
+    backend_tests! {
+        async fn passkeys_are_unavailable_and_not_offered_under_an_ip_address(app: TestApp) {
+            let resp = app.post_json("/t/default/auth/passkey/options", &json!({})).await;
+            assert_eq!(resp.status(), StatusCode::CONFLICT);
+            assert_eq!(resp.json::<Value>().await.unwrap()["code"], "passkeys_unavailable");
+            let op = app.operator().await;
+            let body = json!({"settings": {"passkeys": {"rp_id": "example.com"}}});
+            let resp = app.admin_patch(&op, "/admin/v1/tenants/default", &body).await;
+            assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+        }
+    }
+}
