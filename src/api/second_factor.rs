@@ -168,6 +168,8 @@ pub struct SecondFactorsView {
     #[oai(skip_serializing_if_is_none)]
     pub totp_enrolled_at: Option<chrono::DateTime<chrono::Utc>>,
     pub recovery_codes_left: u64,
+    /// How many passkeys the user has (`/me/passkeys` lists them).
+    pub passkeys: u64,
 }
 
 #[derive(ApiResponse)]
@@ -239,7 +241,12 @@ impl SecondFactorApi {
         let proof = match b.method {
             MfaMethod::Totp => Proof::Totp(&b.code),
             MfaMethod::RecoveryCode => Proof::RecoveryCode(&b.code),
-            MfaMethod::Passkey => return Err(mfa::MfaError::MethodNotAllowed.into()),
+            MfaMethod::Passkey => {
+                return Err(ApiError::validation(
+                    "method",
+                    "a passkey answers at /auth/mfa/passkey/options and /auth/mfa/passkey/verify",
+                ));
+            }
         };
         let t = auth::second_factor::complete(
             state,
@@ -337,6 +344,7 @@ impl MyFactorsApi {
             totp_pending: pending,
             totp_enrolled_at: confirmed.and_then(|f| f.confirmed_at),
             recovery_codes_left: left,
+            passkeys: crate::store::passkeys::count(&state.db, p.tenant.id, p.user_id).await?,
         })))
     }
 

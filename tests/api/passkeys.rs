@@ -196,6 +196,12 @@ localhost_tests! {
         let started: Value = started.json().await.unwrap();
         assert_eq!(started["options"]["publicKey"]["user"]["name"], "ann");
         assert_eq!(started["options"]["publicKey"]["rp"]["id"], "localhost");
+        let factors: Value = me(reqwest::Method::GET, "/second-factors").send().await.unwrap().json().await.unwrap();
+        assert_eq!(factors["passkeys"], 0);
+        assert_eq!(factors["allowed_methods"], json!(["totp", "recovery_code", "passkey"]));
+        let wrong_door = json!({"mfa_token": "ghm_x", "method": "passkey", "code": "123456"});
+        let resp = app.post_json("/t/default/auth/mfa/verify", &wrong_door).await;
+        assert_eq!(problem(resp, StatusCode::BAD_REQUEST).await["field"], "method");
     }
 }
 
