@@ -42,6 +42,8 @@ async fn run(backend: Backend) {
         .await;
     assert_eq!(resp.status(), StatusCode::CREATED);
     let client: Value = resp.json().await.unwrap();
+    // Another tenant on the same host (so the same RP ID): its users are not default's.
+    app.create_open_tenant("other").await;
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
     std::fs::create_dir_all(&shots).unwrap();
     let public = app.settings.public_url();
@@ -180,6 +182,32 @@ localhost_tests! {
         }
     }
 
+    async fn a_passkey_of_one_tenant_is_not_reachable_from_another(app: TestApp) {
+        use gatehouse::store;
+        let ann = app.user("ann").await;
+        app.create_open_tenant("other").await;
+        assert_eq!(app.register("other", "bob").await.status(), StatusCode::CREATED);
+        let bob = app.login("other", "bob").await;
+        let tenant = app.state.tenants.get_active("default").await.unwrap().unwrap();
+        let user = store::users::find_by_username(&app.state.db, tenant.id, "ann").await.unwrap().unwrap();
+        let now = chrono::Utc::now();
+        let row = store::entities::user_factors::Model {
+            id: uuid::Uuid::now_v7(), tenant_id: tenant.id, user_id: user.id, kind: "passkey".into(),
+            name: "Ann's key".into(), secret: None, last_step: None, confirmed_at: Some(now), created_at: now,
+            last_used_at: None, credential: Some("{}".into()), credential_id: Some("AAAA".into()),
+        };
+        let row = store::passkeys::insert(&app.state.db, row).await.unwrap();
+        let path = |t: &str| app.url(&format!("/t/{t}/me/passkeys/{}", row.id));
+        let rename = app.client.patch(path("other")).bearer_auth(&bob.access).json(&json!({"name": "mine"})).send().await.unwrap();
+        assert_eq!(problem(rename, StatusCode::NOT_FOUND).await["code"], "passkey_not_found");
+        let delete = app.client.delete(path("other")).bearer_auth(&bob.access).send().await.unwrap();
+        assert_eq!(problem(delete, StatusCode::NOT_FOUND).await["code"], "passkey_not_found");
+        let listed: Value = app.client.get(app.url("/t/other/me/passkeys")).bearer_auth(&bob.access).send().await.unwrap().json().await.unwrap();
+        assert_eq!(listed, json!([]));
+        let ours: Value = app.client.get(app.url("/t/default/me/passkeys")).bearer_auth(&ann.access).send().await.unwrap().json().await.unwrap();
+        assert_eq!(ours[0]["name"], "Ann's key");
+    }
+
     async fn the_account_api_guards_passkeys_and_the_password(app: TestApp) {
         let t = app.user("ann").await;
         let me = |m: reqwest::Method, p: &str| app.client.request(m, app.url(&format!("/t/default/me{p}"))).bearer_auth(&t.access);
@@ -206,7 +234,7 @@ localhost_tests! {
 }
 
 mod without_a_host_name {
-    use crate::helpers::{TestApp, backend_tests};
+    use crate::helpers::backend_tests;
     use reqwest::StatusCode;
     use serde_json::{Value, json};
 

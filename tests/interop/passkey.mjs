@@ -249,6 +249,16 @@ try {
   await accessible(page, 'passkey-only-password-refused');
   await backAtApp(page.getByRole('button', { name: 'Sign in with a passkey' }).click());
   assert.ok(received.searchParams.get('code'), 'the passkey-only account signs in with its passkey');
+
+  // 7. Another tenant on the same host: the browser offers the same passkey (one RP ID), but it
+  //    names no user of that tenant.
+  await page.goto(`${issuer}/login?request=none`);
+  const elsewhere = await postJson('/t/other/auth/passkey/options', {});
+  assert.equal(elsewhere.status, 200);
+  const foreign = await postJson('/t/other/auth/passkey/verify',
+    { passkey_token: elsewhere.body.passkey_token, credential: await ceremony(page, 'get', elsewhere.body.options) });
+  assert.equal(foreign.status, 401);
+  assert.equal(foreign.body.code, 'passkey_rejected');
   assert.deepEqual(violations, [], 'nothing was blocked by the CSP');
   console.log('browser passkeys: ok');
 } finally {
