@@ -41,8 +41,8 @@ fn refused_json(e: &MfaError) -> Response {
 }
 
 /// `POST /t/{tenant}/login/passkey/options`: a ceremony for the page's passkey form. `purpose`
-/// is `sign-in` (with the pending `request`), `verify` or `enrol` (with the second step's
-/// `challenge`); the CSRF token must match as for the form itself.
+/// is `sign-in` (with the pending `request`, and a `username` when one was typed), `verify` or
+/// `enrol` (with the second step's `challenge`); the CSRF token must match as for the form.
 #[handler]
 pub async fn options_endpoint(
     req: &Request,
@@ -91,7 +91,14 @@ pub async fn options_endpoint(
             if !csrf_ok(state, req, &slug, field("csrf"), &pending) {
                 return error_page(Some(&tenant), StatusCode::FORBIDDEN, EXPIRED);
             }
-            passkey::start_assertion(state, &tenant, None, None).await
+            match field("username").trim() {
+                "" => passkey::start_assertion(state, &tenant, None, None).await,
+                name => match auth::passkey::passkey_start(state, &slug, Some(name)).await {
+                    Ok(started) => Ok(started),
+                    Err(AuthError::Mfa(e)) => Err(e),
+                    Err(e) => return failure(e),
+                },
+            }
         }
     };
     match started {

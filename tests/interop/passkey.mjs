@@ -250,6 +250,16 @@ try {
   await backAtApp(page.getByRole('button', { name: 'Sign in with a passkey' }).click());
   assert.ok(received.searchParams.get('code'), 'the passkey-only account signs in with its passkey');
 
+  //    A typed username limits the passkey sign-in to that account's passkeys.
+  received = undefined;
+  let typed;
+  page.on('request', (r) => { if (r.url().endsWith('/login/passkey/options')) typed = r.postData(); });
+  await page.goto(authorizeUrl({ prompt: 'login' }));
+  await page.getByLabel('Username').fill('solo');
+  await backAtApp(page.getByRole('button', { name: 'Sign in with a passkey' }).click());
+  assert.match(typed, /username=solo/);
+  assert.ok(received.searchParams.get('code'), 'signed in with a passkey after a username');
+
   // 7. Another tenant on the same host: the browser offers the same passkey (one RP ID), but it
   //    names no user of that tenant.
   await page.goto(`${issuer}/login?request=none`);

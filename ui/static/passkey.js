@@ -51,12 +51,16 @@ function credentialJSON(cred) {
   });
 }
 
-async function fetchOptions() {
+async function fetchOptions(conditional) {
   const body = new URLSearchParams();
   for (const name of ['request', 'challenge', 'csrf', 'purpose']) {
     const field = form.elements.namedItem(name);
     if (field) body.set(name, field.value);
   }
+  // A username typed before the button limits the sign-in to that account's passkeys (security
+  // keys without a discoverable credential need it); autofill is always usernameless.
+  const username = document.getElementById('username');
+  if (!conditional && username && username.value.trim()) body.set('username', username.value.trim());
   const res = await fetch(form.dataset.options, { method: 'POST', body, credentials: 'same-origin' });
   if (!res.ok) throw new Error(`options: ${res.status}`);
   return res.json();
@@ -76,7 +80,7 @@ async function run(conditional) {
   const controller = new AbortController();
   pending = controller;
   try {
-    const { ceremony, options } = await fetchOptions();
+    const { ceremony, options } = await fetchOptions(conditional);
     let cred;
     if (form.dataset.passkey === 'enrol') {
       cred = await navigator.credentials.create({ publicKey: creationOptions(options.publicKey), signal: controller.signal });

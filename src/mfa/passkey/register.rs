@@ -153,3 +153,18 @@ pub fn synced(passkey: &Passkey) -> bool {
         .and_then(|v| v.pointer("/cred/backup_eligible").and_then(serde_json::Value::as_bool))
         .unwrap_or(false)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_trimmed_bounded_and_default_to_passkey() {
+        assert_eq!(clean_name(None).unwrap(), "Passkey");
+        assert_eq!(clean_name(Some("  ")).unwrap(), "Passkey");
+        assert_eq!(clean_name(Some(" Laptop ")).unwrap(), "Laptop");
+        assert_eq!(clean_name(Some(&"é".repeat(100))).unwrap().chars().count(), 100);
+        assert!(clean_name(Some(&"x".repeat(101))).is_err());
+        assert!(clean_name(Some("a\u{7}b")).is_err());
+    }
+}
