@@ -12,6 +12,7 @@ pub mod auth;
 pub mod health;
 pub mod identities;
 pub mod me;
+pub mod my_passkeys;
 pub mod oauth;
 pub mod passkeys;
 pub mod second_factor;
@@ -54,7 +55,7 @@ pub type Apis = (
     second_factor::SecondFactorApi,
     second_factor::MyFactorsApi,
     passkeys::PasskeyAuthApi,
-    passkeys::MyPasskeysApi,
+    my_passkeys::MyPasskeysApi,
     identities::IdentitiesApi,
     identities::SignInOptionsApi,
     well_known::WellKnownApi,
@@ -76,7 +77,7 @@ pub fn api_service(server_url: &str) -> OpenApiService<Apis, ()> {
             second_factor::SecondFactorApi,
             second_factor::MyFactorsApi,
             passkeys::PasskeyAuthApi,
-            passkeys::MyPasskeysApi,
+            my_passkeys::MyPasskeysApi,
             identities::IdentitiesApi,
             identities::SignInOptionsApi,
             well_known::WellKnownApi,
