@@ -186,6 +186,7 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
         .at("/openapi.yaml", spec_yaml)
         .nest("/docs", docs)
         .at(gatehouse_ui::STYLESHEET_PATH, poem::get(crate::web::stylesheet))
+        .at(gatehouse_ui::PASSKEY_SCRIPT_PATH, poem::get(crate::web::passkey_script))
         .at(
             "/t/:tenant/oauth2/authorize",
             poem::get(crate::web::authorize_endpoint).post(crate::web::authorize_endpoint),
@@ -221,6 +222,10 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
             "/t/:tenant/account/undo-email-change",
             poem::get(crate::web::undo_email_change_page).post(crate::web::undo_email_change_page),
         )
+        .at("/t/:tenant/login/passkey", poem::post(crate::web::passkey_sign_in_endpoint))
+        .at("/t/:tenant/login/passkey/options", poem::post(crate::web::passkey_options_endpoint))
+        .at("/t/:tenant/login/passkey/verify", poem::post(crate::web::passkey_verify_endpoint))
+        .at("/t/:tenant/login/passkey/enrol", poem::post(crate::web::passkey_enrol_endpoint))
         .at("/t/:tenant/auth/:provider/start", poem::get(crate::web::external_start))
         .at("/t/:tenant/auth/:provider/callback", poem::get(crate::web::external_callback))
         .at(

@@ -66,8 +66,15 @@ fn classify<'a>(method: &Method, path: &'a str) -> Option<(&'a str, Class)> {
             | "auth/mfa/verify"
             | "auth/mfa/enrol/totp/confirm"
             | "login/second-factor"
-            | "login/enrol",
+            | "login/enrol"
+            | "auth/passkey/options"
+            | "auth/passkey/verify"
+            | "auth/mfa/passkey/verify"
+            | "login/passkey"
+            | "login/passkey/options"
+            | "login/passkey/verify",
         ) => Class::Login,
+        ("POST", "auth/passkey/register") => Class::Register,
         ("POST", "auth/register") => Class::Register,
         ("POST", "auth/refresh") => Class::Refresh,
         ("POST", "oauth2/token") => Class::Token,
@@ -119,6 +126,13 @@ fn route_template(path: &str) -> &'static str {
         "auth/mfa/enrol/totp/confirm" => "/t/:tenant/auth/mfa/enrol/totp/confirm",
         "login/second-factor" => "/t/:tenant/login/second-factor",
         "login/enrol" => "/t/:tenant/login/enrol",
+        "auth/passkey/options" => "/t/:tenant/auth/passkey/options",
+        "auth/passkey/verify" => "/t/:tenant/auth/passkey/verify",
+        "auth/mfa/passkey/verify" => "/t/:tenant/auth/mfa/passkey/verify",
+        "auth/passkey/register" => "/t/:tenant/auth/passkey/register",
+        "login/passkey" => "/t/:tenant/login/passkey",
+        "login/passkey/options" => "/t/:tenant/login/passkey/options",
+        "login/passkey/verify" => "/t/:tenant/login/passkey/verify",
         "auth/register" => "/t/:tenant/auth/register",
         "auth/refresh" => "/t/:tenant/auth/refresh",
         "oauth2/token" => "/t/:tenant/oauth2/token",

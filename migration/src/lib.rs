@@ -12,6 +12,7 @@ mod m20261130_000020_outbox;
 mod m20261201_000021_action_tokens;
 mod m20261201_000030_second_factors;
 mod m20261201_000045_mail_templates;
+mod m20261201_000050_passkeys;
 
 pub struct Migrator;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000021_action_tokens::Migration),
             Box::new(m20261201_000030_second_factors::Migration),
             Box::new(m20261201_000045_mail_templates::Migration),
+            Box::new(m20261201_000050_passkeys::Migration),
         ]
     }
 }

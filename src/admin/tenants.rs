@@ -42,6 +42,9 @@ pub async fn create(
     }
     validate_display_name(&new.display_name)?;
     new.settings.validate(state.settings.tokens.max_access_ttl_secs)?;
+    if new.settings.passkeys.rp_id.is_some() {
+        new.settings.passkeys.rp_id_for(&state.settings.public_url())?;
+    }
     let id = Uuid::now_v7();
     let algorithm = Algorithm::parse(&new.settings.signing_algorithm).unwrap_or(Algorithm::Es256);
     let row = tenants::Model {
@@ -123,6 +126,9 @@ pub async fn update<F: FnOnce(&mut TenantSettings)>(
     let old_algorithm = settings.signing_algorithm.clone();
     (changes.settings)(&mut settings);
     settings.validate(state.settings.tokens.max_access_ttl_secs)?;
+    if settings.passkeys.rp_id.is_some() {
+        settings.passkeys.rp_id_for(&state.settings.public_url())?;
+    }
     if let Some(name) = changes.display_name {
         validate_display_name(&name)?;
         row.display_name = name.trim().to_string();

@@ -15,7 +15,9 @@ pub mod email_change;
 pub mod health;
 pub mod identities;
 pub mod me;
+pub mod my_passkeys;
 pub mod oauth;
+pub mod passkeys;
 pub mod second_factor;
 pub mod security;
 mod spec;
@@ -64,6 +66,8 @@ pub type Apis = (
         me::MeApi,
         second_factor::SecondFactorApi,
         second_factor::MyFactorsApi,
+        passkeys::PasskeyAuthApi,
+        my_passkeys::MyPasskeysApi,
         identities::IdentitiesApi,
         identities::SignInOptionsApi,
         well_known::WellKnownApi,
@@ -92,6 +96,8 @@ pub fn api_service(server_url: &str) -> OpenApiService<Apis, ()> {
                 me::MeApi,
                 second_factor::SecondFactorApi,
                 second_factor::MyFactorsApi,
+                passkeys::PasskeyAuthApi,
+                my_passkeys::MyPasskeysApi,
                 identities::IdentitiesApi,
                 identities::SignInOptionsApi,
                 well_known::WellKnownApi,

@@ -25,6 +25,8 @@ pub enum MfaMethod {
     Totp,
     /// One of the single-use recovery codes.
     RecoveryCode,
+    /// A passkey (complete with `/auth/mfa/passkey/options` and `/auth/mfa/passkey/verify`).
+    Passkey,
 }
 
 impl From<Method> for MfaMethod {
@@ -32,6 +34,7 @@ impl From<Method> for MfaMethod {
         match m {
             Method::Totp => Self::Totp,
             Method::RecoveryCode => Self::RecoveryCode,
+            Method::Passkey => Self::Passkey,
         }
     }
 }
@@ -135,6 +138,8 @@ pub struct SecondFactorsView {
     #[oai(skip_serializing_if_is_none)]
     pub totp_enrolled_at: Option<chrono::DateTime<chrono::Utc>>,
     pub recovery_codes_left: u64,
+    /// How many passkeys the user has (`/me/passkeys` lists them).
+    pub passkeys: u64,
 }
 
 #[derive(ApiResponse)]
@@ -182,7 +187,7 @@ fn no_store() -> String {
     "no-store".into()
 }
 
-fn tokens((t, device): auth::second_factor::Completed) -> MfaTokens {
+pub(super) fn tokens((t, device): auth::second_factor::Completed) -> MfaTokens {
     MfaTokens::Ok(Json(t.into()), no_store(), device)
 }
 
@@ -206,6 +211,12 @@ impl SecondFactorApi {
         let proof = match b.method {
             MfaMethod::Totp => Proof::Totp(&b.code),
             MfaMethod::RecoveryCode => Proof::RecoveryCode(&b.code),
+            MfaMethod::Passkey => {
+                return Err(ApiError::validation(
+                    "method",
+                    "a passkey answers at /auth/mfa/passkey/options and /auth/mfa/passkey/verify",
+                ));
+            }
         };
         let t = auth::second_factor::complete(
             state,
@@ -304,6 +315,7 @@ impl MyFactorsApi {
             totp_pending: pending,
             totp_enrolled_at: confirmed.and_then(|f| f.confirmed_at),
             recovery_codes_left: left,
+            passkeys: crate::store::passkeys::count(&state.db, p.tenant.id, p.user_id).await?,
         })))
     }
 

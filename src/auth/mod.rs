@@ -2,6 +2,7 @@
 //! logout, and the bearer check every protected route runs (what passport-jwt does).
 pub mod bearer;
 pub mod device;
+pub mod passkey;
 pub mod password;
 pub mod second_factor;
 pub mod session;

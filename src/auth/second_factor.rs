@@ -61,7 +61,7 @@ pub(crate) async fn after_first_factor(
     Ok(LoginResult::Challenge { token, purpose, methods })
 }
 
-async fn challenged_user(
+pub(super) async fn challenged_user(
     state: &AppState,
     tenant: &TenantContext,
     challenge: &Challenge,
@@ -77,7 +77,7 @@ async fn challenged_user(
 pub type Completed = (IssuedTokens, String);
 
 /// Opens the session of a met challenge, spending it first so it finishes one sign-in only.
-async fn finish(
+pub(super) async fn finish(
     state: &AppState,
     tenant: &TenantContext,
     token: &str,

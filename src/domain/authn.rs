@@ -11,15 +11,18 @@ pub enum Method {
     Totp,
     /// One of the ten single-use codes issued with the first enrolment.
     RecoveryCode,
+    /// A WebAuthn passkey, with user verification (a PIN or biometric on the authenticator).
+    Passkey,
 }
 
 impl Method {
-    pub const ALL: [Self; 2] = [Self::Totp, Self::RecoveryCode];
+    pub const ALL: [Self; 3] = [Self::Totp, Self::RecoveryCode, Self::Passkey];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Totp => "totp",
             Self::RecoveryCode => "recovery_code",
+            Self::Passkey => "passkey",
         }
     }
 
@@ -29,13 +32,15 @@ impl Method {
 
     /// Whether a user can enrol this method by itself (recovery codes come with another one).
     pub fn enrollable(self) -> bool {
-        matches!(self, Self::Totp)
+        matches!(self, Self::Totp | Self::Passkey)
     }
 
-    /// The RFC 8176 values a successful use adds (besides `mfa`): both are one-time passwords.
+    /// The RFC 8176 value a successful use adds (besides `mfa`): codes are one-time passwords;
+    /// a passkey proves a key, `hwk` here and `swk` when synced (see [`passkey_amr`]).
     pub fn amr(self) -> &'static str {
         match self {
             Self::Totp | Self::RecoveryCode => AMR_OTP,
+            Self::Passkey => AMR_HWK,
         }
     }
 }
@@ -46,6 +51,13 @@ pub const AMR_PWD: &str = "pwd";
 pub const AMR_OTP: &str = "otp";
 /// RFC 8176 `mfa`: more than one factor.
 pub const AMR_MFA: &str = "mfa";
+/// RFC 8176 `hwk`: proof of possession of a hardware-secured key (a device-bound passkey).
+pub const AMR_HWK: &str = "hwk";
+/// RFC 8176 `swk`: proof of possession of a software-secured key (a synced passkey, whose
+/// private key leaves the device for the provider's cloud).
+pub const AMR_SWK: &str = "swk";
+/// RFC 8176 `user`: the user was verified on the authenticator (PIN or biometric).
+pub const AMR_USER: &str = "user";
 
 /// A single factor (a password, or an upstream provider's word).
 pub const ACR_1FA: &str = "urn:gatehouse:loa:1fa";
@@ -72,6 +84,24 @@ pub fn acr_for(amr: &[String]) -> &'static str {
 pub fn with_second_factor(first: &[String], method: Method) -> Vec<String> {
     let mut amr = first.to_vec();
     for v in [method.amr(), AMR_MFA] {
+        if !amr.iter().any(|a| a == v) {
+            amr.push(v.to_string());
+        }
+    }
+    amr
+}
+
+/// What a passkey use adds: the key (`hwk`, or `swk` for a synced, backup-eligible passkey)
+/// and `user`. User verification is always required, so with the key it is two factors.
+pub fn passkey_amr(synced: bool) -> [&'static str; 2] {
+    [if synced { AMR_SWK } else { AMR_HWK }, AMR_USER]
+}
+
+/// `amr` after a passkey on top of `first` (nothing for a passkey sign-in, `pwd` for a second
+/// step): the key, `user` and `mfa`, each once.
+pub fn with_passkey(first: &[String], synced: bool) -> Vec<String> {
+    let mut amr = first.to_vec();
+    for v in passkey_amr(synced).into_iter().chain([AMR_MFA]) {
         if !amr.iter().any(|a| a == v) {
             amr.push(v.to_string());
         }
@@ -106,5 +136,17 @@ mod tests {
         assert_eq!(requested_level(["urn:other"]), None);
         assert_eq!(Method::parse("totp"), Some(Method::Totp));
         assert_eq!(Method::parse("sms"), None);
+        assert_eq!(Method::parse("passkey"), Some(Method::Passkey));
+    }
+
+    #[test]
+    fn a_passkey_counts_as_two_factors_and_names_where_its_key_lives() {
+        let alone = with_passkey(&[], false);
+        assert_eq!(alone, ["hwk", "user", "mfa"]);
+        assert_eq!(acr_for(&alone), ACR_2FA);
+        let synced = with_passkey(&[AMR_PWD.to_string()], true);
+        assert_eq!(synced, ["pwd", "swk", "user", "mfa"]);
+        assert_eq!(with_passkey(&synced, true), synced);
+        assert!(Method::Passkey.enrollable() && !Method::RecoveryCode.enrollable());
     }
 }

@@ -6,6 +6,7 @@
 //! This service issues no tokens: `auth` (JSON API) and `web` (hosted pages) finish a sign-in
 //! once a challenge is met, each in its own way.
 pub mod challenge;
+pub mod passkey;
 pub mod recovery;
 pub mod totp;
 
@@ -47,6 +48,20 @@ pub enum MfaError {
     StepUpNeeded,
     #[error("the tenant requires a second factor for this account")]
     RequiredByPolicy,
+    #[error("the passkey_token is invalid, expired or already used; start again")]
+    PasskeyCeremonyInvalid,
+    #[error("the passkey did not verify; try again or use another way to sign in")]
+    PasskeyRejected,
+    #[error("this passkey is registered already")]
+    PasskeyDuplicate,
+    #[error("no such passkey")]
+    PasskeyNotFound,
+    #[error("a passkey name is at most 100 characters, without control characters")]
+    InvalidPasskeyName,
+    #[error("this would leave the account without a way to sign in")]
+    LastSignInMethod,
+    #[error("passkeys are not available here: {0}")]
+    PasskeysUnavailable(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -69,6 +84,13 @@ impl From<MfaError> for ApiError {
             MfaError::InvalidChallenge => Self::unauthorized("invalid_mfa_token", msg),
             MfaError::StepUpNeeded => Self::forbidden("mfa_session_required", msg),
             MfaError::RequiredByPolicy => Self::conflict("second_factor_required_by_policy", msg),
+            MfaError::PasskeyCeremonyInvalid => Self::unauthorized("invalid_passkey_token", msg),
+            MfaError::PasskeyRejected => Self::unauthorized("passkey_rejected", msg),
+            MfaError::PasskeyDuplicate => Self::conflict("passkey_already_registered", msg),
+            MfaError::PasskeyNotFound => Self::not_found("passkey_not_found", msg),
+            MfaError::InvalidPasskeyName => Self::validation("name", msg),
+            MfaError::LastSignInMethod => Self::conflict("last_sign_in_method", msg),
+            MfaError::PasskeysUnavailable(_) => Self::conflict("passkeys_unavailable", msg),
             MfaError::Store(s) => s.into(),
             MfaError::Kv(k) => k.into(),
             MfaError::Unexpected(u) => Self::internal(u),

@@ -114,6 +114,8 @@ pub async fn begin(
         confirmed_at: None,
         created_at: now,
         last_used_at: None,
+        credential: None,
+        credential_id: None,
     };
     store::factors::replace_unconfirmed(&state.db, row).await?;
     super::record(

@@ -144,7 +144,11 @@ pub async fn delete(
     Ok(removed)
 }
 
-async fn delete_codes(db: &impl ConnectionTrait, tenant_id: Uuid, user_id: Uuid) -> Result<(), StoreError> {
+pub(super) async fn delete_codes(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    user_id: Uuid,
+) -> Result<(), StoreError> {
     recovery_codes::Entity::delete_many()
         .filter(recovery_codes::Column::TenantId.eq(tenant_id))
         .filter(recovery_codes::Column::UserId.eq(user_id))

@@ -16,6 +16,7 @@ pub mod identities;
 pub mod kv_entries;
 pub mod mail_templates;
 pub mod outbox;
+pub mod passkeys;
 pub mod providers;
 pub mod refresh_tokens;
 pub mod sessions;

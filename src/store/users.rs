@@ -29,8 +29,22 @@ pub async fn insert(
     new: NewUser,
     now: DateTime<Utc>,
 ) -> Result<users::Model, InsertUserError> {
+    insert_with_id(db, tenant_id, Uuid::now_v7(), new, now).await
+}
+
+/// [`insert`] with an id chosen before (a passkey registered with the account carries it).
+///
+/// # Errors
+/// As [`insert`].
+pub async fn insert_with_id(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    id: Uuid,
+    new: NewUser,
+    now: DateTime<Utc>,
+) -> Result<users::Model, InsertUserError> {
     let model = users::Model {
-        id: Uuid::now_v7(),
+        id,
         tenant_id,
         username: new.username,
         email: new.email,

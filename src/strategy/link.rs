@@ -285,8 +285,8 @@ pub enum UnlinkError {
 }
 
 /// Removes a user's identity of one provider, unless nothing would be left to sign in with:
-/// a password (while the password strategy is enabled) or another identity of an enabled
-/// provider.
+/// a password (while the password strategy is enabled), a passkey, or another identity of an
+/// enabled provider.
 ///
 /// # Errors
 /// See [`UnlinkError`].
@@ -308,7 +308,8 @@ pub async fn unlink(
     };
     let password = user.password_hash.is_some() && tenant.strategies.password().is_some();
     let others = linked.iter().filter(|i| i.id != target.id).filter(usable).count();
-    if !password && others == 0 {
+    let passkeys = store::passkeys::count(&state.db, tenant.id, user.id).await.map_err(AuthError::from)?;
+    if !password && others == 0 && passkeys == 0 {
         return Err(UnlinkError::LastLoginMethod);
     }
     store::identities::delete(&state.db, tenant.id, target.id).await.map_err(AuthError::from)?;

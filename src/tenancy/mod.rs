@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 mod second_factor;
 
-pub use second_factor::SecondFactorPolicy;
+pub use second_factor::{PasskeySettings, SecondFactorPolicy};
 
 use crate::{
     config::Settings,
@@ -51,6 +51,7 @@ pub struct TenantSettings {
     pub lockout: LockoutPolicy,
     pub email: EmailPolicy,
     pub second_factor: SecondFactorPolicy,
+    pub passkeys: PasskeySettings,
 }
 
 /// Mail and account recovery for one tenant ([email](../../docs/email.md)).
@@ -159,6 +160,7 @@ impl TenantSettings {
             lockout: LockoutPolicy::default(),
             email: EmailPolicy::default(),
             second_factor: SecondFactorPolicy::default(),
+            passkeys: PasskeySettings::default(),
         }
     }
 
@@ -188,6 +190,7 @@ impl TenantSettings {
         }
         self.password_policy.validate()?;
         self.second_factor.validate()?;
+        self.passkeys.validate()?;
         if !(1..=100).contains(&self.lockout.threshold) || !(60..=86_400).contains(&self.lockout.window_secs)
         {
             return Err(ValidationError::new(

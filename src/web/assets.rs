@@ -1,4 +1,5 @@
-//! The one stylesheet of the hosted pages, at a stable same-origin path (`style-src 'self'`).
+//! The one stylesheet and the one script of the hosted pages, at stable same-origin paths
+//! (`style-src 'self'`, `script-src 'self'`).
 use gatehouse_ui as ui;
 use poem::{Response, handler, http::header};
 
@@ -11,4 +12,14 @@ pub fn stylesheet() -> Response {
         .header(header::CACHE_CONTROL, "public, max-age=86400")
         .header("X-Content-Type-Options", "nosniff")
         .body(ui::STYLESHEET)
+}
+
+/// `GET /assets/passkey.js`, linked with its hash in the query like the stylesheet.
+#[handler]
+pub fn passkey_script() -> Response {
+    Response::builder()
+        .content_type("text/javascript; charset=utf-8")
+        .header(header::CACHE_CONTROL, "public, max-age=86400")
+        .header("X-Content-Type-Options", "nosniff")
+        .body(ui::PASSKEY_SCRIPT)
 }

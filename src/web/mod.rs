@@ -9,6 +9,7 @@ mod email_sign_in;
 mod external;
 mod landing;
 mod origin;
+mod passkey;
 mod recovery;
 mod second_factor;
 mod sign_in;
@@ -23,12 +24,16 @@ use poem::{
 };
 
 pub use self::{
-    assets::stylesheet,
+    assets::{passkey_script, stylesheet},
     authorize::authorize_endpoint,
     email_change::{confirm_email_page, undo_email_change_page},
     email_sign_in::{email_sign_in_code, email_sign_in_link, email_sign_in_request},
     external::{external_callback, external_start},
     landing::landing_page,
+    passkey::{
+        enrol_endpoint as passkey_enrol_endpoint, options_endpoint as passkey_options_endpoint,
+        sign_in_endpoint as passkey_sign_in_endpoint, verify_endpoint as passkey_verify_endpoint,
+    },
     recovery::{
         forgot_form, forgot_submit, reset_form, reset_submit, verify_form, verify_resend, verify_submit,
     },
@@ -67,7 +72,8 @@ fn brand(tenant: Option<&TenantContext>) -> Brand<'_> {
 }
 
 /// Headers every HTML response carries. Styles come from the served stylesheet (`'self'`)
-/// and the one `<style>` element carrying this response's nonce (the brand colour).
+/// and the one `<style>` element carrying this response's nonce (the brand colour); scripts
+/// only from our own `/assets` (the passkey module), which fetches its options same-origin.
 fn html(status: StatusCode, body: String, nonce: &str) -> Response {
     Response::builder()
         .status(status)
@@ -75,8 +81,8 @@ fn html(status: StatusCode, body: String, nonce: &str) -> Response {
         .header(
             "Content-Security-Policy",
             format!(
-                "default-src 'none'; style-src 'self' 'nonce-{nonce}'; img-src https: data:; \
-                 frame-ancestors 'none'; base-uri 'none'"
+                "default-src 'none'; style-src 'self' 'nonce-{nonce}'; script-src 'self'; \
+                 connect-src 'self'; img-src https: data:; frame-ancestors 'none'; base-uri 'none'"
             ),
         )
         .header("X-Frame-Options", "DENY")

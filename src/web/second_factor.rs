@@ -57,16 +57,31 @@ pub(super) async fn start(
         Err(e) => return failure(e.into()),
     };
     let form = StepForm { slug: &tenant.slug, challenge: &token, csrf: &pending.csrf };
+    let passkey = challenge.methods.contains(&Method::Passkey) && mfa::passkey::offered(state, tenant);
     match purpose {
-        Purpose::Verify => code_page(tenant, form, &challenge, None, StatusCode::OK),
+        Purpose::Verify => code_page(state, tenant, form, &challenge, None, StatusCode::OK),
+        Purpose::Enrol if !challenge.methods.contains(&Method::Totp) => {
+            passkey_enrol_page(tenant, form, None, StatusCode::OK)
+        }
         Purpose::Enrol => match mfa::totp::begin(state, tenant, user.id, &user.username, meta, now).await {
-            Ok(setup) => enrol_page(tenant, form, &setup, None, StatusCode::OK),
+            Ok(setup) => enrol_page(tenant, form, &setup, passkey, None, StatusCode::OK),
             Err(e) => failure(e.into()),
         },
     }
 }
 
-fn code_page(
+/// Enrolling a passkey where no authenticator app is allowed.
+pub(super) fn passkey_enrol_page(
+    tenant: &TenantContext,
+    form: StepForm<'_>,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    page(status, Some(tenant), |layout| ui::render(&ui::EnrolPasskey { layout, form, error }))
+}
+
+pub(super) fn code_page(
+    state: &AppState,
     tenant: &TenantContext,
     form: StepForm<'_>,
     challenge: &Challenge,
@@ -74,7 +89,11 @@ fn code_page(
     status: StatusCode,
 ) -> Response {
     let recovery_codes = challenge.methods.contains(&Method::RecoveryCode);
-    page(status, Some(tenant), |layout| ui::render(&ui::SecondFactor { layout, form, recovery_codes, error }))
+    let codes = recovery_codes || challenge.methods.contains(&Method::Totp);
+    let passkey = challenge.methods.contains(&Method::Passkey) && mfa::passkey::offered(state, tenant);
+    page(status, Some(tenant), |layout| {
+        ui::render(&ui::SecondFactor { layout, form, recovery_codes, codes, passkey, error })
+    })
 }
 
 /// The key grouped by four, as authenticator apps show it.
@@ -86,29 +105,30 @@ fn enrol_page(
     tenant: &TenantContext,
     form: StepForm<'_>,
     setup: &mfa::totp::Setup,
+    passkey: bool,
     error: Option<&str>,
     status: StatusCode,
 ) -> Response {
     let qr = setup.qr_data_url();
     let secret = grouped(&setup.secret);
     page(status, Some(tenant), |layout| {
-        ui::render(&ui::EnrolTotp { layout, form, qr: &qr, secret: &secret, error })
+        ui::render(&ui::EnrolTotp { layout, form, qr: &qr, secret: &secret, passkey, error })
     })
 }
 
 /// What every second-step post shares: the tenant, the form, a live challenge of `purpose`,
 /// its pending request (CSRF checked against it and the cookie) and its user.
-struct Posted {
-    tenant: Arc<TenantContext>,
-    form: std::collections::HashMap<String, String>,
-    token: String,
-    challenge: Challenge,
+pub(super) struct Posted {
+    pub(super) tenant: Arc<TenantContext>,
+    pub(super) form: std::collections::HashMap<String, String>,
+    pub(super) token: String,
+    pub(super) challenge: Challenge,
     request_id: String,
-    pending: PendingAuthorization,
-    user: users::Model,
+    pub(super) pending: PendingAuthorization,
+    pub(super) user: users::Model,
 }
 
-async fn posted(
+pub(super) async fn posted(
     state: &AppState,
     req: &Request,
     slug: &str,
@@ -146,8 +166,12 @@ async fn posted(
 }
 
 /// A refused code: the same page again with why (429 with `Retry-After` when locked).
-fn refused(e: MfaError, render: impl FnOnce(&str, StatusCode) -> Response) -> Response {
+pub(super) fn refused(e: MfaError, render: impl FnOnce(&str, StatusCode) -> Response) -> Response {
     match e {
+        MfaError::PasskeyRejected | MfaError::PasskeyCeremonyInvalid | MfaError::PasskeyDuplicate => render(
+            "That passkey was not accepted. Try again, or use another way to continue.",
+            StatusCode::UNAUTHORIZED,
+        ),
         MfaError::InvalidCode => {
             render("That code did not work. Check it and try again.", StatusCode::UNAUTHORIZED)
         }
@@ -168,7 +192,7 @@ fn refused(e: MfaError, render: impl FnOnce(&str, StatusCode) -> Response) -> Re
 }
 
 /// Spends the challenge and finishes the sign-in with `amr`.
-async fn finish(state: &AppState, p: Posted, amr: Vec<String>, meta: ClientMeta) -> Response {
+pub(super) async fn finish(state: &AppState, p: Posted, amr: Vec<String>, meta: ClientMeta) -> Response {
     match mfa::challenge::spend(state, &p.tenant, &p.token).await {
         Ok(()) => {}
         Err(MfaError::InvalidChallenge) => {
@@ -204,7 +228,7 @@ pub async fn second_factor_endpoint(
         }
         Err(e) => {
             let form = StepForm { slug: &p.tenant.slug, challenge: &p.token, csrf: &p.pending.csrf };
-            refused(e, |m, status| code_page(&p.tenant, form, &p.challenge, Some(m), status))
+            refused(e, |m, status| code_page(state, &p.tenant, form, &p.challenge, Some(m), status))
         }
     }
 }
@@ -233,7 +257,9 @@ pub async fn enrol_endpoint(
                 Err(e) => return failure(e.into()),
             };
             let form = StepForm { slug: &p.tenant.slug, challenge: &p.token, csrf: &p.pending.csrf };
-            return refused(e, |m, status| enrol_page(&p.tenant, form, &setup, Some(m), status));
+            let passkey =
+                p.challenge.methods.contains(&Method::Passkey) && mfa::passkey::offered(state, &p.tenant);
+            return refused(e, |m, status| enrol_page(&p.tenant, form, &setup, passkey, Some(m), status));
         }
         Err(MfaError::NotEnrolling | MfaError::AlreadyEnrolled) => {
             return error_page(Some(&p.tenant), StatusCode::BAD_REQUEST, EXPIRED);

@@ -65,6 +65,7 @@ pub(super) fn login_page(
     let mut resp = page(status, Some(tenant), |layout| {
         let csrf = &pending.csrf;
         let email_sign_in = tenant.strategies.email_sign_in().is_some();
+        let passkey = crate::mfa::passkey::offered(state, tenant);
         ui::render(&ui::SignIn {
             layout,
             slug,
@@ -74,6 +75,7 @@ pub(super) fn login_page(
             error,
             providers: &providers,
             email_sign_in,
+            passkey,
         })
     });
     let name = csrf_cookie_name(state, &tenant.slug);

@@ -32,6 +32,7 @@ mod oauth_refusals;
 mod oidc;
 mod openapi;
 mod operators;
+mod passkeys;
 mod providers;
 mod recovery;
 mod refresh;

@@ -202,11 +202,11 @@ backend_tests! {
             &json!({"settings": {"second_factor": {"mode": "required"}}})).await;
         assert_eq!(set.status(), StatusCode::OK);
         let view: Value = set.json().await.unwrap();
-        assert_eq!(view["settings"]["second_factor"], json!({"mode": "required", "methods": ["totp", "recovery_code"]}));
+        assert_eq!(view["settings"]["second_factor"], json!({"mode": "required", "methods": ["totp", "recovery_code", "passkey"]}));
         assert_eq!(app.register("default", "dan").await.status(), StatusCode::CREATED);
         let answer = challenged(&app, "default", "dan").await;
         assert_eq!(answer["code"], "second_factor_enrolment_required");
-        assert_eq!(answer["methods"], json!(["totp"]));
+        assert_eq!(answer["methods"], json!(["totp", "passkey"]));
         let token = answer["enrolment_token"].as_str().unwrap();
         assert!(answer.get("mfa_token").is_none());
         // The enrolment token is no mfa_token.

@@ -12,7 +12,7 @@ pub use account::{
 };
 pub use mail::{Mail, MailKind, MailVars, RenderedMail, duration as validity_phrase};
 mod second_factor;
-pub use second_factor::{EnrolTotp, RecoveryCodes, SecondFactor, StepForm};
+pub use second_factor::{EnrolPasskey, EnrolTotp, RecoveryCodes, SecondFactor, StepForm};
 mod email_pages;
 pub use email_pages::{ConfirmAction, ConfirmKind, EmailSent, Notice, NoticeKind};
 
@@ -24,6 +24,16 @@ pub const STYLESHEET_PATH: &str = "/assets/gatehouse.css";
 
 /// A hash of the stylesheet, added to its URL so browsers fetch it again after it changes.
 pub const STYLESHEET_VERSION: u64 = fnv1a(STYLESHEET.as_bytes());
+
+/// The one script of the hosted pages: passkeys (WebAuthn), a progressive enhancement. Served
+/// from [`PASSKEY_SCRIPT_PATH`] under `script-src 'self'`; no page has inline script.
+pub const PASSKEY_SCRIPT: &str = include_str!("../static/passkey.js");
+
+/// Where pages load the passkey script.
+pub const PASSKEY_SCRIPT_PATH: &str = "/assets/passkey.js";
+
+/// A hash of the script for its URL, as for the stylesheet.
+pub const PASSKEY_SCRIPT_VERSION: u64 = fnv1a(PASSKEY_SCRIPT.as_bytes());
 
 const fn fnv1a(bytes: &[u8]) -> u64 {
     let mut hash = 0xcbf2_9ce4_8422_2325_u64;
@@ -120,10 +130,17 @@ pub struct SignIn<'a> {
     pub providers: &'a [ProviderButton],
     /// Offer "Email me a sign-in link" (the tenant enabled the `email` strategy).
     pub email_sign_in: bool,
+    /// Whether the tenant allows passkeys: the username field offers them as autofill
+    /// (`autocomplete="username webauthn"`) and a passkey button is revealed by its script.
+    pub passkey: bool,
 }
 
 impl SignIn<'_> {
     const TITLE: &'static str = "Sign in";
+
+    fn username_autocomplete(&self) -> &'static str {
+        if self.passkey { "username webauthn" } else { "username" }
+    }
 
     /// The fields point at the error message, when there is one.
     fn described_by(&self) -> &'static str {
@@ -236,6 +253,7 @@ mod tests {
             error,
             providers,
             email_sign_in: false,
+            passkey: false,
         }
     }
 
@@ -275,6 +293,11 @@ mod tests {
             assert!(html.contains(part), "{part} missing from\n{html}");
         }
         assert!(!html.contains("role=\"alert\"") && !html.contains("aria-describedby"));
+        assert!(!html.contains("<script"), "no script without passkeys");
+        let html = render(&SignIn { passkey: true, ..sign_in(None, &buttons) }).unwrap();
+        assert!(html.contains(r#"autocomplete="username webauthn""#), "{html}");
+        assert!(html.contains(r#"action="/t/acme/login/passkey" class="passkey" data-passkey="sign-in""#));
+        assert!(html.contains(r#"<input type="hidden" name="request" value="r1">"#));
     }
 
     #[test]

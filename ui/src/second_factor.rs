@@ -21,6 +21,10 @@ pub struct SecondFactor<'a> {
     pub form: StepForm<'a>,
     /// Whether recovery codes are accepted too (the hint says so).
     pub recovery_codes: bool,
+    /// Whether the code form shows (an app or recovery codes can answer).
+    pub codes: bool,
+    /// Whether a passkey can answer (the passkey form, revealed by its script).
+    pub passkey: bool,
     pub error: Option<&'a str>,
 }
 
@@ -42,6 +46,8 @@ pub struct EnrolTotp<'a> {
     pub qr: &'a str,
     /// The secret in base32, grouped for reading.
     pub secret: &'a str,
+    /// Whether a passkey may be enrolled instead.
+    pub passkey: bool,
     pub error: Option<&'a str>,
 }
 
@@ -51,6 +57,19 @@ impl EnrolTotp<'_> {
     fn described_by(&self) -> &'static str {
         if self.error.is_some() { "code-hint error" } else { "code-hint" }
     }
+}
+
+/// Enrolling a passkey where the tenant allows no authenticator app.
+#[derive(Template)]
+#[template(path = "enrol_passkey.html")]
+pub struct EnrolPasskey<'a> {
+    pub layout: Layout<'a>,
+    pub form: StepForm<'a>,
+    pub error: Option<&'a str>,
+}
+
+impl EnrolPasskey<'_> {
+    const TITLE: &'static str = "Set up a passkey";
 }
 
 /// The new recovery codes, shown this once, and the way on.
@@ -79,9 +98,15 @@ mod tests {
 
     #[test]
     fn the_code_prompt_is_labelled_and_describes_its_hint_and_error() {
-        let html =
-            render(&SecondFactor { layout: layout(), form: FORM, recovery_codes: true, error: Some("<b>") })
-                .unwrap();
+        let html = render(&SecondFactor {
+            layout: layout(),
+            form: FORM,
+            recovery_codes: true,
+            codes: true,
+            passkey: false,
+            error: Some("<b>"),
+        })
+        .unwrap();
         for part in [
             r#"<form method="POST" action="/t/acme/login/second-factor">"#,
             r#"name="challenge" value="ghm_c""#,
@@ -102,6 +127,7 @@ mod tests {
             form: FORM,
             qr: "data:image/svg+xml;base64,PHN2Zz4=",
             secret: "ABCD EFGH",
+            passkey: false,
             error: None,
         })
         .unwrap();
@@ -113,5 +139,29 @@ mod tests {
             html.contains("<li><code>abcde-fghjk</code></li>")
                 && html.contains(r#"action="/t/acme/login/continue""#)
         );
+    }
+
+    #[test]
+    fn passkey_forms_are_hidden_until_the_script_and_carry_the_challenge() {
+        let html = render(&SecondFactor {
+            layout: layout(),
+            form: FORM,
+            recovery_codes: false,
+            codes: false,
+            passkey: true,
+            error: None,
+        })
+        .unwrap();
+        for part in [
+            r#"<form method="POST" action="/t/acme/login/passkey/verify" class="passkey" data-passkey="verify" data-options="/t/acme/login/passkey/options" hidden>"#,
+            r#"<input type="hidden" name="challenge" value="ghm_c">"#,
+            r#"<button type="button">Use a passkey</button>"#,
+            r#"<script type="module" src="/assets/passkey.js?v="#,
+        ] {
+            assert!(html.contains(part), "{part} missing from\n{html}");
+        }
+        assert!(!html.contains("Verification code"), "no code form without codes");
+        let html = render(&EnrolPasskey { layout: layout(), form: FORM, error: None }).unwrap();
+        assert!(html.contains(r#"data-passkey="enrol""#) && html.contains("<h1>Set up a passkey</h1>"));
     }
 }

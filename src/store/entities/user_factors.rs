@@ -8,7 +8,7 @@ pub struct Model {
     pub id: Uuid,
     pub tenant_id: Uuid,
     pub user_id: Uuid,
-    /// `totp`
+    /// `totp` or `passkey`
     pub kind: String,
     pub name: String,
     /// Sealed with the master key, bound to `id`.
@@ -18,6 +18,11 @@ pub struct Model {
     pub confirmed_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub last_used_at: Option<DateTimeUtc>,
+    /// A passkey: webauthn-rs `Passkey` as JSON (public key, sign counter).
+    #[sea_orm(column_type = "Text", nullable)]
+    pub credential: Option<String>,
+    /// A passkey: its credential id, base64url; unique per tenant.
+    pub credential_id: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

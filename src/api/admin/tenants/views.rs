@@ -80,6 +80,8 @@ pub enum SecondFactorMethod {
     Totp,
     /// Single-use recovery codes, issued with the first enrolment.
     RecoveryCode,
+    /// WebAuthn passkeys: as a second step, and to sign in without a password.
+    Passkey,
 }
 
 fn mode_name(m: SecondFactorMode) -> &'static str {
@@ -113,6 +115,7 @@ impl From<&crate::tenancy::SecondFactorPolicy> for SecondFactorView {
             .map(|m| match m {
                 Method::Totp => SecondFactorMethod::Totp,
                 Method::RecoveryCode => SecondFactorMethod::RecoveryCode,
+                Method::Passkey => SecondFactorMethod::Passkey,
             })
             .collect();
         Self { mode, methods }
@@ -125,7 +128,8 @@ impl From<&crate::tenancy::SecondFactorPolicy> for SecondFactorView {
 pub struct SecondFactorInput {
     #[oai(skip_serializing_if_is_none)]
     pub mode: Option<SecondFactorMode>,
-    /// The methods users may enrol and use; must include `totp` unless the mode is `off`.
+    /// The methods users may enrol and use; must include `totp` or `passkey` unless the mode
+    /// is `off`.
     #[oai(skip_serializing_if_is_none)]
     pub methods: Option<Vec<SecondFactorMethod>>,
 }
@@ -237,6 +241,24 @@ pub struct TenantSettingsView {
     pub lockout: LockoutView,
     pub email: EmailPolicyView,
     pub second_factor: SecondFactorView,
+    pub passkeys: PasskeysView,
+}
+
+/// How the tenant's passkeys are bound.
+#[derive(Object, Clone, Serialize, Deserialize)]
+pub struct PasskeysView {
+    /// The WebAuthn relying-party ID; absent: the host of the public URL.
+    #[oai(skip_serializing_if_is_none)]
+    pub rp_id: Option<String>,
+}
+
+#[derive(Object, Clone, Default, Serialize, Deserialize)]
+#[oai(deny_unknown_fields)]
+pub struct PasskeysInput {
+    /// The host of the public URL or a parent domain of it; empty string: the public URL's host.
+    /// Passkeys registered under another RP ID stop working.
+    #[oai(skip_serializing_if_is_none)]
+    pub rp_id: Option<String>,
 }
 
 impl From<TenantSettings> for TenantSettingsView {
@@ -269,6 +291,7 @@ impl From<TenantSettings> for TenantSettingsView {
                 reply_to: s.email.reply_to,
             },
             second_factor: (&s.second_factor).into(),
+            passkeys: PasskeysView { rp_id: s.passkeys.rp_id },
         }
     }
 }
@@ -333,6 +356,8 @@ pub struct TenantSettingsInput {
     #[oai(skip_serializing_if_is_none)]
     pub email: Option<EmailPolicyInput>,
     pub second_factor: Option<SecondFactorInput>,
+    #[oai(skip_serializing_if_is_none)]
+    pub passkeys: Option<PasskeysInput>,
 }
 
 pub(super) fn clearable(v: String) -> Option<String> {
@@ -389,9 +414,13 @@ impl TenantSettingsInput {
                     .map(|m| match m {
                         SecondFactorMethod::Totp => Method::Totp.as_str().to_string(),
                         SecondFactorMethod::RecoveryCode => Method::RecoveryCode.as_str().to_string(),
+                        SecondFactorMethod::Passkey => Method::Passkey.as_str().to_string(),
                     })
                     .collect();
             }
+        }
+        if let Some(rp_id) = self.passkeys.and_then(|p| p.rp_id) {
+            s.passkeys.rp_id = clearable(rp_id);
         }
         if let Some(b) = self.branding {
             if let Some(v) = b.name {
