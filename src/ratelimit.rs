@@ -17,12 +17,10 @@ enum Class {
     Refresh,
     Token,
     Authorize,
-    /// Sends account mail (reset, verification resend).
+    /// Sends account mail (reset, verification, email sign-in, email change).
     Mail,
     /// Spends a mailed link or code.
     Recovery,
-    /// Email sign-in and email change: each request may send a mail or try a code.
-    Email,
 }
 
 impl Class {
@@ -35,7 +33,6 @@ impl Class {
             Self::Authorize => "authorize",
             Self::Mail => "mail",
             Self::Recovery => "recovery",
-            Self::Email => "email",
         }
     }
 
@@ -48,7 +45,6 @@ impl Class {
             Self::Authorize => l.authorize_per_ip,
             Self::Mail => l.mail_per_ip,
             Self::Recovery => l.recovery_per_ip,
-            Self::Email => l.email_per_ip,
         }
     }
 }
@@ -79,11 +75,8 @@ fn classify<'a>(method: &Method, path: &'a str) -> Option<(&'a str, Class)> {
         ("POST", "auth/refresh") => Class::Refresh,
         ("POST", "oauth2/token") => Class::Token,
         ("GET" | "POST", "oauth2/authorize") => Class::Authorize,
-        ("POST", "auth/password/forgot" | "auth/email/resend")
-        | ("POST", "account/forgot-password" | "account/verify-email/resend") => Class::Mail,
-        ("POST", "auth/password/reset" | "auth/email/verify")
-        | ("POST", "account/reset-password" | "account/verify-email") => Class::Recovery,
-        ("POST", t) if EMAIL_PATHS.contains(&t) => Class::Email,
+        ("POST", t) if MAIL_PATHS.contains(&t) => Class::Mail,
+        ("POST", t) if RECOVERY_PATHS.contains(&t) => Class::Recovery,
         // External sign-in: each start costs an upstream round trip, each callback a code exchange.
         ("GET", t) if t.starts_with("auth/") && (t.ends_with("/start") || t.ends_with("/callback")) => {
             Class::Authorize
@@ -93,11 +86,23 @@ fn classify<'a>(method: &Method, path: &'a str) -> Option<(&'a str, Class)> {
     Some((tenant, class))
 }
 
-/// Where a request can send a mail or spend a mailed token.
-const EMAIL_PATHS: [&str; 7] = [
+/// Where a request can send account mail.
+const MAIL_PATHS: [&str; 6] = [
+    "auth/password/forgot",
+    "auth/email/resend",
+    "account/forgot-password",
+    "account/verify-email/resend",
     "login/email",
-    "login/email/code",
     "me/email",
+];
+
+/// Where a request spends (or guesses) a mailed link or code.
+const RECOVERY_PATHS: [&str; 9] = [
+    "auth/password/reset",
+    "auth/email/verify",
+    "account/reset-password",
+    "account/verify-email",
+    "login/email/code",
     "me/email/confirm",
     "account/email-sign-in",
     "account/confirm-email",
@@ -202,8 +207,9 @@ mod tests {
         );
         assert_eq!(classify(&Method::GET, "/t/acme/account/reset-password"), None);
         assert_eq!(classify(&Method::GET, "/t/acme/me"), None);
-        assert_eq!(classify(&Method::POST, "/t/acme/login/email"), Some(("acme", Class::Email)));
-        assert_eq!(classify(&Method::POST, "/t/acme/me/email"), Some(("acme", Class::Email)));
+        assert_eq!(classify(&Method::POST, "/t/acme/login/email"), Some(("acme", Class::Mail)));
+        assert_eq!(classify(&Method::POST, "/t/acme/me/email"), Some(("acme", Class::Mail)));
+        assert_eq!(classify(&Method::POST, "/t/acme/login/email/code"), Some(("acme", Class::Recovery)));
         // Opening a mailed link costs nothing: only its POST acts.
         assert_eq!(classify(&Method::GET, "/t/acme/account/email-sign-in"), None);
         assert_eq!(classify(&Method::GET, "/t/acme/auth/login"), None);

@@ -124,7 +124,7 @@ pub async fn request(
         refuse("recently_changed").await;
         return Ok(Requested::RecentlyChanged { until });
     }
-    if !super::address_limit::allow(state, tenant, "change_email", email.as_str()).await? {
+    if super::address_limit::take(state, tenant.id, "change_email", email.as_str()).await?.is_err() {
         refuse("throttled").await;
         return Ok(Requested::Throttled);
     }

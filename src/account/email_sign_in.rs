@@ -118,7 +118,7 @@ pub async fn request(
     };
     let email = Email::parse(address)?;
     let valid_minutes = config.valid_minutes;
-    if !super::address_limit::allow(state, tenant, "email_sign_in", email.as_str()).await? {
+    if super::address_limit::take(state, tenant.id, "email_sign_in", email.as_str()).await?.is_err() {
         record(state, tenant, "email_sign_in.throttled", None, false, meta, json!({}), now).await;
         return Ok(Requested::Throttled);
     }

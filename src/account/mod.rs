@@ -11,10 +11,7 @@ pub mod mail;
 pub mod reset;
 pub mod verify;
 
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
-use uuid::Uuid;
 
 use crate::{
     audit::{self, Event},
@@ -78,18 +75,6 @@ pub enum Sent {
     Throttled {
         retry_after: u64,
     },
-}
-
-/// Takes one mail from the hourly budget of `address`; `Err(seconds left)` when it is spent.
-async fn take_address_budget(
-    state: &AppState,
-    tenant: Uuid,
-    address: &str,
-) -> Result<Result<(), u64>, KvError> {
-    let key = format!("rl:mail:a:{{{tenant}}}:{}", crate::crypto::sha256_b64(address));
-    let counts = state.kv.incr_windows(&[key], Duration::from_secs(3600)).await?;
-    let (count, left) = counts.first().copied().unwrap_or((0, 0));
-    Ok(if count > state.settings.limits.mail_per_address_per_hour { Err(left.max(1)) } else { Ok(()) })
 }
 
 /// The active users an address names (emails are not unique; a few at most get mail).

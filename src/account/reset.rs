@@ -9,7 +9,7 @@ use gatehouse_ui::MailKind;
 use sea_orm::TransactionTrait;
 use serde_json::json;
 
-use super::{AccountError, Proof, Sent, action, mail, record, take_address_budget, users_at};
+use super::{AccountError, Proof, Sent, action, address_limit, mail, record, users_at};
 use crate::{
     auth::{self, ClientMeta, PASSWORDS_OFF},
     domain::{Email, Password},
@@ -79,7 +79,7 @@ pub async fn send(
     now: DateTime<Utc>,
 ) -> Result<Sent, AccountError> {
     let Some(address) = user.email.as_deref() else { return Ok(Sent::Nothing) };
-    if let Err(retry_after) = take_address_budget(state, tenant.id, address).await? {
+    if let Err(retry_after) = address_limit::take(state, tenant.id, "reset_password", address).await? {
         let details = json!({ "via": via, "throttled": true });
         record(state, tenant, "password_reset.sent", Some(user), None, false, meta, details, now).await;
         return Ok(Sent::Throttled { retry_after });

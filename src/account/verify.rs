@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::TransactionTrait;
 use serde_json::json;
 
-use super::{AccountError, Proof, Sent, action, record, take_address_budget, users_at};
+use super::{AccountError, Proof, Sent, action, address_limit, record, users_at};
 use crate::{
     auth::{self, ClientMeta},
     domain::Email,
@@ -32,7 +32,7 @@ pub async fn send(
     let Some(address) = user.email.as_deref().filter(|_| !user.email_verified) else {
         return Ok(Sent::Nothing);
     };
-    if let Err(retry_after) = take_address_budget(state, tenant.id, address).await? {
+    if let Err(retry_after) = address_limit::take(state, tenant.id, "verify_email", address).await? {
         let details = json!({ "via": via, "throttled": true });
         record(state, tenant, "email_verification.sent", Some(user), None, false, meta, details, now).await;
         return Ok(Sent::Throttled { retry_after });

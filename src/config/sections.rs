@@ -182,17 +182,15 @@ pub struct LimitSettings {
     pub refresh_per_ip: u64,
     pub token_per_ip: u64,
     pub authorize_per_ip: u64,
-    /// Requests that send mail (password reset, verification resend) per IP and minute.
+    /// Requests that send account mail (password reset, verification, email sign-in, email
+    /// change) per IP and minute.
     pub mail_per_ip: u64,
-    /// Uses of a mailed link or code (reset, verify) per IP and minute.
+    /// Uses of a mailed link or code (reset, verify, sign-in, email change and its undo) per IP
+    /// and minute.
     pub recovery_per_ip: u64,
-    /// Account mails to one address per hour; past it requests are answered as usual and
-    /// send nothing (so the answer still says nothing about the address).
+    /// Account mails of one kind to one address per hour, whoever asks; past it requests are
+    /// answered as usual and send nothing (so the answer still says nothing about the address).
     pub mail_per_address_per_hour: u64,
-    /// Email sign-in and email-change requests, codes and link posts.
-    pub email_per_ip: u64,
-    /// Mails of one kind (sign-in, change) one address may be sent per hour, whoever asks.
-    pub email_per_address: u64,
     /// Every per-IP limit times this is the tenant-wide limit.
     pub tenant_factor: u64,
 }
@@ -208,8 +206,6 @@ impl Default for LimitSettings {
             mail_per_ip: 10,
             recovery_per_ip: 30,
             mail_per_address_per_hour: 5,
-            email_per_ip: 10,
-            email_per_address: 5,
             tenant_factor: 100,
         }
     }

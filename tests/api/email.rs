@@ -109,6 +109,17 @@ pub async fn app_with_smtp(backend: Backend, smtp: &SmtpServer) -> TestApp {
     .await
 }
 
+/// [`app_with_smtp`] whose `default` tenant sends no verification mail on registration, for
+/// tests of other mail that count the messages they receive.
+pub async fn app_without_verification_mail(backend: Backend, smtp: &SmtpServer) -> TestApp {
+    let app = app_with_smtp(backend, smtp).await;
+    let op = app.operator().await;
+    let off = serde_json::json!({"settings": {"email": {"verification": "off"}}});
+    let resp = app.admin_patch(&op, "/admin/v1/tenants/default", &off).await;
+    assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
+    app
+}
+
 async fn queue(app: &TestApp, to: &str, subject: &str) -> uuid::Uuid {
     let tenant = app.state.tenants.get("default").await.unwrap().unwrap();
     outbox::enqueue(

@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::{
-    email::{SmtpServer, app_with_smtp, code_in, link_in, plain_text},
+    email::{SmtpServer, app_without_verification_mail, code_in, link_in, plain_text},
     helpers::*,
     oidc::Browser,
 };
@@ -46,7 +46,7 @@ fn mail_to<'a>(mail: &'a [String], to: &str) -> &'a String {
 backend_tests! {
     async fn a_change_waits_for_the_new_address_and_the_old_one_can_undo_it(app: TestApp) {
         let smtp = SmtpServer::start().await;
-        let app = app_with_smtp(app.backend, &smtp).await;
+        let app = app_without_verification_mail(app.backend, &smtp).await;
         let ann = register(&app, "ann", "ann@old.test").await;
         let resp = change(&app, &ann.access, "Ann@New.test").await;
         assert_eq!(resp.status(), StatusCode::ACCEPTED);
@@ -106,7 +106,7 @@ backend_tests! {
 
     async fn an_address_of_another_account_is_refused_when_confirming(app: TestApp) {
         let smtp = SmtpServer::start().await;
-        let app = app_with_smtp(app.backend, &smtp).await;
+        let app = app_without_verification_mail(app.backend, &smtp).await;
         let ann = register(&app, "ann", "ann@example.test").await;
         register(&app, "bob", "bob@example.test").await;
         // The request is answered as for a free address: it tells a signed-in user nothing.
@@ -128,7 +128,7 @@ backend_tests! {
 
     async fn a_confirmation_code_changes_the_address(app: TestApp) {
         let smtp = SmtpServer::start().await;
-        let app = app_with_smtp(app.backend, &smtp).await;
+        let app = app_without_verification_mail(app.backend, &smtp).await;
         let cat = register(&app, "cat", "cat@example.test").await;
         assert_eq!(change(&app, &cat.access, "cat@new.test").await.status(), StatusCode::ACCEPTED);
         let mail = smtp.wait_for(1).await;
@@ -141,7 +141,7 @@ backend_tests! {
 
     async fn one_address_is_sent_few_confirmations_an_hour(app: TestApp) {
         let smtp = SmtpServer::start().await;
-        let app = app_with_smtp(app.backend, &smtp).await;
+        let app = app_without_verification_mail(app.backend, &smtp).await;
         let dan = register(&app, "dan", "dan@example.test").await;
         for _ in 0..5 {
             assert_eq!(change(&app, &dan.access, "target@example.test").await.status(), StatusCode::ACCEPTED);

@@ -8,14 +8,14 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::{
-    email::{SmtpServer, app_with_smtp, code_in, link_in},
+    email::{SmtpServer, app_without_verification_mail, code_in, link_in},
     helpers::*,
     oidc::{Browser, location, query_of},
 };
 
 /// An app whose `default` tenant offers email sign-in, a public client, and `ann` with an address.
 pub(crate) async fn setup(smtp: &SmtpServer, backend: Backend) -> (TestApp, String) {
-    let app = app_with_smtp(backend, smtp).await;
+    let app = app_without_verification_mail(backend, smtp).await;
     let op = app.operator().await;
     let resp = app
         .admin_post(

@@ -4,7 +4,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::{
-    email::{SmtpServer, app_with_smtp, link_in, plain_text},
+    email::{SmtpServer, app_without_verification_mail, link_in, plain_text},
     helpers::*,
 };
 
@@ -21,7 +21,7 @@ fn template() -> Value {
 backend_tests! {
     async fn an_override_is_previewed_and_used_by_the_next_mail(app: TestApp) {
         let smtp = SmtpServer::start().await;
-        let app = app_with_smtp(app.backend, &smtp).await;
+        let app = app_without_verification_mail(app.backend, &smtp).await;
         let op = app.operator().await;
         let saved = app.admin_put(&op, &format!("{BASE}/change_email/en"), &template()).await;
         assert_eq!(saved.status(), StatusCode::OK, "{}", saved.text().await.unwrap());

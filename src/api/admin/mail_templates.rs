@@ -118,7 +118,7 @@ impl AdminMailTemplatesApi {
     #[oai(
         path = "/admin/v1/tenants/:tenant/mail-templates",
         method = "get",
-        operation_id = "listMailTemplates"
+        operation_id = "adminListMailTemplates"
     )]
     async fn list_mail_templates(
         &self,
@@ -140,7 +140,7 @@ impl AdminMailTemplatesApi {
     #[oai(
         path = "/admin/v1/tenants/:tenant/mail-templates/:kind/:locale",
         method = "put",
-        operation_id = "putMailTemplate"
+        operation_id = "adminPutMailTemplate"
     )]
     async fn put_mail_template(
         &self,
@@ -163,7 +163,7 @@ impl AdminMailTemplatesApi {
     #[oai(
         path = "/admin/v1/tenants/:tenant/mail-templates/:kind/:locale",
         method = "delete",
-        operation_id = "deleteMailTemplate"
+        operation_id = "adminDeleteMailTemplate"
     )]
     async fn delete_mail_template(
         &self,
@@ -186,7 +186,7 @@ impl AdminMailTemplatesApi {
     #[oai(
         path = "/admin/v1/tenants/:tenant/mail-templates/:kind/preview",
         method = "post",
-        operation_id = "previewMail"
+        operation_id = "adminPreviewMail"
     )]
     async fn preview_mail(
         &self,
