@@ -11,6 +11,7 @@ mod m20261130_000007_client_pkce;
 mod m20261130_000020_outbox;
 mod m20261201_000021_action_tokens;
 mod m20261201_000030_second_factors;
+mod m20261201_000055_user_display_name;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000020_outbox::Migration),
             Box::new(m20261201_000021_action_tokens::Migration),
             Box::new(m20261201_000030_second_factors::Migration),
+            Box::new(m20261201_000055_user_display_name::Migration),
         ]
     }
 }

@@ -4,6 +4,7 @@
 //! locks) and `outbox`.
 pub mod action;
 pub mod mail;
+pub mod profile;
 pub mod reset;
 pub mod verify;
 

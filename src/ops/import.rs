@@ -155,6 +155,7 @@ impl Ops {
                 password_hash: u.password_hash,
                 status: u.status,
                 roles: json!(u.roles),
+                display_name: None,
                 created_at: u.created_at.unwrap_or(now),
                 updated_at: now,
             });

@@ -2,11 +2,14 @@
 //! landing page at `/`, the authorization endpoint, the hosted sign-in form, external
 //! providers, account recovery and RP-initiated logout. Plain poem handlers; not in the OpenAPI spec, which describes JSON. This file holds
 //! only what the flows share: cookies, page responses, redirects and the pending request.
+mod account_page;
 mod assets;
 mod authorize;
+mod console;
 mod external;
 mod landing;
 mod origin;
+mod panel;
 mod recovery;
 mod second_factor;
 mod sign_in;
@@ -21,8 +24,10 @@ use poem::{
 };
 
 pub use self::{
+    account_page::{account_action, account_callback, account_home},
     assets::stylesheet,
     authorize::authorize_endpoint,
+    console::*,
     external::{external_callback, external_start},
     landing::landing_page,
     recovery::{

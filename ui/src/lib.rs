@@ -13,6 +13,8 @@ pub use account::{
 pub use mail::{Mail, MailKind, MailVars, RenderedMail};
 mod second_factor;
 pub use second_factor::{EnrolTotp, RecoveryCodes, SecondFactor, StepForm};
+mod panel;
+pub use panel::{Block, Cell, Field, Form, Link, Panel, Section};
 
 /// The shared stylesheet, served by the web face at [`STYLESHEET_PATH`].
 pub const STYLESHEET: &str = include_str!("../static/gatehouse.css");
