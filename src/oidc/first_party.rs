@@ -139,9 +139,17 @@ pub async fn ensure_client(
     }
 }
 
-/// Starts a sign-in: remembers a PKCE verifier under a fresh `state`, and returns the
-/// tenant's authorization URL (a same-origin path) to send the browser to. `None` as
-/// [`ensure_client`].
+/// A sign-in sent to the tenant's authorization endpoint.
+pub struct Started {
+    /// The authorization URL (a same-origin path).
+    pub location: String,
+    /// The `state` sent; the face keeps it in a short cookie so that only the browser that
+    /// started the sign-in can finish it (no signing someone in to another's account).
+    pub state: String,
+}
+
+/// Starts a sign-in: remembers a PKCE verifier under a fresh `state`, and returns where to
+/// send the browser. `None` as [`ensure_client`].
 ///
 /// # Errors
 /// Infrastructure failures.
@@ -151,7 +159,7 @@ pub async fn begin(
     face: Face,
     return_to: &str,
     now: DateTime<Utc>,
-) -> Result<Option<String>, AuthError> {
+) -> Result<Option<Started>, AuthError> {
     let Some(client) = ensure_client(state, tenant, face, now).await? else { return Ok(None) };
     let state_param = random_token("");
     let verifier = random_token("");
@@ -171,7 +179,7 @@ pub async fn begin(
         .append_pair("code_challenge", &challenge)
         .append_pair("code_challenge_method", "S256")
         .finish();
-    Ok(Some(format!("/t/{}/oauth2/authorize?{query}", tenant.slug)))
+    Ok(Some(Started { location: format!("/t/{}/oauth2/authorize?{query}", tenant.slug), state: state_param }))
 }
 
 /// A finished sign-in: the cookie value to set, the session, where to go next.
@@ -181,7 +189,8 @@ pub struct SignedIn {
     pub return_to: String,
 }
 
-/// Finishes a sign-in at the callback: spends the `state` (once), redeems the code at the
+/// Finishes a sign-in at the callback: checks the `state` against the one the browser kept
+/// (`browser_state`), spends it (once), redeems the code at the
 /// token endpoint's own function with the PKCE verifier, verifies the access token it got like
 /// any bearer token, and opens the web session. `None` for an unknown, spent or foreign state,
 /// or a code the token endpoint refuses.
@@ -194,10 +203,13 @@ pub async fn finish(
     face: Face,
     code: &str,
     state_param: &str,
+    browser_state: &str,
     meta: ClientMeta,
     now: DateTime<Utc>,
 ) -> Result<Option<SignedIn>, AuthError> {
-    if state_param.is_empty() || state_param.len() > 256 {
+    let same =
+        aws_lc_rs::constant_time::verify_slices_are_equal(state_param.as_bytes(), browser_state.as_bytes());
+    if state_param.is_empty() || state_param.len() > 256 || same.is_err() {
         return Ok(None);
     }
     let key = pending_key(tenant, state_param);

@@ -83,7 +83,7 @@ pub async fn account_home(
 
 async fn sign_in(state: &AppState, tenant: &TenantContext) -> Response {
     match first_party::begin(state, tenant, Face::Account, &home(&tenant.slug), chrono::Utc::now()).await {
-        Ok(Some(location)) => super::redirect(&location),
+        Ok(Some(started)) => panel::start_flow(state, &format!("acct_{}", tenant.slug), &started),
         Ok(None) => super::error_page(
             Some(tenant),
             StatusCode::SERVICE_UNAVAILABLE,
@@ -107,21 +107,18 @@ pub async fn account_callback(
     let query =
         crate::oidc::authorize::parse_params(req.uri().query().unwrap_or_default()).unwrap_or_default();
     let get = |k: &str| query.get(k).map(String::as_str).unwrap_or_default();
-    let finished = first_party::finish(
-        state,
-        &tenant,
-        Face::Account,
-        get("code"),
-        get("state"),
-        meta(req),
-        chrono::Utc::now(),
-    )
-    .await;
+    let flow = panel::flow_cookie(state, &format!("acct_{slug}"));
+    let kept = panel::read_cookie(req, &flow);
+    let now = chrono::Utc::now();
+    let finished =
+        first_party::finish(state, &tenant, Face::Account, get("code"), get("state"), kept, meta(req), now)
+            .await;
     match finished {
         Ok(Some(signed)) => {
             let to = if signed.return_to.starts_with(&home(&slug)) { signed.return_to } else { home(&slug) };
             let mut resp = super::redirect(&to);
             panel::set_cookie(state, &mut resp, &panel::account_cookie(state, &slug), &signed.cookie);
+            panel::set_cookie(state, &mut resp, &flow, "");
             resp
         }
         Ok(None) => super::error_page(
@@ -501,7 +498,7 @@ async fn sessions_section(
         vec![
             Block::Table {
                 caption: "Where you are signed in".into(),
-                headers: ["App", "Started", "Address", "Device", ""].map(String::from).to_vec(),
+                headers: ["App", "Started", "Address", "Device", "Actions"].map(String::from).to_vec(),
                 rows,
             },
             Block::Form(Form::post(
@@ -552,7 +549,7 @@ async fn providers_section(
         "Linked sign-in providers",
         vec![Block::Table {
             caption: "Accounts at other providers you can sign in with".into(),
-            headers: ["Provider", "Email there", "Linked", ""].map(String::from).to_vec(),
+            headers: ["Provider", "Email there", "Linked", "Actions"].map(String::from).to_vec(),
             rows,
         }],
     )

@@ -27,6 +27,30 @@ pub(super) fn console_cookie(state: &AppState) -> &'static str {
     if state.settings.oidc.insecure_dev_cookies { "gh_console" } else { "__Host-gh_console" }
 }
 
+/// The short cookie holding the `state` of a sign-in in flight (see `first_party::Started`).
+pub(super) fn flow_cookie(state: &AppState, face: &str) -> String {
+    if state.settings.oidc.insecure_dev_cookies {
+        format!("gh_flow_{face}")
+    } else {
+        format!("__Host-gh_flow_{face}")
+    }
+}
+
+/// A redirect to the tenant's sign-in, with the flow cookie set.
+pub(super) fn start_flow(
+    state: &AppState,
+    face: &str,
+    started: &crate::oidc::first_party::Started,
+) -> Response {
+    let mut resp = super::redirect(&started.location);
+    let max_age = i64::try_from(state.settings.oidc.authorization_ttl_secs).unwrap_or(900);
+    let value = sso::set_cookie(&state.settings, &flow_cookie(state, face), &started.state, max_age);
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    resp
+}
+
 pub(super) fn read_cookie<'a>(req: &'a Request, name: &str) -> &'a str {
     cookie(req, name).unwrap_or_default()
 }

@@ -89,6 +89,25 @@ async fn audit_channel(app: &TestApp, tenant: &str, event: &str) -> Vec<Value> {
 }
 
 backend_tests! {
+    async fn a_sign_in_finishes_only_in_the_browser_that_started_it(app: TestApp) {
+        app.user("dan").await;
+        let mut b = Browser::new(&app);
+        let authorize = location(&b.get(&app.url("/t/default/account")).await);
+        let login = b.get(&app.url(&authorize)).await;
+        let html = login.text().await.unwrap();
+        let form = [("request", field(&html, "request")), ("csrf", field(&html, "csrf")), ("username", "dan"), ("password", PASSWORD)];
+        let callback = location(&b.post(&app.url("/t/default/login"), &form).await);
+        // Someone else's browser opening this callback (a login CSRF) is not signed in.
+        let mut other = Browser::new(&app);
+        let refused = other.get(&callback).await;
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+        assert!(refused.headers().get("set-cookie").is_none());
+        let ok = b.get(&callback).await;
+        assert_eq!(location(&ok), "/t/default/account");
+        // The state is spent: the same callback again is refused.
+        assert_eq!(b.get(&callback).await.status(), StatusCode::BAD_REQUEST);
+    }
+
     async fn pages_need_a_session_and_a_plain_user_cannot_open_the_console(app: TestApp) {
         let mut b = Browser::new(&app);
         for path in ["/console/tenants", "/console/t/default", "/console/t/default/users", "/console/t/default/clients"] {

@@ -219,7 +219,7 @@ async fn sign_in(req: &Request, Data(state): Data<&Arc<AppState>>) -> Response {
         Err(r) => return r,
     };
     match first_party::begin(state, &tenant, Face::Console, "/console/tenants", chrono::Utc::now()).await {
-        Ok(Some(location)) => super::redirect(&location),
+        Ok(Some(started)) => panel::start_flow(state, "console", &started),
         Ok(None) => super::error_page(
             Some(&tenant),
             StatusCode::SERVICE_UNAVAILABLE,
@@ -248,12 +248,16 @@ async fn callback(req: &Request, Data(state): Data<&Arc<AppState>>) -> Response 
         Err(r) => return r,
     };
     let now = chrono::Utc::now();
-    match first_party::finish(state, &tenant, Face::Console, get("code"), get("state"), meta(req), now).await
+    let flow = panel::flow_cookie(state, "console");
+    let kept = panel::read_cookie(req, &flow);
+    match first_party::finish(state, &tenant, Face::Console, get("code"), get("state"), kept, meta(req), now)
+        .await
     {
         Ok(Some(signed)) => {
             let mut resp = super::redirect(&signed.return_to);
             let value = format!("{}.{}", tenant.slug, signed.cookie);
             panel::set_cookie(state, &mut resp, panel::console_cookie(state), &value);
+            panel::set_cookie(state, &mut resp, &flow, "");
             resp
         }
         Ok(None) => expired(),
