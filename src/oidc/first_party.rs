@@ -71,6 +71,10 @@ pub struct WebSession {
     pub amr: Vec<String>,
     /// Unix seconds of the web session's start (the sign-in, or SSO reuse).
     pub started: i64,
+    /// Unix seconds of the sign-in behind it (`auth_time`: earlier than `started` when SSO
+    /// let the user straight in), for actions that want a recent one.
+    #[serde(default)]
+    pub auth_time: i64,
     /// Every form of this session carries it.
     pub csrf: String,
 }
@@ -149,7 +153,8 @@ pub struct Started {
 }
 
 /// Starts a sign-in: remembers a PKCE verifier under a fresh `state`, and returns where to
-/// send the browser. `None` as [`ensure_client`].
+/// send the browser; with `fresh`, the tenant signs the user in again even with an SSO
+/// session. `None` as [`ensure_client`].
 ///
 /// # Errors
 /// Infrastructure failures.
@@ -158,6 +163,7 @@ pub async fn begin(
     tenant: &TenantContext,
     face: Face,
     return_to: &str,
+    fresh: bool,
     now: DateTime<Utc>,
 ) -> Result<Option<Started>, AuthError> {
     let Some(client) = ensure_client(state, tenant, face, now).await? else { return Ok(None) };
@@ -170,7 +176,12 @@ pub async fn begin(
     let ttl = std::time::Duration::from_secs(state.settings.oidc.authorization_ttl_secs);
     state.kv.set_many_ex(&[(pending_key(tenant, &state_param), value, ttl)]).await?;
     let redirect = face.redirect_uri(&state.settings.public_url(), &tenant.slug);
-    let query = url::form_urlencoded::Serializer::new(String::new())
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    if fresh {
+        // A step-up: the tenant asks for the password (and second factor) again, SSO or not.
+        query.append_pair("prompt", "login");
+    }
+    let query = query
         .append_pair("response_type", "code")
         .append_pair("client_id", &client.client_id)
         .append_pair("redirect_uri", &redirect)
@@ -238,8 +249,9 @@ pub async fn finish(
     let Some(session_id) = principal.claims.sid.as_deref().and_then(|s| Uuid::parse_str(s).ok()) else {
         return Ok(None);
     };
-    let sso_session_id =
-        store::sessions::find(&state.db, tenant.id, session_id).await?.and_then(|s| s.parent_id);
+    let row = store::sessions::find(&state.db, tenant.id, session_id).await?;
+    let sso_session_id = row.as_ref().and_then(|s| s.parent_id);
+    let auth_time = row.and_then(|s| s.auth_time).map_or(now.timestamp(), |t| t.timestamp());
     let session = WebSession {
         face,
         tenant: tenant.slug.clone(),
@@ -248,6 +260,7 @@ pub async fn finish(
         sso_session_id,
         amr: principal.claims.amr.clone(),
         started: now.timestamp(),
+        auth_time,
         csrf: random_token(""),
     };
     let cookie = random_token("");
@@ -260,6 +273,16 @@ async fn save(state: &AppState, cookie: &str, session: &WebSession) -> Result<()
     let idle = std::time::Duration::from_secs(state.settings.oidc.sso_idle_secs);
     let key = session_key(&session.tenant, session.face, cookie);
     Ok(state.kv.set_many_ex(&[(key, value, idle)]).await?)
+}
+
+/// How recent a sign-in must be for the console's dangerous actions.
+pub const RECENT_SECS: i64 = 600;
+
+impl WebSession {
+    /// Whether the user signed in (not just reused an SSO session) in the last [`RECENT_SECS`].
+    pub fn recent(&self, now: DateTime<Utc>) -> bool {
+        now.timestamp() - self.auth_time <= RECENT_SECS
+    }
 }
 
 /// The live web session behind a cookie (extending its idle timeout), or `None` when it is
@@ -279,11 +302,14 @@ pub async fn current(
     }
     let key = session_key(&tenant.slug, face, cookie);
     let Some(raw) = state.kv.get(&key).await? else { return Ok(None) };
-    let Ok(session) = serde_json::from_str::<WebSession>(&raw) else { return Ok(None) };
     let absolute = i64::try_from(state.settings.oidc.sso_absolute_secs).unwrap_or(i64::MAX);
+    let Ok(mut session) = serde_json::from_str::<WebSession>(&raw) else { return Ok(None) };
     let revoked = state.revocations.is_session_revoked(tenant.id, session.session_id).await?;
     let row = store::sessions::find(&state.db, tenant.id, session.session_id).await?;
-    let live = row.is_some_and(|r| r.revoked_at.is_none() && r.expires_at > now);
+    let live = row.as_ref().is_some_and(|r| r.revoked_at.is_none() && r.expires_at > now);
+    if let Some(r) = &row {
+        session.auth_time = r.auth_time.unwrap_or(r.created_at).timestamp();
+    }
     if revoked || !live || session.started + absolute <= now.timestamp() || session.tenant != tenant.slug {
         state.kv.delete(&key).await?;
         return Ok(None);

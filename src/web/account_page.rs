@@ -82,7 +82,9 @@ pub async fn account_home(
 }
 
 async fn sign_in(state: &AppState, tenant: &TenantContext) -> Response {
-    match first_party::begin(state, tenant, Face::Account, &home(&tenant.slug), chrono::Utc::now()).await {
+    match first_party::begin(state, tenant, Face::Account, &home(&tenant.slug), false, chrono::Utc::now())
+        .await
+    {
         Ok(Some(started)) => panel::start_flow(state, &format!("acct_{}", tenant.slug), &started),
         Ok(None) => super::error_page(
             Some(tenant),

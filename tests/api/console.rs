@@ -251,6 +251,44 @@ backend_tests! {
         assert!(audit.contains("client.created") && audit.contains("console"), "{audit}");
     }
 
+    async fn dangerous_console_actions_need_a_recent_sign_in(app: TestApp) {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+        use gatehouse::store::entities::sessions;
+        let (mut b, html) = operator_console(&app).await;
+        let csrf = field(&html, "csrf").to_string();
+        let keys = app.url("/console/t/default/keys");
+        let fresh = b.post(&keys, &[("csrf", &csrf), ("confirm", "on")]).await;
+        assert_eq!(location(&fresh), "/console/t/default/keys?done=rotated", "a sign-in a moment ago is recent");
+        // Twenty minutes later (the sign-in behind the session, moved back in the database).
+        let old = chrono::Utc::now() - chrono::Duration::minutes(20);
+        sessions::Entity::update_many()
+            .col_expr(sessions::Column::AuthTime, Expr::value(old))
+            .filter(sessions::Column::ClientId.eq("gatehouse-console"))
+            .exec(&app.state.db)
+            .await
+            .unwrap();
+        let stale = b.post(&keys, &[("csrf", &csrf), ("confirm", "on")]).await;
+        let again = location(&stale);
+        assert_eq!(again, "/console/sign-in?tenant=system&fresh=1&return=%2Fconsole%2Ft%2Fdefault%2Fkeys");
+        let before = app.admin_get(&app.operator().await, "/admin/v1/tenants/default/keys").await.text().await.unwrap();
+        // Signing in again asks for the password even though the SSO session is alive.
+        let authorize = location(&b.get(&app.url(&again)).await);
+        assert_eq!(query_of(&authorize)["prompt"], "login");
+        let login = b.get(&app.url(&authorize)).await;
+        assert_eq!(login.status(), StatusCode::OK, "the sign-in form, not an SSO redirect");
+        let html = login.text().await.unwrap();
+        let form = [("request", field(&html, "request")), ("csrf", field(&html, "csrf")), ("username", "admin"), ("password", OPERATOR_PASSWORD)];
+        let back = location(&b.post(&app.url("/t/system/login"), &form).await);
+        assert_eq!(location(&b.get(&back).await), "/console/t/default/keys");
+        let html = page(b.get(&keys).await, StatusCode::OK).await;
+        let after = app.admin_get(&app.operator().await, "/admin/v1/tenants/default/keys").await.text().await.unwrap();
+        assert_eq!(before, after, "the stale request rotated nothing");
+        let csrf = field(&html, "csrf").to_string();
+        assert_eq!(location(&b.post(&keys, &[("csrf", &csrf), ("confirm", "on")]).await), "/console/t/default/keys?done=rotated");
+        let open_redirect = b.get(&app.url("/console/sign-in?tenant=system&return=//evil.example/console/")).await;
+        assert!(location(&open_redirect).starts_with("/t/system/oauth2/authorize"));
+    }
+
     async fn a_tenant_admin_sees_only_their_own_tenant(app: TestApp) {
         let op = app.operator().await;
         app.api_tenant(&op, "acme").await;

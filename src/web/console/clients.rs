@@ -241,6 +241,12 @@ pub(super) async fn client_action(
         Ok(v) => v,
         Err(r) => return r,
     };
+    let dangerous = matches!(field(&form, "action"), "disable" | "rotate");
+    if let Some(again) =
+        super::step_up(&console, &format!("/console/t/{slug}/clients/{client_id}")).filter(|_| dangerous)
+    {
+        return again;
+    }
     let now = chrono::Utc::now();
     let admin = &console.admin;
     let update =

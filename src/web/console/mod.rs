@@ -208,7 +208,9 @@ async fn start(req: &Request, Data(state): Data<&Arc<AppState>>) -> Response {
     render(StatusCode::OK, &chrome, &sections)
 }
 
-/// `GET /console/sign-in?tenant=...`: off to that tenant's sign-in.
+/// `GET /console/sign-in?tenant=...[&fresh=1&return=/console/...]`: off to that tenant's
+/// sign-in; `fresh` asks for the password again (the step-up before a dangerous action), and
+/// `return` is the console page to come back to.
 #[handler]
 async fn sign_in(req: &Request, Data(state): Data<&Arc<AppState>>) -> Response {
     let query =
@@ -218,7 +220,10 @@ async fn sign_in(req: &Request, Data(state): Data<&Arc<AppState>>) -> Response {
         Ok(t) => t,
         Err(r) => return r,
     };
-    match first_party::begin(state, &tenant, Face::Console, "/console/tenants", chrono::Utc::now()).await {
+    let fresh = query.get("fresh").is_some_and(|f| f == "1");
+    let back = query.get("return").map_or("/console/tenants", String::as_str);
+    let back = if console_path(back) { back } else { "/console/tenants" };
+    match first_party::begin(state, &tenant, Face::Console, back, fresh, chrono::Utc::now()).await {
         Ok(Some(started)) => panel::start_flow(state, "console", &started),
         Ok(None) => super::error_page(
             Some(&tenant),
@@ -227,6 +232,22 @@ async fn sign_in(req: &Request, Data(state): Data<&Arc<AppState>>) -> Response {
         ),
         Err(e) => super::failure(e),
     }
+}
+
+/// A path of this console (never another site, `//host` or `/\host`).
+fn console_path(p: &str) -> bool {
+    p.starts_with("/console/") && !p.contains("//") && !p.contains('\\') && p.len() <= 512
+}
+
+/// Dangerous actions need a sign-in within `first_party::RECENT_SECS`: otherwise the browser is
+/// sent to sign in again (password and second factor, SSO or not) and back to `back`, where the
+/// admin repeats the action.
+pub(super) fn step_up(console: &Console, back: &str) -> Option<Response> {
+    if console.session.recent(chrono::Utc::now()) {
+        return None;
+    }
+    let back = tenant::urlencoding(back);
+    Some(super::redirect(&format!("/console/sign-in?tenant={}&fresh=1&return={back}", console.home.slug)))
 }
 
 /// `GET /console/callback?code&state&iss`: the issuer names the tenant signed in to.
@@ -254,7 +275,8 @@ async fn callback(req: &Request, Data(state): Data<&Arc<AppState>>) -> Response 
         .await
     {
         Ok(Some(signed)) => {
-            let mut resp = super::redirect(&signed.return_to);
+            let back = if console_path(&signed.return_to) { &signed.return_to } else { "/console/tenants" };
+            let mut resp = super::redirect(back);
             let value = format!("{}.{}", tenant.slug, signed.cookie);
             panel::set_cookie(state, &mut resp, panel::console_cookie(state), &value);
             panel::set_cookie(state, &mut resp, &flow, "");

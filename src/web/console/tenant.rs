@@ -198,6 +198,9 @@ pub(super) async fn rotate_keys(
         Ok(v) => v,
         Err(r) => return r,
     };
+    if let Some(again) = super::step_up(&console, &format!("/console/t/{slug}/keys")) {
+        return again;
+    }
     let rotated = match confirmed(&form) {
         Ok(()) => {
             admin::keys::rotate(state, &console.admin, &tenant, None, chrono::Utc::now()).await.map(|_| ())

@@ -260,6 +260,12 @@ pub(super) async fn user_action(
         Ok(id) => id,
         Err(e) => return failed(None, &e),
     };
+    let dangerous = matches!(field(&form, "action"), "disable" | "reset-factors");
+    if let Some(again) =
+        super::step_up(&console, &format!("/console/t/{slug}/users/{id}")).filter(|_| dangerous)
+    {
+        return again;
+    }
     let now = chrono::Utc::now();
     let admin = &console.admin;
     let status = |s: &str| UserChanges { email: None, email_verified: None, status: Some(s.to_string()) };
