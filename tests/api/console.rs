@@ -237,6 +237,16 @@ backend_tests! {
         let created = page(b.post(&app.url("/console/t/default/clients"), &form).await, StatusCode::CREATED).await;
         assert!(created.contains("shown only now"), "{created}");
         let id = created.split("<dt>Client id</dt><dd>").nth(1).unwrap().split('<').next().unwrap().to_string();
+        // The textarea holds one URI a line (browsers send CRLF); a NUL is still refused.
+        let two = format!("{}\r\nhttps://app.example.com/other", crate::oidc::CB);
+        let form = [("csrf", csrf.as_str()), ("action", "redirects"), ("redirect_uris", two.as_str())];
+        let saved = b.post(&app.url(&format!("/console/t/default/clients/{id}")), &form).await;
+        assert_eq!(location(&saved), format!("/console/t/default/clients/{id}?done=saved"));
+        let form = [("csrf", csrf.as_str()), ("action", "redirects"), ("redirect_uris", "https://x.example/\0")];
+        let nul = b.post(&app.url(&format!("/console/t/default/clients/{id}")), &form).await;
+        assert_eq!(nul.status(), StatusCode::BAD_REQUEST);
+        let stored: Value = app.admin_get(&op, &format!("/admin/v1/tenants/default/clients/{id}")).await.json().await.unwrap();
+        assert_eq!(stored["redirect_uris"], serde_json::json!([crate::oidc::CB, "https://app.example.com/other"]));
         let shown = page(b.get(&app.url(&format!("/console/t/default/clients/{id}"))).await, StatusCode::OK).await;
         assert!(!shown.contains("shown only now"));
         let unconfirmed = b.post(&app.url(&format!("/console/t/default/clients/{id}")), &[("csrf", &csrf), ("action", "rotate")]).await;
