@@ -224,6 +224,11 @@ backend_tests! {
         assert!(location(&made).starts_with("/console/t/default/users/"));
         let users = page(b.get(&app.url("/console/t/default/users?q=car")).await, StatusCode::OK).await;
         assert!(users.contains(">carl</a>"), "{users}");
+        let carl_page = location(&made).split('?').next().unwrap().to_string();
+        let roles = b.post(&app.url(&carl_page), &[("csrf", &csrf), ("action", "roles"), ("roles", "tenant-admin, billing")]).await;
+        assert_eq!(location(&roles), format!("{carl_page}?done=roles_saved"));
+        let refused = b.post(&app.url(&carl_page), &[("csrf", &csrf), ("action", "roles"), ("roles", "admin")]).await;
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST, "admin exists only in system");
 
         let mut user = Browser::new(&app);
         let login = user.get(&app.authorize_url(&client_id, &[])).await;
@@ -231,6 +236,12 @@ backend_tests! {
         let code = query_of(&location(&back))["code"].clone();
         let tokens = app.redeem(&client_id, &code).await;
         assert_eq!(tokens.status(), StatusCode::OK);
+        let sessions = page(b.get(&app.url(&carl_page)).await, StatusCode::OK).await;
+        assert!(sessions.contains(&format!("<td>{client_id}</td>")), "carl's app session is listed: {sessions}");
+        let tokens: Value = tokens.json().await.unwrap();
+        let ended = b.post(&app.url(&carl_page), &[("csrf", &csrf), ("action", "end-all")]).await;
+        assert_eq!(location(&ended), format!("{carl_page}?done=sessions_ended"));
+        assert_eq!(app.me("default", tokens["access_token"].as_str().unwrap()).await.status(), StatusCode::UNAUTHORIZED);
 
         // A confidential client's secret is shown once; rotating needs the confirmation.
         let form = [("csrf", csrf.as_str()), ("name", "Backend"), ("client_type", "confidential"), ("redirect_uris", crate::oidc::CB)];

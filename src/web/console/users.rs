@@ -1,5 +1,5 @@
 //! Users in the console: search, create, and per user disable/enable, unlock, a password-reset
-//! mail and resetting second factors, through `admin::users` and `admin::mail`.
+//! mail, resetting second factors, roles and sessions, through `admin::users` and `admin::mail`.
 use std::sync::Arc;
 
 use gatehouse_ui::{Block, Cell, Field, Form, Link, Section};
@@ -21,7 +21,10 @@ use crate::{
     error::ApiError,
     oidc::authorize::Params,
     state::AppState,
-    store::{entities::users, users::UserFilter},
+    store::{
+        entities::{sessions, users},
+        users::UserFilter,
+    },
     tenancy::TenantContext,
     web::panel::{self, Chrome, field},
 };
@@ -170,7 +173,10 @@ pub(super) async fn user_page(
         Err(e) => Err(e),
     };
     match user {
-        Ok(u) => user_view(&console, &tenant, &u, StatusCode::OK, notice, None),
+        Ok(u) => {
+            let open = open_sessions(state, &tenant, u.id).await;
+            user_view(&console, &tenant, &u, &open, StatusCode::OK, notice, None)
+        }
         Err(e) => failed(None, &e),
     }
 }
@@ -183,14 +189,58 @@ fn notice_text(key: &str) -> Option<&'static str> {
         "unlocked" => "The sign-in lock is lifted.",
         "reset_sent" => "A password-reset mail is on its way.",
         "factors_reset" => "The user's second factors are removed.",
+        "session_ended" => "The session is ended.",
+        "sessions_ended" => "Every session of the user is ended.",
+        "roles_saved" => "The roles are saved.",
         _ => return None,
     })
 }
 
+/// The user's open sessions, through the admin API's function.
+async fn open_sessions(state: &AppState, tenant: &TenantContext, id: Uuid) -> Vec<sessions::Model> {
+    let now = chrono::Utc::now();
+    let all = admin::users::sessions(state, tenant, id).await.unwrap_or_default();
+    all.into_iter().filter(|s| s.revoked_at.is_none() && s.expires_at > now).collect()
+}
+
+fn sessions_section(console: &Console, here: &str, open: &[sessions::Model]) -> Section {
+    let rows = open
+        .iter()
+        .map(|s| {
+            let end = Form::post(&format!("end-{}", s.id), here, console.csrf(), "End")
+                .field(Field::hidden("action", "end-session"))
+                .field(Field::hidden("session", s.id.to_string()))
+                .named(format!("End the session started {}", panel::when(s.created_at)));
+            vec![
+                Cell::Text(s.client_id.clone().unwrap_or_else(|| "browser or API sign-in".into())),
+                Cell::Text(panel::when(s.created_at)),
+                Cell::Text(s.ip.clone().unwrap_or_default()),
+                Cell::Text(s.user_agent.clone().unwrap_or_default()),
+                Cell::Forms(vec![end]),
+            ]
+        })
+        .collect();
+    let all = Form::post("end-all", here, console.csrf(), "End every session")
+        .field(Field::hidden("action", "end-all"));
+    Section::new(
+        "Sessions",
+        vec![
+            Block::Table {
+                caption: "Open sessions".into(),
+                headers: ["App", "Started", "Address", "Device", "Actions"].map(String::from).to_vec(),
+                rows,
+            },
+            Block::Form(all),
+        ],
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
 fn user_view(
     console: &Console,
     tenant: &TenantContext,
     user: &users::Model,
+    open: &[sessions::Model],
     status: StatusCode,
     notice: Option<&str>,
     error: Option<&str>,
@@ -236,8 +286,18 @@ fn user_view(
             .field(Field::checkbox("confirm", "Yes, remove the authenticator app and recovery codes", false))
             .danger(),
     ));
-    let sections =
-        [Section::new("User", vec![facts]), Section::new("Actions", actions), sign_out_section(console)];
+    let roles = Form::post("roles", here.clone(), console.csrf(), "Save roles")
+        .field(Field::hidden("action", "roles"))
+        .field(Field::input("roles", "Roles", "text", auth::roles_of(user).join(", "), false).hint(
+            "Comma-separated: tenant-admin opens this console for the tenant; admin exists only in system.",
+        ));
+    actions.push(Block::Form(roles));
+    let sections = [
+        Section::new("User", vec![facts]),
+        Section::new("Actions", actions),
+        sessions_section(console, &here, open),
+        sign_out_section(console),
+    ];
     let nav = nav(Some(slug), &format!("/console/t/{slug}/users"));
     let chrome = Chrome { title: &user.username, nav: &nav, notice, error };
     render(status, &chrome, &sections)
@@ -283,6 +343,20 @@ pub(super) async fn user_action(
         "send-reset" => admin::mail::send(state, admin, &tenant, id, AdminMail::PasswordReset, now)
             .await
             .map(|()| "reset_sent"),
+        "end-session" => match Uuid::parse_str(field(&form, "session")) {
+            Ok(sid) => admin::users::revoke_session(state, admin, &tenant, id, sid, now)
+                .await
+                .map(|()| "session_ended"),
+            Err(_) => Err(ApiError::validation("session", "must be a session id")),
+        },
+        "end-all" => {
+            admin::users::revoke_all_sessions(state, admin, &tenant, id, now).await.map(|()| "sessions_ended")
+        }
+        "roles" => {
+            let roles: Vec<String> =
+                field(&form, "roles").split([',', ' ']).filter(|r| !r.is_empty()).map(String::from).collect();
+            admin::users::set_roles(state, admin, &tenant, id, &roles, now).await.map(|_| "roles_saved")
+        }
         "reset-factors" => match confirmed(&form) {
             Ok(()) => admin::users::reset_second_factors(state, admin, &tenant, id, now)
                 .await
@@ -296,7 +370,10 @@ pub(super) async fn user_action(
         Err(e) => {
             let (status, message) = panel::problem(&e);
             match admin::users::get(state, &tenant, id).await {
-                Ok(u) => user_view(&console, &tenant, &u, status, None, Some(&message)),
+                Ok(u) => {
+                    let open = open_sessions(state, &tenant, u.id).await;
+                    user_view(&console, &tenant, &u, &open, status, None, Some(&message))
+                }
                 Err(e) => failed(None, &e),
             }
         }
