@@ -176,6 +176,23 @@ backend_tests! {
         let html = page(sign_in(&app, &mut b, "/t/default/account", "default", "bea", PASSWORD).await, StatusCode::OK).await;
         let csrf = field(&html, "csrf").to_string();
         assert!(html.contains("This account page") && html.contains("Sign out all other sessions"), "{html}");
+        // A sign-in elsewhere (the JSON API) is listed and can be signed out from here.
+        let phone = app.login("default", "bea").await;
+        let html = page(b.get(&app.url("/t/default/account")).await, StatusCode::OK).await;
+        assert!(html.contains("Direct sign-in (API)"), "{html}");
+        let sid = crate::helpers::TestApp::claims_of(&phone.access).sid.unwrap();
+        assert!(html.contains(&format!(r#"name="session" value="{sid}""#)), "{html}");
+        let ended = b.post(&app.url("/t/default/account/end-session"), &[("csrf", &csrf), ("session", &sid)]).await;
+        assert_eq!(location(&ended), "/t/default/account?done=session");
+        assert_eq!(app.me("default", &phone.access).await.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(app.refresh("default", &phone.refresh).await.status(), StatusCode::UNAUTHORIZED);
+        let again = b.post(&app.url("/t/default/account/end-session"), &[("csrf", &csrf), ("session", &sid)]).await;
+        assert_eq!(again.status(), StatusCode::NOT_FOUND, "not an open session any more");
+        let someone = app.user("mallory").await;
+        let theirs = crate::helpers::TestApp::claims_of(&someone.access).sid.unwrap();
+        let foreign = b.post(&app.url("/t/default/account/end-session"), &[("csrf", &csrf), ("session", &theirs)]).await;
+        assert_eq!(foreign.status(), StatusCode::NOT_FOUND, "another user's session");
+        assert_eq!(app.me("default", &someone.access).await.status(), StatusCode::OK);
         let enrol = page(b.post(&app.url("/t/default/account/totp"), &[("csrf", &csrf)]).await, StatusCode::OK).await;
         assert!(enrol.contains("data:image/svg+xml;base64,"), "{enrol}");
         let secret = enrol.split(r#"<code class="secret">"#).nth(1).unwrap().split('<').next().unwrap().replace(' ', "");
