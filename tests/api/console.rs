@@ -231,6 +231,13 @@ backend_tests! {
         assert_eq!(tenant["settings"]["registration_open"], true);
         assert_eq!(tenant["settings"]["second_factor"]["mode"], "required_for_admins");
         assert_eq!(audit_channel(&app, "acme", "tenant.updated").await.first(), Some(&Value::from("console")));
+        let unconfirmed = b.post(&app.url("/console/t/acme"), &[("csrf", &csrf), ("action", "delete")]).await;
+        assert_eq!(unconfirmed.status(), StatusCode::BAD_REQUEST);
+        let system = b.post(&app.url("/console/t/system"), &[("csrf", &csrf), ("action", "delete"), ("confirm", "on")]).await;
+        assert_eq!(system.status(), StatusCode::FORBIDDEN, "the system tenant stays");
+        let deleted = b.post(&app.url("/console/t/acme"), &[("csrf", &csrf), ("action", "delete"), ("confirm", "on")]).await;
+        assert_eq!(location(&deleted), "/console/tenants?done=deleted");
+        assert_eq!(app.admin_get(&op, "/admin/v1/tenants/acme").await.status(), StatusCode::NOT_FOUND);
 
         // A client app and a user in `default`, then that user signs in to the app.
         let form = [("csrf", csrf.as_str()), ("name", "Shop"), ("client_type", "public"), ("redirect_uris", crate::oidc::CB)];
@@ -259,6 +266,9 @@ backend_tests! {
         let ended = b.post(&app.url(&carl_page), &[("csrf", &csrf), ("action", "end-all")]).await;
         assert_eq!(location(&ended), format!("{carl_page}?done=sessions_ended"));
         assert_eq!(app.me("default", tokens["access_token"].as_str().unwrap()).await.status(), StatusCode::UNAUTHORIZED);
+        let gone = b.post(&app.url(&carl_page), &[("csrf", &csrf), ("action", "delete"), ("confirm", "on")]).await;
+        assert_eq!(location(&gone), "/console/t/default/users?done=deleted");
+        assert_eq!(app.login_raw("default", "carl", PASSWORD).await.status(), StatusCode::UNAUTHORIZED);
 
         // A confidential client's secret is shown once; rotating needs the confirmation.
         let form = [("csrf", csrf.as_str()), ("name", "Backend"), ("client_type", "confidential"), ("redirect_uris", crate::oidc::CB)];

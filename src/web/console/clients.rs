@@ -107,7 +107,8 @@ async fn list_view(
         sign_out_section(console),
     ];
     let nav = nav(Some(slug), &format!("/console/t/{slug}/clients"));
-    let chrome = Chrome { title: "Client apps", nav: &nav, notice: None, error };
+    let notice = (field(entered, "done") == "deleted").then_some("The app is deleted.");
+    let chrome = Chrome { title: "Client apps", nav: &nav, notice, error };
     render(status, &chrome, &sections)
 }
 
@@ -214,6 +215,12 @@ fn client_view(
             .field(Field::hidden("action", "enable"))
     };
     let mut actions = vec![Block::Form(save), Block::Form(toggle)];
+    actions.push(Block::Form(
+        Form::post("delete", here.clone(), console.csrf(), "Delete app")
+            .field(Field::hidden("action", "delete"))
+            .field(Field::checkbox("confirm", "Yes, delete this app and end its sessions", false))
+            .danger(),
+    ));
     if client.client_type == admin::clients::CONFIDENTIAL {
         actions.push(Block::Form(
             Form::post("rotate", here, console.csrf(), "Rotate secret")
@@ -229,7 +236,7 @@ fn client_view(
 }
 
 /// `POST /console/t/{tenant}/clients/{client_id}`: `action` is `redirects`, `enable`,
-/// `disable` or `rotate` (the last two confirmed).
+/// `disable`, `rotate` or `delete` (the last three confirmed, after a recent sign-in).
 #[handler]
 pub(super) async fn client_action(
     req: &Request,
@@ -241,7 +248,7 @@ pub(super) async fn client_action(
         Ok(v) => v,
         Err(r) => return r,
     };
-    let dangerous = matches!(field(&form, "action"), "disable" | "rotate");
+    let dangerous = matches!(field(&form, "action"), "disable" | "rotate" | "delete");
     if let Some(again) =
         super::step_up(&console, &format!("/console/t/{slug}/clients/{client_id}")).filter(|_| dangerous)
     {
@@ -266,6 +273,13 @@ pub(super) async fn client_action(
             Ok(()) => {
                 update(ClientChanges { enabled: Some(false), ..ClientChanges::default() }).await.map(|_| None)
             }
+            Err(e) => Err(e),
+        },
+        "delete" => match confirmed(&form) {
+            Ok(()) => match admin::clients::delete(state, admin, &tenant, &client_id, now).await {
+                Ok(()) => return panel::done(&format!("/console/t/{slug}/clients"), "deleted"),
+                Err(e) => Err(e),
+            },
             Err(e) => Err(e),
         },
         "rotate" => match confirmed(&form) {

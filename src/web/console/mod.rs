@@ -320,7 +320,11 @@ async fn tenants_page(req: &Request, Data(state): Data<&Arc<AppState>>) -> Respo
         Ok(c) => c,
         Err(r) => return r,
     };
-    let notice = (panel::notice_key(req) == "created").then_some("The tenant is created.");
+    let notice = match panel::notice_key(req).as_str() {
+        "created" => Some("The tenant is created."),
+        "deleted" => Some("The tenant is deleted."),
+        _ => None,
+    };
     tenants_view(state, &console, StatusCode::OK, notice, None, &Params::default()).await
 }
 

@@ -79,14 +79,28 @@ fn settings_view(
         ("Issuer".into(), tenant.issuer.clone()),
         ("Sign-in page for users".into(), format!("/t/{slug}/account")),
     ]);
-    let sections = [Section::new("Settings", vec![facts, Block::Form(form)]), sign_out_section(console)];
+    let mut blocks = vec![facts, Block::Form(form)];
+    if console.admin.operator && slug != crate::tenancy::SYSTEM_TENANT {
+        blocks.push(Block::Form(
+            Form::post("delete", format!("/console/t/{slug}"), console.csrf(), "Delete tenant")
+                .field(Field::hidden("action", "delete"))
+                .field(Field::checkbox(
+                    "confirm",
+                    "Yes, delete this tenant with all its users, apps and keys",
+                    false,
+                ))
+                .danger(),
+        ));
+    }
+    let sections = [Section::new("Settings", blocks), sign_out_section(console)];
     let nav = nav(Some(slug), &format!("/console/t/{slug}"));
     let title = format!("Tenant {slug}");
     let chrome = Chrome { title: &title, nav: &nav, notice, error };
     render(status, &chrome, &sections)
 }
 
-/// `POST /console/t/{tenant}`: the settings, through `admin::tenants::update`.
+/// `POST /console/t/{tenant}`: the settings, through `admin::tenants::update`; with
+/// `action=delete`, the tenant's deletion.
 #[handler]
 pub(super) async fn save_settings(
     req: &Request,
@@ -98,6 +112,9 @@ pub(super) async fn save_settings(
         Ok(v) => v,
         Err(r) => return r,
     };
+    if field(&form, "action") == "delete" {
+        return delete_tenant(state, &console, &tenant, &form).await;
+    }
     let registration = field(&form, "registration_open") == "on";
     let verification = field(&form, "email_verification").to_string();
     let second_factor = field(&form, "second_factor").to_string();
@@ -115,6 +132,31 @@ pub(super) async fn save_settings(
         Err(e) => {
             let (status, message) = panel::problem(&e);
             settings_view(&console, &tenant, status, None, Some(&message))
+        }
+    }
+}
+
+/// Deletes the tenant (operators; confirmed, after a recent sign-in), through
+/// `admin::tenants::delete`.
+async fn delete_tenant(
+    state: &AppState,
+    console: &Console,
+    tenant: &TenantContext,
+    form: &Params,
+) -> Response {
+    let slug = &tenant.slug;
+    if let Some(again) = super::step_up(console, &format!("/console/t/{slug}")) {
+        return again;
+    }
+    let deleted = match confirmed(form) {
+        Ok(()) => admin::tenants::delete(state, &console.admin, slug, chrono::Utc::now()).await,
+        Err(e) => Err(e),
+    };
+    match deleted {
+        Ok(()) => panel::done("/console/tenants", "deleted"),
+        Err(e) => {
+            let (status, message) = panel::problem(&e);
+            settings_view(console, tenant, status, None, Some(&message))
         }
     }
 }

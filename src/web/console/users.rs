@@ -114,7 +114,8 @@ async fn list_view(
         sign_out_section(console),
     ];
     let nav = nav(Some(slug), &format!("/console/t/{slug}/users"));
-    let chrome = Chrome { title: "Users", nav: &nav, notice: None, error };
+    let notice = (field(query, "done") == "deleted").then_some("The user is deleted.");
+    let chrome = Chrome { title: "Users", nav: &nav, notice, error };
     render(status, &chrome, &sections)
 }
 
@@ -286,6 +287,11 @@ fn user_view(
             .field(Field::checkbox("confirm", "Yes, remove the authenticator app and recovery codes", false))
             .danger(),
     ));
+    actions.push(Block::Form(
+        act("delete", "delete", "Delete user")
+            .field(Field::checkbox("confirm", "Yes, delete this user and end every session", false))
+            .danger(),
+    ));
     let roles = Form::post("roles", here.clone(), console.csrf(), "Save roles")
         .field(Field::hidden("action", "roles"))
         .field(Field::input("roles", "Roles", "text", auth::roles_of(user).join(", "), false).hint(
@@ -320,7 +326,7 @@ pub(super) async fn user_action(
         Ok(id) => id,
         Err(e) => return failed(None, &e),
     };
-    let dangerous = matches!(field(&form, "action"), "disable" | "reset-factors");
+    let dangerous = matches!(field(&form, "action"), "disable" | "reset-factors" | "delete");
     if let Some(again) =
         super::step_up(&console, &format!("/console/t/{slug}/users/{id}")).filter(|_| dangerous)
     {
@@ -357,6 +363,13 @@ pub(super) async fn user_action(
                 field(&form, "roles").split([',', ' ']).filter(|r| !r.is_empty()).map(String::from).collect();
             admin::users::set_roles(state, admin, &tenant, id, &roles, now).await.map(|_| "roles_saved")
         }
+        "delete" => match confirmed(&form) {
+            Ok(()) => match admin::users::delete(state, admin, &tenant, id, now).await {
+                Ok(()) => return panel::done(&format!("/console/t/{slug}/users"), "deleted"),
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        },
         "reset-factors" => match confirmed(&form) {
             Ok(()) => admin::users::reset_second_factors(state, admin, &tenant, id, now)
                 .await
