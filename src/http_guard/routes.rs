@@ -28,6 +28,7 @@ const HOSTED: &[(&str, &[&str])] = &[
     ("/console/t/{tenant}/users", &["GET", "POST"]),
     ("/console/t/{tenant}/users/{id}", &["GET", "POST"]),
     ("/console/t/{tenant}/keys", &["GET", "POST"]),
+    ("/console/t/{tenant}/providers", &["GET", "POST"]),
     ("/console/t/{tenant}/audit", &["GET"]),
     ("/console/t/{tenant}/outbox", &["GET"]),
     ("/t/{tenant}/login/second-factor", &["POST"]),

@@ -292,6 +292,14 @@ backend_tests! {
         let rotated = b.post(&app.url(&format!("/console/t/default/clients/{id}")), &[("csrf", &csrf), ("action", "rotate"), ("confirm", "on")]).await;
         assert!(page(rotated, StatusCode::OK).await.contains("shown only now"));
 
+        let providers = page(b.get(&app.url("/console/t/default/providers")).await, StatusCode::OK).await;
+        assert!(providers.contains("<td>local</td>"), "{providers}");
+        app.user("dora").await;
+        let off = b.post(&app.url("/console/t/default/providers"), &[("csrf", &csrf), ("action", "disable"), ("provider", "local"), ("confirm", "on")]).await;
+        assert_eq!(location(&off), "/console/t/default/providers?done=saved");
+        assert_eq!(app.login_raw("default", "dora", PASSWORD).await.status(), StatusCode::FORBIDDEN, "password sign-in is off");
+        let on = b.post(&app.url("/console/t/default/providers"), &[("csrf", &csrf), ("action", "enable"), ("provider", "local")]).await;
+        assert_eq!(location(&on), "/console/t/default/providers?done=saved");
         for path in ["/console/t/default/keys", "/console/t/default/audit?type=client.created", "/console/t/default/outbox"] {
             page(b.get(&app.url(path)).await, StatusCode::OK).await;
         }

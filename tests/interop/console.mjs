@@ -86,6 +86,9 @@ try {
   await page.getByRole('button', { name: 'Search' }).click();
   assert.equal(await page.getByRole('link', { name: 'zoe' }).count(), 1);
   await check(page, 'users');
+  await page.getByRole('link', { name: 'Login providers' }).click();
+  await page.getByRole('heading', { level: 1, name: 'Login providers' }).waitFor();
+  await check(page, 'providers');
   await page.getByRole('link', { name: 'Audit log' }).click();
   await check(page, 'audit');
   await page.getByRole('link', { name: 'Signing keys' }).click();

@@ -4,6 +4,7 @@
 //! same [`Admin`] as the admin API's bearer check and calls the same `admin::` functions with
 //! the same `managed_tenant` check, audited with channel `console`.
 mod clients;
+mod providers;
 mod tenant;
 mod users;
 
@@ -41,6 +42,7 @@ pub fn console_routes() -> impl poem::Endpoint {
         .at("/t/:tenant/users", poem::get(users::list_page).post(users::create_user))
         .at("/t/:tenant/users/:id", poem::get(users::user_page).post(users::user_action))
         .at("/t/:tenant/keys", poem::get(tenant::keys_page).post(tenant::rotate_keys))
+        .at("/t/:tenant/providers", poem::get(providers::providers_page).post(providers::provider_action))
         .at("/t/:tenant/audit", poem::get(tenant::audit_page))
         .at("/t/:tenant/outbox", poem::get(tenant::outbox_page))
         .map_to_response()
@@ -151,6 +153,7 @@ pub(super) fn nav(slug: Option<&str>, current: &str) -> Vec<Link> {
             Link::new(format!("/console/t/{s}"), format!("Settings of {s}")),
             Link::new(format!("/console/t/{s}/clients"), "Client apps"),
             Link::new(format!("/console/t/{s}/users"), "Users"),
+            Link::new(format!("/console/t/{s}/providers"), "Login providers"),
             Link::new(format!("/console/t/{s}/keys"), "Signing keys"),
             Link::new(format!("/console/t/{s}/audit"), "Audit log"),
             Link::new(format!("/console/t/{s}/outbox"), "Email outbox"),
