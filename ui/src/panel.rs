@@ -224,6 +224,13 @@ pub struct Panel<'a> {
     pub sections: &'a [Section],
 }
 
+impl Panel<'_> {
+    /// The header of column `i`, repeated on each cell for the stacked layout on phones.
+    fn label<'h>(&self, headers: &'h [String], i: &usize) -> &'h str {
+        headers.get(*i).map_or("", String::as_str)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
