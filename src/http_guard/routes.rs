@@ -30,6 +30,7 @@ const HOSTED: &[(&str, &[&str])] = &[
     ("/console/t/{tenant}/keys", &["GET", "POST"]),
     ("/console/t/{tenant}/providers", &["GET", "POST"]),
     ("/console/t/{tenant}/audit", &["GET"]),
+    ("/console/t/{tenant}/audit.csv", &["GET"]),
     ("/console/t/{tenant}/outbox", &["GET"]),
     ("/t/{tenant}/login/second-factor", &["POST"]),
     ("/t/{tenant}/login/enrol", &["POST"]),

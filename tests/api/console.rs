@@ -261,7 +261,7 @@ backend_tests! {
         let tokens = app.redeem(&client_id, &code).await;
         assert_eq!(tokens.status(), StatusCode::OK);
         let sessions = page(b.get(&app.url(&carl_page)).await, StatusCode::OK).await;
-        assert!(sessions.contains(&format!("<td>{client_id}</td>")), "carl's app session is listed: {sessions}");
+        assert!(sessions.contains(&format!(">{client_id}</td>")), "carl's app session is listed: {sessions}");
         let tokens: Value = tokens.json().await.unwrap();
         let ended = b.post(&app.url(&carl_page), &[("csrf", &csrf), ("action", "end-all")]).await;
         assert_eq!(location(&ended), format!("{carl_page}?done=sessions_ended"));
@@ -293,7 +293,7 @@ backend_tests! {
         assert!(page(rotated, StatusCode::OK).await.contains("shown only now"));
 
         let providers = page(b.get(&app.url("/console/t/default/providers")).await, StatusCode::OK).await;
-        assert!(providers.contains("<td>local</td>"), "{providers}");
+        assert!(providers.contains(">local</td>"), "{providers}");
         app.user("dora").await;
         let off = b.post(&app.url("/console/t/default/providers"), &[("csrf", &csrf), ("action", "disable"), ("provider", "local"), ("confirm", "on")]).await;
         assert_eq!(location(&off), "/console/t/default/providers?done=saved");
@@ -305,6 +305,16 @@ backend_tests! {
         }
         let audit = page(b.get(&app.url("/console/t/default/audit?type=client.created")).await, StatusCode::OK).await;
         assert!(audit.contains("client.created") && audit.contains("console"), "{audit}");
+        let csv = b.get(&app.url("/console/t/default/audit.csv?type=client.created")).await;
+        assert_eq!(csv.status(), StatusCode::OK);
+        assert!(csv.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+        let csv = csv.text().await.unwrap();
+        let lines: Vec<&str> = csv.lines().collect();
+        assert!(lines[0].starts_with("created_at,event_type,outcome"), "{csv}");
+        assert_eq!(lines.len(), 3, "a header and the two clients created here: {csv}");
+        assert!(lines[1].contains("\"client.created\"") && lines[1].contains("\"\"channel\"\":\"\"console\"\""), "{csv}");
+        let mut other = Browser::new(&app);
+        assert_eq!(location(&other.get(&app.url("/console/t/default/audit.csv")).await), "/console");
     }
 
     async fn dangerous_console_actions_need_a_recent_sign_in(app: TestApp) {

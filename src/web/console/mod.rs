@@ -44,6 +44,7 @@ pub fn console_routes() -> impl poem::Endpoint {
         .at("/t/:tenant/keys", poem::get(tenant::keys_page).post(tenant::rotate_keys))
         .at("/t/:tenant/providers", poem::get(providers::providers_page).post(providers::provider_action))
         .at("/t/:tenant/audit", poem::get(tenant::audit_page))
+        .at("/t/:tenant/audit.csv", poem::get(tenant::audit_csv))
         .at("/t/:tenant/outbox", poem::get(tenant::outbox_page))
         .map_to_response()
 }
