@@ -205,6 +205,10 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
             poem::get(crate::web::verify_form).post(crate::web::verify_submit),
         )
         .at("/t/:tenant/account/verify-email/resend", poem::post(crate::web::verify_resend))
+        .at("/t/:tenant/account", poem::get(crate::web::account_home))
+        .at("/t/:tenant/account/callback", poem::get(crate::web::account_callback))
+        .at("/t/:tenant/account/:action", poem::post(crate::web::account_action))
+        .nest("/console", crate::web::console_routes())
         .at("/t/:tenant/login/second-factor", poem::post(crate::web::second_factor_endpoint))
         .at("/t/:tenant/login/enrol", poem::post(crate::web::enrol_endpoint))
         .at("/t/:tenant/login/continue", poem::post(crate::web::continue_endpoint))

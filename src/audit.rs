@@ -27,7 +27,15 @@ pub struct Event<'a> {
     pub details: Value,
 }
 
-pub async fn record(db: &impl ConnectionTrait, event: Event<'_>, now: DateTime<Utc>) {
+pub async fn record(db: &impl ConnectionTrait, mut event: Event<'_>, now: DateTime<Utc>) {
+    // The web faces mark their changes so the log tells a console click from an API call.
+    if let (Some(channel), Value::Object(d)) = (event.meta.channel, &mut event.details) {
+        d.insert("channel".into(), Value::from(channel));
+    } else if let Some(channel) = event.meta.channel
+        && event.details.is_null()
+    {
+        event.details = serde_json::json!({ "channel": channel });
+    }
     let row = audit_events::Model {
         id: Uuid::now_v7(),
         tenant_id: event.tenant_id,

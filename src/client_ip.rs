@@ -149,6 +149,7 @@ pub fn client_meta(req: &Request) -> crate::domain::ClientMeta {
             .get(poem::http::header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(|s| s.chars().take(512).collect()),
+        channel: None,
     }
 }
 

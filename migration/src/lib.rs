@@ -13,6 +13,7 @@ mod m20261201_000021_action_tokens;
 mod m20261201_000030_second_factors;
 mod m20261201_000045_mail_templates;
 mod m20261201_000050_passkeys;
+mod m20261201_000055_user_display_name;
 
 pub struct Migrator;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000030_second_factors::Migration),
             Box::new(m20261201_000045_mail_templates::Migration),
             Box::new(m20261201_000050_passkeys::Migration),
+            Box::new(m20261201_000055_user_display_name::Migration),
         ]
     }
 }

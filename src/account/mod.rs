@@ -8,6 +8,7 @@ pub mod email_change;
 pub mod email_sign_in;
 pub mod events;
 pub mod mail;
+pub mod profile;
 pub mod reset;
 pub mod verify;
 

@@ -34,4 +34,7 @@ impl ValidationError {
 pub struct ClientMeta {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// The face a change came through (`account`, `console`), recorded in its audit details;
+    /// `None` for the JSON APIs.
+    pub channel: Option<&'static str>,
 }

@@ -161,7 +161,7 @@ async fn check(
             }
         }
     }
-    if let Some((field, ch)) = req.uri().query().and_then(|q| text::check_pairs(q.as_bytes())) {
+    if let Some((field, ch)) = req.uri().query().and_then(|q| text::check_pairs(q.as_bytes(), &[])) {
         return c(&field, ch);
     }
     if let Some(refused) = check_headers(req, path) {
@@ -186,7 +186,8 @@ async fn check(
     let body = req.take_body().into_bytes().await.unwrap_or_default();
     req.set_body(Body::from_bytes(body.clone()));
     if form {
-        if let Some((field, ch)) = text::check_pairs(&body) {
+        let multiline = if path.starts_with("/console/") { text::CONSOLE_MULTILINE } else { &[] };
+        if let Some((field, ch)) = text::check_pairs(&body, multiline) {
             return c(&field, ch);
         }
         // RFC 6749 section 3.1: parameters must not be included more than once.

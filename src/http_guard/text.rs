@@ -41,10 +41,15 @@ pub fn percent_decode(raw: &str) -> String {
 
 /// The first control character among urlencoded pairs: `(parameter name, character)`. A bad
 /// character in a name is reported under the name as sent, lossily shown.
-pub fn check_pairs(encoded: &[u8]) -> Option<(String, char)> {
-    url::form_urlencoded::parse(encoded)
-        .find_map(|(k, v)| forbidden(&k, false).or_else(|| forbidden(&v, false)).map(|c| (visible(&k), c)))
+pub fn check_pairs(encoded: &[u8], multiline: &[&str]) -> Option<(String, char)> {
+    url::form_urlencoded::parse(encoded).find_map(|(k, v)| {
+        let lines = multiline.contains(&k.as_ref());
+        forbidden(&k, false).or_else(|| forbidden(&v, lines)).map(|c| (visible(&k), c))
+    })
 }
+
+/// Console form fields that hold one value a line (textareas), so line breaks are text there.
+pub const CONSOLE_MULTILINE: &[&str] = &["redirect_uris"];
 
 /// The first parameter that occurs more than once.
 pub fn repeated(encoded: &[u8]) -> Option<String> {
@@ -80,8 +85,11 @@ mod tests {
         assert_eq!(percent_decode("%C2%85"), "\u{85}");
         assert_eq!(percent_decode("100%"), "100%");
         assert_eq!(percent_decode("%zz%4"), "%zz%4");
-        assert_eq!(check_pairs(b"a=1&b=x%00"), Some(("b".into(), '\0')));
-        assert_eq!(check_pairs(b"a=1&b=%E2%9C%93"), None);
+        assert_eq!(check_pairs(b"a=1&b=x%00", &[]), Some(("b".into(), '\0')));
+        assert_eq!(check_pairs(b"a=1&b=%E2%9C%93", &[]), None);
+        assert_eq!(check_pairs(b"b=x%0D%0Ay", &[]), Some(("b".into(), '\r')));
+        assert_eq!(check_pairs(b"b=x%0D%0Ay", &["b"]), None);
+        assert_eq!(check_pairs(b"b=x%00y", &["b"]), Some(("b".into(), '\0')));
         assert_eq!(repeated(b"a=1&b=2&a=3"), Some("a".into()));
     }
 }

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 pub mod authorize;
+pub mod first_party;
 pub mod redirect;
 pub mod sso;
 pub mod token;

@@ -92,6 +92,7 @@ impl Ops {
                     username: u.username,
                     email: u.email,
                     email_verified: u.email_verified,
+                    display_name: u.display_name,
                     password_hash: u.password_hash,
                     status: u.status,
                     created_at: Some(u.created_at),
@@ -194,6 +195,9 @@ pub struct ExportUser {
     pub email: Option<String>,
     #[serde(default)]
     pub email_verified: bool,
+    /// Set by the user on the account page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
     /// An Argon2id PHC string; `null` for users who sign in only through providers.
     #[serde(default)]
     pub password_hash: Option<String>,

@@ -142,6 +142,12 @@ impl Ops {
             {
                 return Err(at(format!("role {r:?}: only tenant-admin (and admin in system) exist")));
             }
+            if u.display_name
+                .as_ref()
+                .is_some_and(|d| d.chars().count() > 200 || d.chars().any(char::is_control))
+            {
+                return Err(at("display_name: at most 200 characters, without control characters".into()));
+            }
             let id = u.id.unwrap_or_else(Uuid::now_v7);
             if user_ids.insert(name.as_str().to_string(), id).is_some() {
                 return Err(at("the username appears twice (after normalisation)".into()));
@@ -155,6 +161,7 @@ impl Ops {
                 password_hash: u.password_hash,
                 status: u.status,
                 roles: json!(u.roles),
+                display_name: u.display_name,
                 created_at: u.created_at.unwrap_or(now),
                 updated_at: now,
             });

@@ -124,7 +124,7 @@ impl Ops {
     }
 
     async fn audit(&self, tenant_id: Uuid, event_type: &str, target: String, details: Value) {
-        let meta = ClientMeta { ip: None, user_agent: Some("gatehouse-cli".into()) };
+        let meta = ClientMeta { ip: None, user_agent: Some("gatehouse-cli".into()), channel: None };
         let event = Event {
             tenant_id,
             event_type,

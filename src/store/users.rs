@@ -52,6 +52,7 @@ pub async fn insert_with_id(
         password_hash: new.password_hash,
         status: "active".into(),
         roles: serde_json::json!(new.roles),
+        display_name: None,
         created_at: now,
         updated_at: now,
     };
@@ -149,7 +150,8 @@ pub async fn list(
     Ok(q.order_by_asc(users::Column::Id).limit(limit).all(db).await?)
 }
 
-/// Writes the mutable fields of `user` (email, verification, status, password hash, roles).
+/// Writes the mutable fields of `user` (email, verification, status, password hash, roles,
+/// display name).
 ///
 /// # Errors
 /// Database failure.
@@ -161,6 +163,7 @@ pub async fn update(db: &impl ConnectionTrait, user: users::Model) -> Result<use
     active.status = Set(user.status);
     active.password_hash = Set(user.password_hash);
     active.roles = Set(user.roles);
+    active.display_name = Set(user.display_name);
     active.updated_at = Set(user.updated_at);
     Ok(active.update(db).await?)
 }

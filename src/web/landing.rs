@@ -34,10 +34,12 @@ pub fn landing_page(req: &Request, Data(state): Data<&Arc<AppState>>) -> Respons
             "version": env!("CARGO_PKG_VERSION"),
             "docs": format!("{base}/docs"),
             "openapi": format!("{base}/openapi.json"),
+            "console": format!("{base}/console"),
             "default_tenant": {
                 "issuer": format!("{base}/t/{DEFAULT_TENANT}"),
                 "openid_configuration": format!("{base}{discovery}"),
                 "jwks_uri": format!("{base}{jwks}"),
+                "account": format!("{base}/t/{DEFAULT_TENANT}/account"),
             },
         });
         Response::builder()

@@ -2,13 +2,16 @@
 //! landing page at `/`, the authorization endpoint, the hosted sign-in form, external
 //! providers, account recovery and RP-initiated logout. Plain poem handlers; not in the OpenAPI spec, which describes JSON. This file holds
 //! only what the flows share: cookies, page responses, redirects and the pending request.
+mod account_page;
 mod assets;
 mod authorize;
+mod console;
 mod email_change;
 mod email_sign_in;
 mod external;
 mod landing;
 mod origin;
+mod panel;
 mod passkey;
 mod recovery;
 mod second_factor;
@@ -24,8 +27,10 @@ use poem::{
 };
 
 pub use self::{
+    account_page::{account_action, account_callback, account_home},
     assets::{passkey_script, stylesheet},
     authorize::authorize_endpoint,
+    console::*,
     email_change::{confirm_email_page, undo_email_change_page},
     email_sign_in::{email_sign_in_code, email_sign_in_link, email_sign_in_request},
     external::{external_callback, external_start},

@@ -186,3 +186,25 @@ async fn openid_client_asks_for_a_second_factor_and_checks_acr_and_amr() {
     ];
     tokio::task::spawn_blocking(move || run_node("step_up.mjs", &env)).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_browser_walks_the_console_and_the_account_page() {
+    for backend in [Backend::PostgresRedis, Backend::SqliteMemory] {
+        let app = TestApp::spawn(backend).await;
+        assert_eq!(app.register("default", "ada").await.status(), StatusCode::CREATED);
+        // Screenshots go to the target directory (not committed), for people to look at.
+        let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+        std::fs::create_dir_all(&shots).unwrap();
+        let env = [
+            ("BASE", app.settings.public_url()),
+            ("OPERATOR_PASSWORD", crate::helpers::BOOTSTRAP_ADMIN_PASSWORD.into()),
+            ("USERNAME", "ada".into()),
+            ("PASSWORD", PASSWORD.into()),
+            ("SCREENSHOT_DIR", shots.display().to_string()),
+        ];
+        tokio::task::spawn_blocking(move || run_node("console.mjs", &env)).await.unwrap();
+        let op = app.operator().await;
+        let shop = app.admin_get(&op, "/admin/v1/tenants/acme/clients").await.text().await.unwrap();
+        assert!(shop.contains("\"Shop\""), "the console created the client: {shop}");
+    }
+}

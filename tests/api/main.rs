@@ -11,6 +11,7 @@ mod admin_clients;
 mod audit_trail;
 mod cli;
 mod clients;
+mod console;
 mod credentials;
 mod cross_site;
 mod deployment;

@@ -208,7 +208,7 @@ mod landing {
             let html = resp.text().await.unwrap();
             assert!(html.contains("<title>Gatehouse is running · Gatehouse</title>"), "{html}");
             assert!(!html.contains(" style=") && !html.contains("<script"), "{html}");
-            for link in ["/docs", "/openapi.json", "/t/default/.well-known/openid-configuration", "/t/default/.well-known/jwks.json"] {
+            for link in ["/docs", "/openapi.json", "/t/default/.well-known/openid-configuration", "/t/default/.well-known/jwks.json", "/console", "/t/default/account"] {
                 assert!(html.contains(&format!(r#"href="{link}""#)), "{link} in {html}");
                 let target = app.client.get(app.url(link)).send().await.unwrap();
                 assert!(target.status().is_success() || target.status().is_redirection(), "{link}: {}", target.status());
@@ -228,6 +228,8 @@ mod landing {
                 let index: Value = resp.json().await.unwrap();
                 let base = app.settings.public_url();
                 assert_eq!(index["docs"], format!("{base}/docs"));
+                assert_eq!(index["console"], format!("{base}/console"));
+                assert_eq!(index["default_tenant"]["account"], format!("{base}/t/default/account"));
                 let discovery = index["default_tenant"]["openid_configuration"].as_str().unwrap();
                 assert_eq!(discovery, format!("{base}/t/default/.well-known/openid-configuration"));
                 let doc: Value = app.client.get(discovery).send().await.unwrap().json().await.unwrap();

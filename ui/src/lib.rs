@@ -15,6 +15,8 @@ mod second_factor;
 pub use second_factor::{EnrolPasskey, EnrolTotp, RecoveryCodes, SecondFactor, StepForm};
 mod email_pages;
 pub use email_pages::{ConfirmAction, ConfirmKind, EmailSent, Notice, NoticeKind};
+mod panel;
+pub use panel::{Block, Cell, Field, Form, Link, Panel, Section};
 
 /// The shared stylesheet, served by the web face at [`STYLESHEET_PATH`].
 pub const STYLESHEET: &str = include_str!("../static/gatehouse.css");

@@ -13,6 +13,8 @@ pub struct Model {
     pub password_hash: Option<String>,
     pub status: String,
     pub roles: Json,
+    /// Set by the user on the account page; `None` shows the username.
+    pub display_name: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }
