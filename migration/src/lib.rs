@@ -13,6 +13,9 @@ mod m20261201_000021_action_tokens;
 mod m20261201_000030_second_factors;
 mod m20261201_000045_mail_templates;
 mod m20261201_000050_passkeys;
+mod m20261201_000060_user_enrol_required;
+mod m20261201_000061_remembered_devices;
+mod m20261201_000062_client_second_factor;
 
 pub struct Migrator;
 
@@ -32,6 +35,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000030_second_factors::Migration),
             Box::new(m20261201_000045_mail_templates::Migration),
             Box::new(m20261201_000050_passkeys::Migration),
+            Box::new(m20261201_000060_user_enrol_required::Migration),
+            Box::new(m20261201_000061_remembered_devices::Migration),
+            Box::new(m20261201_000062_client_second_factor::Migration),
         ]
     }
 }

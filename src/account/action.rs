@@ -298,6 +298,7 @@ pub fn decoy(state: &AppState, tenant: &TenantContext, purpose: Purpose) {
         password_hash: None,
         status: "active".into(),
         roles: serde_json::json!([]),
+        second_factor_required: false,
         created_at: Utc::now(),
         updated_at: Utc::now(),
     };

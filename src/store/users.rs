@@ -52,6 +52,7 @@ pub async fn insert_with_id(
         password_hash: new.password_hash,
         status: "active".into(),
         roles: serde_json::json!(new.roles),
+        second_factor_required: false,
         created_at: now,
         updated_at: now,
     };
@@ -163,6 +164,26 @@ pub async fn update(db: &impl ConnectionTrait, user: users::Model) -> Result<use
     active.roles = Set(user.roles);
     active.updated_at = Set(user.updated_at);
     Ok(active.update(db).await?)
+}
+
+/// Sets or clears the administrator's demand that the user enrol a second factor.
+///
+/// # Errors
+/// Database failure.
+pub async fn set_second_factor_required(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    id: Uuid,
+    required: bool,
+) -> Result<(), StoreError> {
+    use sea_orm::sea_query::Expr;
+    users::Entity::update_many()
+        .col_expr(users::Column::SecondFactorRequired, Expr::value(required))
+        .filter(users::Column::TenantId.eq(tenant_id))
+        .filter(users::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
 }
 
 /// # Errors

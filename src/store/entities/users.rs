@@ -13,6 +13,9 @@ pub struct Model {
     pub password_hash: Option<String>,
     pub status: String,
     pub roles: Json,
+    /// An administrator required a second factor: enrol one at the next sign-in (cleared by
+    /// enrolling), even where the tenant policy makes them optional.
+    pub second_factor_required: bool,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }
