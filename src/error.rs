@@ -150,6 +150,21 @@ impl ApiError {
         Self::Unauthorized(Json(Problem::new(StatusCode::UNAUTHORIZED, code, detail)), "Bearer".to_string())
     }
 
+    /// 401 for a valid token whose sign-in was not strong enough for this request: RFC 9470's
+    /// `insufficient_user_authentication` challenge naming the `acr` needed, so the app sends
+    /// the user through a sign-in with `acr_values` set to it and retries with the new token.
+    pub fn insufficient_user_authentication(code: &str, detail: impl Into<String>, acr: &str) -> Self {
+        let detail = detail.into();
+        let description: String =
+            detail.chars().filter(|c| *c != '"' && *c != '\\' && !c.is_control()).collect();
+        Self::Unauthorized(
+            Json(Problem::new(StatusCode::UNAUTHORIZED, code, detail)),
+            format!(
+                "Bearer error=\"insufficient_user_authentication\", error_description=\"{description}\", acr_values=\"{acr}\""
+            ),
+        )
+    }
+
     /// 403 for a right password that needs a second step: `code` is `second_factor_required`
     /// (the token is an `mfa_token`) or `second_factor_enrolment_required` (an
     /// `enrolment_token`), with the token's lifetime and the methods.

@@ -14,6 +14,7 @@ pub mod error;
 pub mod http_guard;
 pub mod kv;
 pub mod mail;
+pub mod mailing;
 pub mod metrics;
 pub mod mfa;
 pub mod oidc;

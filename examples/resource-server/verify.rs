@@ -16,6 +16,8 @@ pub struct AccessClaims {
     pub jti: String,
     /// Set when a client app obtained the token (OpenID Connect or client credentials).
     pub client_id: Option<String>,
+    /// How strong the sign-in was: `urn:gatehouse:loa:1fa` or `urn:gatehouse:loa:2fa`.
+    pub acr: Option<String>,
 }
 
 pub struct Verifier {
@@ -81,4 +83,14 @@ impl Verifier {
 async fn fetch_jwks(http: &reqwest::Client, issuer: &str) -> Result<JwkSet, Error> {
     let url = format!("{issuer}/.well-known/jwks.json");
     Ok(http.get(url).send().await?.error_for_status()?.json().await?)
+}
+
+/// For a valid token whose sign-in is weaker than `acr` requires: the RFC 9470 challenge to send
+/// with a 401, so the app steps up (signs the user in again with `acr_values`) and retries.
+pub fn step_up_challenge(claims: &AccessClaims, acr: &str) -> Option<String> {
+    (claims.acr.as_deref() != Some(acr)).then(|| {
+        format!(
+            r#"Bearer error="insufficient_user_authentication", error_description="A stronger sign-in is required", acr_values="{acr}""#
+        )
+    })
 }

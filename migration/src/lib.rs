@@ -14,6 +14,9 @@ mod m20261201_000030_second_factors;
 mod m20261201_000045_mail_templates;
 mod m20261201_000050_passkeys;
 mod m20261201_000055_user_display_name;
+mod m20261201_000060_user_enrol_required;
+mod m20261201_000061_remembered_devices;
+mod m20261201_000062_client_second_factor;
 
 pub struct Migrator;
 
@@ -34,6 +37,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000045_mail_templates::Migration),
             Box::new(m20261201_000050_passkeys::Migration),
             Box::new(m20261201_000055_user_display_name::Migration),
+            Box::new(m20261201_000060_user_enrol_required::Migration),
+            Box::new(m20261201_000061_remembered_devices::Migration),
+            Box::new(m20261201_000062_client_second_factor::Migration),
         ]
     }
 }

@@ -299,6 +299,7 @@ pub fn decoy(state: &AppState, tenant: &TenantContext, purpose: Purpose) {
         status: "active".into(),
         roles: serde_json::json!([]),
         display_name: None,
+        second_factor_required: false,
         created_at: Utc::now(),
         updated_at: Utc::now(),
     };

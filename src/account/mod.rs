@@ -7,8 +7,8 @@ pub mod address_limit;
 pub mod email_change;
 pub mod email_sign_in;
 pub mod events;
-pub mod mail;
 pub mod profile;
+pub use crate::mailing::{mail, templates};
 pub mod reset;
 pub mod verify;
 
@@ -174,4 +174,10 @@ fn mailed_to_current(action: &action::Action, user: &users::Model) -> bool {
     let sent_to = action.payload.as_ref().and_then(|p| p.get("email")).and_then(|e| e.as_str());
     sent_to.is_some() && sent_to == user.email.as_deref()
 }
-pub mod templates;
+
+/// Sample values to preview or check a template of `kind` with: its link leads to the kind's
+/// page (with a made-up token), as the real mail's would.
+pub fn sample(public_url: &str, tenant: &TenantContext, kind: gatehouse_ui::MailKind) -> templates::Sample {
+    let page = action::Purpose::ALL.into_iter().find(|p| p.mail_kind() == kind).map(|p| p.page());
+    templates::Sample::new(public_url, tenant, page)
+}

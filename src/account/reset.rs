@@ -159,6 +159,8 @@ pub async fn complete(
     user.password_hash = Some(hash);
     user.updated_at = now;
     let user = store::users::update(&txn, user).await?;
+    // A new password also forgets the browsers that skipped the second factor.
+    store::remembered_devices::delete(&txn, tenant.id, user.id, None).await?;
     mail::notify(state, &txn, tenant, MailKind::PasswordChanged, &user, now).await?;
     txn.commit().await.map_err(StoreError::from)?;
     auth::user_changed(state, tenant.id, user.id).await?;

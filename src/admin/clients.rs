@@ -47,6 +47,8 @@ pub struct NewClientInput {
     pub enabled: bool,
     /// `false` exempts a legacy confidential client from PKCE.
     pub pkce_required: bool,
+    /// Every sign-in this client starts must pass a second factor.
+    pub require_second_factor: bool,
 }
 
 /// A client and, right after creation or rotation, its secret in plain text: the only moment
@@ -261,6 +263,7 @@ pub async fn create(
         refresh_token_ttl_secs: None,
         enabled: input.enabled,
         pkce_required: true,
+        require_second_factor: input.require_second_factor,
         created_at: now,
         updated_at: now,
     };
@@ -312,6 +315,7 @@ pub struct ClientChanges {
     pub refresh_token_ttl_secs: Option<Option<u64>>,
     pub enabled: Option<bool>,
     pub pkce_required: Option<bool>,
+    pub require_second_factor: Option<bool>,
 }
 
 /// After each write to a client row: no instance authenticates it from its cached copy again.
@@ -366,6 +370,10 @@ pub async fn update(
     if let Some(v) = changes.pkce_required {
         fields.pkce_required = v;
         changed.push("pkce_required");
+    }
+    if let Some(v) = changes.require_second_factor {
+        client.require_second_factor = v;
+        changed.push("require_second_factor");
     }
     let disabling = changes.enabled == Some(false) && client.enabled;
     if let Some(v) = changes.enabled {

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::{Admin, record_change};
 use crate::{
-    account::templates::{self, Parts, Sample, TemplateError},
+    account::templates::{self, Parts, TemplateError},
     domain::valid_language_tag,
     error::{ApiError, Problem},
     state::AppState,
@@ -66,7 +66,7 @@ pub async fn save(
     let mail_kind = kind_of(kind)?;
     locale_of(locale)?;
     let parts = Parts { subject: &content.subject, text: &content.text, html: &content.html };
-    let sample = Sample::new(&state.settings.public_url(), tenant, mail_kind);
+    let sample = crate::account::sample(&state.settings.public_url(), tenant, mail_kind);
     templates::validate(&parts, &sample).map_err(|e| invalid(&e))?;
     let saved = store::mail_templates::upsert(&state.db, tenant.id, kind, locale, content, now).await?;
     let target = format!("mail_template:{kind}:{locale}");
@@ -118,7 +118,7 @@ pub async fn preview(
     draft: Option<Parts<'_>>,
 ) -> Result<(RenderedMail, Source), ApiError> {
     let mail_kind = kind_of(kind)?;
-    let sample = Sample::new(&state.settings.public_url(), tenant, mail_kind);
+    let sample = crate::account::sample(&state.settings.public_url(), tenant, mail_kind);
     if let Some(parts) = draft {
         let rendered = templates::render(&parts, &sample.vars()).map_err(|e| invalid(&e))?;
         return Ok((rendered, Source::Draft));

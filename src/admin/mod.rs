@@ -22,6 +22,7 @@ pub mod mail;
 pub mod mail_templates;
 pub mod providers;
 pub mod tenants;
+pub mod user_factors;
 pub mod users;
 
 /// An authenticated administrator.

@@ -249,6 +249,17 @@ pub async fn reset_second_factors(
     let had = crate::mfa::reset(state, tenant, user.id).await?;
     record(state, admin, tenant, "user.second_factors_reset", user.id, json!({ "had_factors": had }), now)
         .await;
+    if had {
+        crate::mailing::mail::notify(
+            state,
+            &state.db,
+            tenant,
+            gatehouse_ui::MailKind::SecondFactorsReset,
+            &user,
+            now,
+        )
+        .await?;
+    }
     Ok(())
 }
 
@@ -361,7 +372,7 @@ async fn keep_an_operator(
     Ok(())
 }
 
-async fn record(
+pub(super) async fn record(
     state: &AppState,
     admin: &Admin,
     tenant: &TenantContext,

@@ -177,7 +177,9 @@ impl AuthApi {
     /// `mfa_token` instead of tokens (complete it at `/auth/mfa/verify`); one the tenant requires
     /// to enrol a second factor gets `second_factor_enrolment_required` and an
     /// `enrolment_token` (see `/auth/mfa/enrol/totp`). The device cookie then comes with the
-    /// tokens of the second call.
+    /// tokens of the second call. A client with a live remember cookie of this user (set by
+    /// `/auth/mfa/verify` with `remember_device`) skips the second step; its tokens then claim
+    /// only `pwd` (no `mfa`, acr 1fa).
     #[oai(path = "/t/:tenant/auth/login", method = "post", operation_id = "login")]
     async fn login(
         &self,
@@ -189,12 +191,15 @@ impl AuthApi {
         let body = body.0;
         let cookies = req.headers().get_all(poem::http::header::COOKIE);
         let devices = auth::device::from_cookie_headers(cookies.iter().filter_map(|v| v.to_str().ok()));
+        let remembered =
+            crate::mfa::remember::from_cookie_headers(cookies.iter().filter_map(|v| v.to_str().ok()));
         let (result, device_cookie) = auth::login(
             state,
             &tenant,
             &body.username,
             body.password,
             &devices,
+            &remembered,
             client_meta(req),
             chrono::Utc::now(),
         )

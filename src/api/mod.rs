@@ -6,11 +6,13 @@ use poem_openapi::{OpenApiService, Tags};
 use crate::state::AppState;
 
 pub(crate) use crate::client_ip::client_meta;
+pub use cookies::WithCookies;
 pub use spec::{spec_json, spec_yaml};
 
 pub mod account;
 pub mod admin;
 pub mod auth;
+mod cookies;
 pub mod email_change;
 pub mod health;
 pub mod identities;
@@ -18,6 +20,7 @@ pub mod me;
 pub mod my_passkeys;
 pub mod oauth;
 pub mod passkeys;
+pub mod remembered_devices;
 pub mod second_factor;
 pub mod security;
 mod spec;
@@ -68,6 +71,7 @@ pub type Apis = (
         second_factor::MyFactorsApi,
         passkeys::PasskeyAuthApi,
         my_passkeys::MyPasskeysApi,
+        remembered_devices::RememberedDevicesApi,
         identities::IdentitiesApi,
         identities::SignInOptionsApi,
         well_known::WellKnownApi,
@@ -77,6 +81,7 @@ pub type Apis = (
     (
         admin::tenants::AdminTenantsApi,
         admin::users::AdminUsersApi,
+        admin::user_factors::AdminUserFactorsApi,
         admin::clients::AdminClientsApi,
         admin::providers::AdminProvidersApi,
         admin::mail::AdminMailApi,
@@ -98,6 +103,7 @@ pub fn api_service(server_url: &str) -> OpenApiService<Apis, ()> {
                 second_factor::MyFactorsApi,
                 passkeys::PasskeyAuthApi,
                 my_passkeys::MyPasskeysApi,
+                remembered_devices::RememberedDevicesApi,
                 identities::IdentitiesApi,
                 identities::SignInOptionsApi,
                 well_known::WellKnownApi,
@@ -107,6 +113,7 @@ pub fn api_service(server_url: &str) -> OpenApiService<Apis, ()> {
             (
                 admin::tenants::AdminTenantsApi,
                 admin::users::AdminUsersApi,
+                admin::user_factors::AdminUserFactorsApi,
                 admin::clients::AdminClientsApi,
                 admin::providers::AdminProvidersApi,
                 admin::mail::AdminMailApi,

@@ -138,7 +138,8 @@ impl MyPasskeysApi {
 
     /// Remove a passkey
     ///
-    /// Needs a token from a sign-in that passed a second factor (403 `mfa_session_required`).
+    /// Needs a token from a sign-in that passed a second factor (401 `mfa_session_required`
+    /// with RFC 9470's `insufficient_user_authentication` challenge).
     /// Refused with 409 `last_sign_in_method` when the account would have no way to sign in
     /// left, and with 409 `second_factor_required_by_policy` when it is the last second factor
     /// the tenant requires of this account.
@@ -164,7 +165,8 @@ impl MyPasskeysApi {
     ///
     /// Makes the account passkey-only: password sign-ins then fail like a wrong password. Needs
     /// a passkey (else 409 `last_sign_in_method`) and a token from a sign-in that passed a
-    /// second factor (else 403 `mfa_session_required`).
+    /// second factor (else 401 `mfa_session_required` with RFC 9470's
+    /// `insufficient_user_authentication` challenge).
     #[oai(path = "/t/:tenant/me/password", method = "delete", operation_id = "removeMyPassword")]
     async fn remove_password(
         &self,

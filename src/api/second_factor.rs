@@ -65,6 +65,11 @@ pub struct MfaVerifyRequest {
     /// matter).
     #[oai(validator(max_length = 64))]
     pub code: String,
+    /// Remember this browser: where the tenant allows it (`remember_device_days`), its next
+    /// logins skip the second step for that many days (a `gh_remember_...` cookie; such logins
+    /// claim no `mfa`). Ignored where the tenant does not.
+    #[oai(default)]
+    pub remember_device: bool,
 }
 
 #[derive(Object)]
@@ -206,7 +211,7 @@ impl SecondFactorApi {
         req: &Request,
         #[oai(name = "tenant", validator(max_length = 63))] tenant: Path<String>,
         body: Json<MfaVerifyRequest>,
-    ) -> Result<MfaTokens, ApiError> {
+    ) -> Result<super::WithCookies<MfaTokens>, ApiError> {
         let b = body.0;
         let proof = match b.method {
             MfaMethod::Totp => Proof::Totp(&b.code),
@@ -218,16 +223,17 @@ impl SecondFactorApi {
                 ));
             }
         };
-        let t = auth::second_factor::complete(
+        let (t, remembered) = auth::second_factor::complete(
             state,
             &tenant,
             &b.mfa_token,
             proof,
+            b.remember_device,
             client_meta(req),
             chrono::Utc::now(),
         )
         .await?;
-        Ok(tokens(t))
+        Ok(super::WithCookies(tokens(t), remembered.into_iter().collect()))
     }
 
     /// Start enrolling an authenticator app at sign-in
@@ -381,8 +387,9 @@ impl MyFactorsApi {
     /// Remove the authenticator app
     ///
     /// Needs a token from a sign-in that passed the second factor (`mfa` in its `amr`; else
-    /// 403 `mfa_session_required`), and a tenant policy that does not require one of this
-    /// account (else 409 `second_factor_required_by_policy`).
+    /// 401 `mfa_session_required` with RFC 9470's `insufficient_user_authentication`
+    /// challenge), and a tenant policy that does not require one of this account (else 409
+    /// `second_factor_required_by_policy`).
     #[oai(path = "/t/:tenant/me/second-factors/totp", method = "delete", operation_id = "removeTotp")]
     async fn remove(
         &self,

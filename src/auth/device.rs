@@ -29,14 +29,7 @@ pub struct Device {
 
 /// The values of the device cookies in `Cookie` header values (what faces pass in).
 pub fn from_cookie_headers<'a>(headers: impl IntoIterator<Item = &'a str>) -> Vec<String> {
-    headers
-        .into_iter()
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .filter(|(k, _)| k.starts_with(COOKIE_PREFIX))
-        .map(|(_, v)| v.to_string())
-        .take(MAX_PRESENTED)
-        .collect()
+    crate::domain::cookie_values(headers, COOKIE_PREFIX, MAX_PRESENTED)
 }
 
 fn mac(key: &MasterKey, tenant: Uuid, user: Uuid, issued: i64, nonce: &str) -> String {

@@ -71,15 +71,19 @@ pub async fn register(
 /// Unknown users, wrong passwords and disabled accounts all cost one Argon2 verification and
 /// end in the same error, so neither the body nor the timing tells them apart. `devices` are the
 /// device cookies the client sent (see [`device`]); the answer carries a fresh one.
+/// `remembered` are its remember-device cookies (`mfa::remember`), which may skip the second
+/// step.
 ///
 /// # Errors
 /// `InvalidCredentials`, `Locked`, or infrastructure failures.
+#[allow(clippy::too_many_arguments)]
 pub async fn login(
     state: &AppState,
     tenant_slug: &str,
     username: &str,
     password: String,
     devices: &[String],
+    remembered: &[String],
     meta: ClientMeta,
     now: DateTime<Utc>,
 ) -> Result<(LoginResult, String), AuthError> {
@@ -88,7 +92,8 @@ pub async fn login(
     // A pending second step gets no device cookie yet: the second call brings one.
     let amr = vec![crate::domain::authn::AMR_PWD.to_string()];
     let result =
-        super::second_factor::after_first_factor(state, &tenant, &signed_in.user, amr, meta, now).await?;
+        super::second_factor::after_first_factor(state, &tenant, &signed_in.user, amr, remembered, meta, now)
+            .await?;
     Ok((result, signed_in.device_cookie))
 }
 

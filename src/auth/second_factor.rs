@@ -26,7 +26,9 @@ pub enum LoginResult {
     },
 }
 
-/// After a first factor that achieved `amr`: tokens, or the challenge of a second step.
+/// After a first factor that achieved `amr`: tokens, or the challenge of a second step. A
+/// browser the user had remembered (`remembered`: its cookies) skips a second step, and the
+/// tokens then claim only the first factor.
 ///
 /// # Errors
 /// Infrastructure failures.
@@ -35,10 +37,17 @@ pub(crate) async fn after_first_factor(
     tenant: &TenantContext,
     user: &users::Model,
     amr: Vec<String>,
+    remembered: &[String],
     meta: ClientMeta,
     now: DateTime<Utc>,
 ) -> Result<LoginResult, AuthError> {
-    let (purpose, methods) = match mfa::next_step(state, tenant, user.id, is_admin(user), false).await? {
+    let mut step = mfa::next_step(state, tenant, user.id, is_admin(user), false).await?;
+    if matches!(step, Step::Verify(_))
+        && mfa::remember::recognised(state, tenant, user.id, remembered, &meta, now).await?
+    {
+        step = Step::Done;
+    }
+    let (purpose, methods) = match step {
         Step::Done => {
             let audience = if is_admin(user) { Audience::Admin } else { Audience::Tenant };
             let issued = open_session(state, tenant, user.id, audience, &amr, meta, now).await?;
@@ -98,20 +107,26 @@ pub(super) async fn finish(
 ///
 /// # Errors
 /// `InvalidChallenge`, `MethodNotAllowed`, `InvalidCode`, `Locked`, or infrastructure failures.
+/// With `remember`, the browser is also remembered where the tenant allows it: the second
+/// value is then the `Set-Cookie` of its remember cookie.
+#[allow(clippy::too_many_arguments)]
 pub async fn complete(
     state: &AppState,
     tenant_slug: &str,
     mfa_token: &str,
     proof: Proof<'_>,
+    remember: bool,
     meta: ClientMeta,
     now: DateTime<Utc>,
-) -> Result<Completed, AuthError> {
+) -> Result<(Completed, Option<String>), AuthError> {
     let tenant = tenant(state, tenant_slug).await?;
     let challenge = mfa::challenge::load(state, &tenant, mfa_token, Purpose::Verify).await?;
     let user = challenged_user(state, &tenant, &challenge).await?;
     let method = mfa::verify(state, &tenant, &user, &challenge.methods, proof, &meta, "json", now).await?;
     let amr = authn::with_second_factor(&challenge.amr, method);
-    finish(state, &tenant, mfa_token, &user, &amr, meta, now).await
+    let remembered =
+        if remember { mfa::remember::remember(state, &tenant, user.id, &meta, now).await? } else { None };
+    Ok((finish(state, &tenant, mfa_token, &user, &amr, meta, now).await?, remembered))
 }
 
 /// Starts enrolling an authenticator app with an `enrolment_token` (again: a new secret).

@@ -309,7 +309,8 @@ pub async fn record_logout(
 }
 
 /// Ends every session of a user: refresh families in the database, access tokens in the
-/// revocation list (the "revoked before" time, plus each session for tokens of this second).
+/// revocation list (the "revoked before" time, plus each session for tokens of this second),
+/// and the remembered devices, so the next sign-in everywhere asks for the second factor.
 ///
 /// # Errors
 /// Infrastructure failures; a retry completes the job.
@@ -319,6 +320,7 @@ pub async fn end_all_sessions(
     user: Uuid,
     now: DateTime<Utc>,
 ) -> Result<(), AuthError> {
+    store::remembered_devices::delete(&state.db, tenant, user, None).await?;
     state.revocations.revoke_user_before(tenant, user, now.timestamp()).await?;
     let ids = store::sessions::revoke_all_for_user(&state.db, tenant, user, now).await?;
     state.revocations.revoke_sessions(tenant, &ids).await?;

@@ -38,3 +38,20 @@ pub struct ClientMeta {
     /// `None` for the JSON APIs.
     pub channel: Option<&'static str>,
 }
+
+/// The values of the cookies whose names start with `prefix` in `Cookie` header values, at most
+/// `max` of them (a request cannot make a check run over hundreds).
+pub fn cookie_values<'a>(
+    headers: impl IntoIterator<Item = &'a str>,
+    prefix: &str,
+    max: usize,
+) -> Vec<String> {
+    headers
+        .into_iter()
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .filter(|(k, _)| k.starts_with(prefix))
+        .map(|(_, v)| v.to_string())
+        .take(max)
+        .collect()
+}

@@ -8,6 +8,7 @@
 pub mod challenge;
 pub mod passkey;
 pub mod recovery;
+pub mod remember;
 pub mod totp;
 
 pub use challenge::{Challenge, Purpose};
@@ -60,6 +61,8 @@ pub enum MfaError {
     InvalidPasskeyName,
     #[error("this would leave the account without a way to sign in")]
     LastSignInMethod,
+    #[error("no such remembered device")]
+    DeviceNotFound,
     #[error("passkeys are not available here: {0}")]
     PasskeysUnavailable(String),
     #[error(transparent)]
@@ -82,7 +85,11 @@ impl From<MfaError> for ApiError {
             MfaError::InvalidCode => Self::unauthorized("invalid_mfa_code", msg),
             MfaError::Locked { retry_after } => Self::too_many("mfa_locked", &msg, retry_after),
             MfaError::InvalidChallenge => Self::unauthorized("invalid_mfa_token", msg),
-            MfaError::StepUpNeeded => Self::forbidden("mfa_session_required", msg),
+            MfaError::StepUpNeeded => Self::insufficient_user_authentication(
+                "mfa_session_required",
+                msg,
+                crate::domain::authn::ACR_2FA,
+            ),
             MfaError::RequiredByPolicy => Self::conflict("second_factor_required_by_policy", msg),
             MfaError::PasskeyCeremonyInvalid => Self::unauthorized("invalid_passkey_token", msg),
             MfaError::PasskeyRejected => Self::unauthorized("passkey_rejected", msg),
@@ -90,6 +97,7 @@ impl From<MfaError> for ApiError {
             MfaError::PasskeyNotFound => Self::not_found("passkey_not_found", msg),
             MfaError::InvalidPasskeyName => Self::validation("name", msg),
             MfaError::LastSignInMethod => Self::conflict("last_sign_in_method", msg),
+            MfaError::DeviceNotFound => Self::not_found("remembered_device_not_found", msg),
             MfaError::PasskeysUnavailable(_) => Self::conflict("passkeys_unavailable", msg),
             MfaError::Store(s) => s.into(),
             MfaError::Kv(k) => k.into(),
@@ -175,11 +183,31 @@ pub async fn next_step(
     if !methods.is_empty() {
         return Ok(Step::Verify(methods));
     }
-    if policy.requires(admin) || wants_mfa {
+    if policy.requires(admin) || wants_mfa || required_for(state, tenant, user_id).await? {
         let enrollable = policy.allowed().into_iter().filter(|m| m.enrollable()).collect();
         return Ok(Step::Enrol(enrollable));
     }
     Ok(Step::Done)
+}
+
+/// Whether an administrator required this user to enrol a second factor.
+async fn required_for(state: &AppState, tenant: &TenantContext, user_id: Uuid) -> Result<bool, MfaError> {
+    let user = store::users::find_by_id(&state.db, tenant.id, user_id).await?;
+    Ok(user.is_some_and(|u| u.second_factor_required))
+}
+
+/// After a new factor is confirmed: an administrator's demand for one is met, and the user is
+/// told by mail.
+pub(crate) async fn enrolled_new(
+    state: &AppState,
+    tenant: &TenantContext,
+    user_id: Uuid,
+    now: DateTime<Utc>,
+) {
+    if let Err(e) = store::users::set_second_factor_required(&state.db, tenant.id, user_id, false).await {
+        tracing::error!(tenant = %tenant.slug, error = %e, "second-factor demand not cleared");
+    }
+    notice(state, tenant, user_id, gatehouse_ui::MailKind::SignInMethodAdded, now).await;
 }
 
 /// A response to a second-step challenge. A passkey assertion becomes a variant here.
@@ -320,18 +348,39 @@ pub(crate) async fn record(
     audit::record(&state.db, event, now).await;
 }
 
+/// Mails `user_id` a notice about their second factors (`mailing::mail::notify`), if they have
+/// an address. A failure is logged, never the caller's: the change it reports has happened.
+pub(crate) async fn notice(
+    state: &AppState,
+    tenant: &TenantContext,
+    user_id: Uuid,
+    kind: gatehouse_ui::MailKind,
+    now: DateTime<Utc>,
+) {
+    let sent = async {
+        let Some(user) = store::users::find_by_id(&state.db, tenant.id, user_id).await? else {
+            return Ok(None);
+        };
+        crate::mailing::mail::notify(state, &state.db, tenant, kind, &user, now).await
+    };
+    if let Err(e) = sent.await {
+        tracing::error!(tenant = %tenant.slug, error = %e, "second-factor notice not queued");
+    }
+}
+
 /// Whether `amr` shows a second factor, as removing one or regenerating recovery codes needs.
 pub fn passed_second_factor(amr: &[String]) -> bool {
     amr.iter().any(|a| a == crate::domain::authn::AMR_MFA)
 }
 
-/// Removes every second factor and recovery code of a user (an admin reset) and lifts their
-/// second-step lock. Returns whether there was anything to remove.
+/// Removes every second factor, recovery code and remembered device of a user (an admin reset)
+/// and lifts their second-step lock. Returns whether there was anything to remove.
 ///
 /// # Errors
 /// Infrastructure failures.
 pub async fn reset(state: &AppState, tenant: &TenantContext, user_id: Uuid) -> Result<bool, MfaError> {
     let removed = store::factors::delete(&state.db, tenant.id, user_id, None).await?;
+    store::remembered_devices::delete(&state.db, tenant.id, user_id, None).await?;
     unlock(state, tenant.id, user_id).await?;
     Ok(removed > 0)
 }

@@ -53,7 +53,7 @@ pub async fn spend(
 }
 
 /// After a recovery code was spent: the audit event `mfa.recovery_code.used` with the number
-/// of codes left. This is the one place a notice to the user (by mail) belongs.
+/// of codes left, and a notice by mail to the user.
 pub(crate) async fn used(
     state: &AppState,
     tenant: &TenantContext,
@@ -67,6 +67,7 @@ pub(crate) async fn used(
         d.insert("codes_left".into(), serde_json::json!(left));
     }
     super::record(state, tenant, user.id, "mfa.recovery_code.used", true, meta, details, now).await;
+    super::notice(state, tenant, user.id, gatehouse_ui::MailKind::RecoveryCodeUsed, now).await;
 }
 
 /// Replaces the user's recovery codes with ten new ones, returned once. Needs a confirmed

@@ -187,6 +187,7 @@ pub async fn confirm(
     }
     let details = serde_json::json!({ "recovery_codes": plain.len() });
     super::record(state, tenant, user_id, "mfa.totp.enrolled", true, meta, details, now).await;
+    super::enrolled_new(state, tenant, user_id, now).await;
     Ok(plain)
 }
 

@@ -182,10 +182,14 @@ pub async fn authorize(
         Some(Err(_)) => return Ok(fail("invalid_request", "max_age must be a non-negative integer")),
     };
 
-    let (acr_level, essential) = match requested_acr(params) {
+    let (mut acr_level, mut essential) = match requested_acr(params) {
         Ok(v) => v,
         Err(message) => return Ok(fail("invalid_request", message)),
     };
+    // The client's own policy: every sign-in it starts needs a second factor.
+    if client.require_second_factor {
+        (acr_level, essential) = (Some(2), true);
+    }
     if acr_level == Some(2) && essential && tenant.settings.second_factor.is_off() {
         return Ok(fail(
             "unmet_authentication_requirements",

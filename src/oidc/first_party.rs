@@ -133,6 +133,8 @@ pub async fn ensure_client(
         refresh_token_ttl_secs: None,
         enabled: true,
         pkce_required: true,
+        // The tenant's policy and the app's acr_values decide; the faces ask for nothing more.
+        require_second_factor: false,
         created_at: now,
         updated_at: now,
     };

@@ -114,6 +114,7 @@ impl Ops {
                     refresh_token_ttl_secs: c.refresh_token_ttl_secs,
                     enabled: c.enabled,
                     pkce_required: c.pkce_required,
+                    require_second_factor: c.require_second_factor,
                 })
                 .collect(),
             providers: exported_providers,
@@ -234,6 +235,8 @@ pub struct ExportClient {
     pub enabled: bool,
     #[serde(default = "yes")]
     pub pkce_required: bool,
+    #[serde(default)]
+    pub require_second_factor: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -162,6 +162,7 @@ impl Ops {
                 status: u.status,
                 roles: json!(u.roles),
                 display_name: u.display_name,
+                second_factor_required: false,
                 created_at: u.created_at.unwrap_or(now),
                 updated_at: now,
             });
@@ -206,6 +207,7 @@ impl Ops {
                 refresh_token_ttl_secs: c.refresh_token_ttl_secs,
                 enabled: c.enabled,
                 pkce_required: c.pkce_required,
+                require_second_factor: c.require_second_factor,
                 created_at: now,
                 updated_at: now,
             };

@@ -83,6 +83,7 @@ pub async fn update(db: &impl ConnectionTrait, client: clients::Model) -> Result
     active.refresh_token_ttl_secs = Set(client.refresh_token_ttl_secs);
     active.enabled = Set(client.enabled);
     active.pkce_required = Set(client.pkce_required);
+    active.require_second_factor = Set(client.require_second_factor);
     active.updated_at = Set(client.updated_at);
     Ok(active.update(db).await?)
 }

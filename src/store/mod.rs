@@ -19,6 +19,7 @@ pub mod outbox;
 pub mod passkeys;
 pub mod providers;
 pub mod refresh_tokens;
+pub mod remembered_devices;
 pub mod sessions;
 pub mod signing_keys;
 pub mod tenants;

@@ -53,6 +53,7 @@ pub async fn insert_with_id(
         status: "active".into(),
         roles: serde_json::json!(new.roles),
         display_name: None,
+        second_factor_required: false,
         created_at: now,
         updated_at: now,
     };
@@ -166,6 +167,26 @@ pub async fn update(db: &impl ConnectionTrait, user: users::Model) -> Result<use
     active.display_name = Set(user.display_name);
     active.updated_at = Set(user.updated_at);
     Ok(active.update(db).await?)
+}
+
+/// Sets or clears the administrator's demand that the user enrol a second factor.
+///
+/// # Errors
+/// Database failure.
+pub async fn set_second_factor_required(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    id: Uuid,
+    required: bool,
+) -> Result<(), StoreError> {
+    use sea_orm::sea_query::Expr;
+    users::Entity::update_many()
+        .col_expr(users::Column::SecondFactorRequired, Expr::value(required))
+        .filter(users::Column::TenantId.eq(tenant_id))
+        .filter(users::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
 }
 
 /// # Errors

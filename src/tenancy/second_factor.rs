@@ -13,13 +13,26 @@ pub struct SecondFactorPolicy {
     pub mode: String,
     /// The methods users may enrol and use: `totp`, `recovery_code`, `passkey`.
     pub methods: Vec<String>,
+    /// For how many days a browser where the user ticked "Remember this device" skips the
+    /// second step (0, the default: never). Such sign-ins do not claim `mfa`.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub remember_device_days: u32,
 }
+
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// The longest a device may be remembered.
+pub const MAX_REMEMBER_DEVICE_DAYS: u32 = 365;
 
 impl Default for SecondFactorPolicy {
     fn default() -> Self {
         Self {
             mode: "optional".into(),
             methods: Method::ALL.iter().map(|m| m.as_str().to_string()).collect(),
+            remember_device_days: 0,
         }
     }
 }
@@ -51,6 +64,12 @@ impl SecondFactorPolicy {
             return Err(ValidationError::new(
                 FIELD,
                 format!("unknown method {bad}; known: totp, recovery_code, passkey"),
+            ));
+        }
+        if self.remember_device_days > MAX_REMEMBER_DEVICE_DAYS {
+            return Err(ValidationError::new(
+                "settings.second_factor.remember_device_days",
+                format!("must be 0 (off) to {MAX_REMEMBER_DEVICE_DAYS}"),
             ));
         }
         if self.methods.len() != self.allowed().len() {

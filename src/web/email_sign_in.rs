@@ -154,8 +154,18 @@ pub async fn email_sign_in_code(
     match outcome {
         Ok(Outcome::SignedIn { user, .. }) => {
             let amr = vec![AMR_EMAIL.to_string()];
-            let resp =
-                continue_authorization(state, &tenant, request_id, &pending, &user, amr, meta, now).await;
+            let resp = continue_authorization(
+                state,
+                &tenant,
+                request_id,
+                &pending,
+                &user,
+                amr,
+                &super::remembered(req),
+                meta,
+                now,
+            )
+            .await;
             with_binding(state, &tenant, resp, "", 0)
         }
         Ok(Outcome::Invalid) => {
@@ -211,8 +221,18 @@ pub async fn email_sign_in_link(
     match service::sign_in_by_link(state, &tenant, token, nonce, &meta, now).await {
         Ok(Outcome::SignedIn { user, .. }) => {
             let amr = vec![AMR_EMAIL.to_string()];
-            let resp =
-                continue_authorization(state, &tenant, &request_id, &pending, &user, amr, meta, now).await;
+            let resp = continue_authorization(
+                state,
+                &tenant,
+                &request_id,
+                &pending,
+                &user,
+                amr,
+                &super::remembered(req),
+                meta,
+                now,
+            )
+            .await;
             with_binding(state, &tenant, resp, "", 0)
         }
         Ok(Outcome::Invalid) => notice(&tenant, StatusCode::BAD_REQUEST, NoticeKind::LinkExpired),

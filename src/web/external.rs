@@ -197,7 +197,18 @@ pub async fn external_callback(
         Purpose::SignIn { request_id } => match load_pending(state, &tenant, request_id).await {
             Ok(Some(authz)) => {
                 // An upstream provider's word is one factor with no RFC 8176 value of its own.
-                continue_authorization(state, &tenant, request_id, &authz, &user, Vec::new(), meta, now).await
+                continue_authorization(
+                    state,
+                    &tenant,
+                    request_id,
+                    &authz,
+                    &user,
+                    Vec::new(),
+                    &super::remembered(req),
+                    meta,
+                    now,
+                )
+                .await
             }
             Ok(None) => error_page(Some(&tenant), StatusCode::BAD_REQUEST, EXPIRED),
             Err(e) => return failure(e),

@@ -172,8 +172,17 @@ async fn active_tenant(state: &AppState, slug: &str) -> Result<Arc<TenantContext
     }
 }
 
+/// The remember-device cookies of a request (`mfa::remember`).
+fn remembered(req: &Request) -> Vec<String> {
+    crate::mfa::remember::from_cookie_headers(
+        req.headers().get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()),
+    )
+}
+
 /// After a first factor by any strategy (which achieved `amr`): the second step when the
 /// tenant's policy or the client's `acr_values` call for one, else [`finish_authorization`].
+/// A browser the user had remembered (`remembered`: its cookies) skips the step unless the
+/// client asked for a second factor; the sign-in then claims only `amr`.
 #[allow(clippy::too_many_arguments)]
 async fn continue_authorization(
     state: &AppState,
@@ -182,11 +191,22 @@ async fn continue_authorization(
     pending: &PendingAuthorization,
     user: &crate::store::entities::users::Model,
     amr: Vec<String>,
+    remembered: &[String],
     meta: auth::ClientMeta,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Response {
     let wants_mfa = pending.acr_level == Some(2);
-    match crate::mfa::next_step(state, tenant, user.id, auth::is_admin(user), wants_mfa).await {
+    let step = match crate::mfa::next_step(state, tenant, user.id, auth::is_admin(user), wants_mfa).await {
+        Ok(crate::mfa::Step::Verify(methods)) if !wants_mfa => {
+            match crate::mfa::remember::recognised(state, tenant, user.id, remembered, &meta, now).await {
+                Ok(true) => Ok(crate::mfa::Step::Done),
+                Ok(false) => Ok(crate::mfa::Step::Verify(methods)),
+                Err(e) => Err(e),
+            }
+        }
+        other => other,
+    };
+    match step {
         Ok(crate::mfa::Step::Done) => {
             finish_authorization(state, tenant, request_id, pending, user.id, amr, meta, now).await
         }

@@ -92,7 +92,8 @@ pub(super) fn code_page(
     let codes = recovery_codes || challenge.methods.contains(&Method::Totp);
     let passkey = challenge.methods.contains(&Method::Passkey) && mfa::passkey::offered(state, tenant);
     page(status, Some(tenant), |layout| {
-        ui::render(&ui::SecondFactor { layout, form, recovery_codes, codes, passkey, error })
+        let remember_days = tenant.settings.second_factor.remember_device_days;
+        ui::render(&ui::SecondFactor { layout, form, recovery_codes, codes, passkey, remember_days, error })
     })
 }
 
@@ -224,7 +225,21 @@ pub async fn second_factor_endpoint(
     {
         Ok(method) => {
             let amr = authn::with_second_factor(&p.challenge.amr, method);
-            finish(state, p, amr, meta).await
+            let remember = p.form.get("remember").is_some_and(|v| v == "yes");
+            let (tenant, user_id) = (Arc::clone(&p.tenant), p.user.id);
+            let mut resp = finish(state, p, amr, meta.clone()).await;
+            if remember && resp.status().is_redirection() {
+                match mfa::remember::remember(state, &tenant, user_id, &meta, now).await {
+                    Ok(Some(cookie)) => {
+                        if let Ok(v) = poem::http::HeaderValue::from_str(&cookie) {
+                            resp.headers_mut().append(header::SET_COOKIE, v);
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(e) => return failure(e.into()),
+                }
+            }
+            resp
         }
         Err(e) => {
             let form = StepForm { slug: &p.tenant.slug, challenge: &p.token, csrf: &p.pending.csrf };

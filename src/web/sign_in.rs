@@ -182,8 +182,18 @@ pub async fn login_endpoint(
         Err(e) => return failure(e),
     };
     let amr = vec![crate::domain::authn::AMR_PWD.to_string()];
-    let mut resp =
-        continue_authorization(state, &tenant, request_id, &pending, &user.user, amr, meta, now).await;
+    let mut resp = continue_authorization(
+        state,
+        &tenant,
+        request_id,
+        &pending,
+        &user.user,
+        amr,
+        &super::remembered(req),
+        meta,
+        now,
+    )
+    .await;
     if let Ok(v) = poem::http::HeaderValue::from_str(&user.device_cookie) {
         resp.headers_mut().append(header::SET_COOKIE, v);
     }

@@ -205,9 +205,10 @@ backend_tests! {
         assert_eq!(codes.matches(r#"<li><code class="secret">"#).count(), 10, "{codes}");
         let html = page(b.get(&app.url("/t/default/account")).await, StatusCode::OK).await;
         assert!(html.contains("Recovery codes left"), "{html}");
-        // This session signed in with a password only: removing the app needs a second factor.
+        // This session signed in with a password only: removing the app needs a second factor
+        // (401, as the JSON API answers RFC 9470's insufficient_user_authentication).
         let remove = b.post(&app.url("/t/default/account/totp-remove"), &[("csrf", &csrf)]).await;
-        assert_eq!(remove.status(), StatusCode::FORBIDDEN);
+        assert_eq!(remove.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(audit_channel(&app, "default", "mfa.totp.enrolled").await.first(), Some(&Value::from("account")));
     }
 

@@ -44,6 +44,12 @@ async fn the_rust_verifier_accepts_live_tokens_and_only_introspection_sees_logou
 
     let claims = verifier.verify(&tokens.access).await.unwrap();
     assert_eq!(claims.sub, TestApp::claims_of(&tokens.access).sub);
+    // A one-factor token is valid but weaker than an operation needing two: the RFC 9470 answer.
+    assert_eq!(claims.acr.as_deref(), Some("urn:gatehouse:loa:1fa"));
+    let challenge = verify::step_up_challenge(&claims, "urn:gatehouse:loa:2fa").unwrap();
+    assert!(challenge.starts_with(r#"Bearer error="insufficient_user_authentication""#), "{challenge}");
+    assert!(challenge.ends_with(r#"acr_values="urn:gatehouse:loa:2fa""#), "{challenge}");
+    assert_eq!(verify::step_up_challenge(&claims, "urn:gatehouse:loa:1fa"), None);
     let raw = TestApp::claims_of(&tokens.access);
     assert_eq!((claims.jti, claims.exp, claims.scope), (raw.jti, raw.exp, raw.scope));
     assert_eq!(claims.client_id, None, "a password login is not a client app's token");

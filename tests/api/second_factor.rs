@@ -157,7 +157,7 @@ backend_tests! {
         assert_eq!(used[0]["details"]["codes_left"], 9);
         // New codes replace the old ones; that needs a session that passed the second factor.
         let denied = me_post(&app, &first.access, "/recovery-codes", &json!({})).await;
-        assert_eq!(problem(denied, StatusCode::FORBIDDEN).await["code"], "mfa_session_required");
+        assert_eq!(problem(denied, StatusCode::UNAUTHORIZED).await["code"], "mfa_session_required");
         let fresh = me_post(&app, &access, "/recovery-codes", &json!({})).await;
         assert_eq!(fresh.status(), StatusCode::OK);
         let token = challenged(&app, "default", "bob").await["mfa_token"].as_str().unwrap().to_string();
@@ -182,8 +182,13 @@ backend_tests! {
         assert_eq!(events(&app, &op, "mfa.failed").await.len(), 5);
         assert_eq!(events(&app, &op, "mfa.locked").await.len(), 1);
         // Removing the app needs a session that passed it.
+        // RFC 9470: the refusal names the acr to step up to.
         let remove = app.client.delete(app.url("/t/default/me/second-factors/totp")).bearer_auth(&first.access).send().await.unwrap();
-        assert_eq!(problem(remove, StatusCode::FORBIDDEN).await["code"], "mfa_session_required");
+        assert_eq!(
+            remove.headers()["www-authenticate"].to_str().unwrap(),
+            "Bearer error=\"insufficient_user_authentication\", error_description=\"this change needs a session that passed a second factor; sign in again with it\", acr_values=\"urn:gatehouse:loa:2fa\""
+        );
+        assert_eq!(problem(remove, StatusCode::UNAUTHORIZED).await["code"], "mfa_session_required");
         // The admin resets the user's second factors (a lost phone): the next login needs none.
         let user_id = claims(&first.access)["sub"].as_str().unwrap().to_string();
         let reset = app.admin_delete(&op, &format!("/admin/v1/tenants/default/users/{user_id}/second-factors")).await;
@@ -202,7 +207,7 @@ backend_tests! {
             &json!({"settings": {"second_factor": {"mode": "required"}}})).await;
         assert_eq!(set.status(), StatusCode::OK);
         let view: Value = set.json().await.unwrap();
-        assert_eq!(view["settings"]["second_factor"], json!({"mode": "required", "methods": ["totp", "recovery_code", "passkey"]}));
+        assert_eq!(view["settings"]["second_factor"], json!({"mode": "required", "methods": ["totp", "recovery_code", "passkey"], "remember_device_days": 0}));
         assert_eq!(app.register("default", "dan").await.status(), StatusCode::CREATED);
         let answer = challenged(&app, "default", "dan").await;
         assert_eq!(answer["code"], "second_factor_enrolment_required");

@@ -10,25 +10,25 @@ use crate::{
     second_factor::{fresh_step, pyotp_code},
 };
 
-const TWO: &str = "urn:gatehouse:loa:2fa";
+pub(crate) const TWO: &str = "urn:gatehouse:loa:2fa";
 
-async fn html(resp: Response, status: StatusCode) -> String {
+pub(crate) async fn html(resp: Response, status: StatusCode) -> String {
     assert_eq!(resp.status(), status);
     resp.text().await.unwrap()
 }
 
 /// The value of a hidden field, or of the element after `marker`.
-fn between<'a>(html: &'a str, marker: &str, end: &str) -> &'a str {
+pub(crate) fn between<'a>(html: &'a str, marker: &str, end: &str) -> &'a str {
     let start = html.find(marker).unwrap_or_else(|| panic!("no {marker} in {html}")) + marker.len();
     html[start..].split(end).next().unwrap()
 }
 
-fn field<'a>(html: &'a str, name: &str) -> &'a str {
+pub(crate) fn field<'a>(html: &'a str, name: &str) -> &'a str {
     between(html, &format!(r#"name="{name}" value=""#), "\"")
 }
 
 /// Posts a second-step form of `page` with `extra` fields.
-async fn post_step(
+pub(crate) async fn post_step(
     app: &TestApp,
     b: &mut Browser<'_>,
     page: &str,
@@ -41,7 +41,7 @@ async fn post_step(
 }
 
 /// Redeems the code of a redirect; returns the token response and the ID token's claims.
-async fn tokens_of(app: &TestApp, client: &str, redirect: &Response) -> (Value, Value) {
+pub(crate) async fn tokens_of(app: &TestApp, client: &str, redirect: &Response) -> (Value, Value) {
     let code = query_of(&location(redirect))["code"].clone();
     let resp = app.redeem(client, &code).await;
     assert_eq!(resp.status(), StatusCode::OK);

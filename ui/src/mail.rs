@@ -21,6 +21,12 @@ pub enum MailKind {
     UndoEmailChange,
     /// The password was changed (by a reset): no link, only a warning.
     PasswordChanged,
+    /// A recovery code was used to sign in: no link, only a warning.
+    RecoveryCodeUsed,
+    /// An administrator removed the account's second factors.
+    SecondFactorsReset,
+    /// A new sign-in method (authenticator app, passkey) was added to the account.
+    SignInMethodAdded,
 }
 
 /// What a mail says about its recipient and its secret.
@@ -125,6 +131,33 @@ impl MailKind {
                 vec![format!("The password of the account {} was just changed.", v.username)],
                 "",
                 "If you did not do this, reset your password at once and contact your administrator.".into(),
+            ),
+            Self::RecoveryCodeUsed => (
+                format!("A recovery code was used to sign in to {}", v.tenant),
+                "A recovery code was used",
+                vec![
+                    format!("A recovery code of the account {} was just used to sign in.", v.username),
+                    "Each code works once. If you lost your authenticator, set up a new one and get new recovery codes.".into(),
+                ],
+                "",
+                "If you did not do this, change your password at once and contact your administrator.".into(),
+            ),
+            Self::SecondFactorsReset => (
+                format!("Your {} second factors were removed", v.tenant),
+                "Your second factors were removed",
+                vec![
+                    format!("An administrator removed the authenticator apps, passkeys and recovery codes of the account {}.", v.username),
+                    "You may be asked to set up a second factor again at your next sign-in.".into(),
+                ],
+                "",
+                "If you did not ask for this, contact your administrator.".into(),
+            ),
+            Self::SignInMethodAdded => (
+                format!("A new sign-in method was added to your {} account", v.tenant),
+                "A new sign-in method was added",
+                vec![format!("A new authenticator app or passkey was just added to the account {}.", v.username)],
+                "",
+                "If you did not do this, remove it, change your password at once and contact your administrator.".into(),
             ),
         };
         let paragraphs: Vec<&str> = paragraphs.iter().map(String::as_str).collect();

@@ -25,6 +25,8 @@ pub struct SecondFactor<'a> {
     pub codes: bool,
     /// Whether a passkey can answer (the passkey form, revealed by its script).
     pub passkey: bool,
+    /// Days a ticked "Remember this device" skips this step (0: the box is not offered).
+    pub remember_days: u32,
     pub error: Option<&'a str>,
 }
 
@@ -104,6 +106,7 @@ mod tests {
             recovery_codes: true,
             codes: true,
             passkey: false,
+            remember_days: 30,
             error: Some("<b>"),
         })
         .unwrap();
@@ -115,6 +118,8 @@ mod tests {
             r#"aria-describedby="code-hint error""#,
             "recovery codes",
             "&#60;b&#62;",
+            r#"<input type="checkbox" id="remember" name="remember" value="yes">"#,
+            "Remember this device for 30 days",
         ] {
             assert!(html.contains(part), "{part} missing from\n{html}");
         }
@@ -149,6 +154,7 @@ mod tests {
             recovery_codes: false,
             codes: false,
             passkey: true,
+            remember_days: 0,
             error: None,
         })
         .unwrap();

@@ -123,6 +123,10 @@ pub struct CreateClientRequest {
     /// confidential client that cannot send one; public clients always need PKCE.
     #[oai(default = "default_true")]
     pub pkce_required: bool,
+    /// Every sign-in this client starts must pass a second factor, as if each authorization
+    /// request asked for `acr_values=urn:gatehouse:loa:2fa` (users without one enrol first).
+    #[oai(default)]
+    pub require_second_factor: bool,
 }
 
 /// Fields to change; absent fields keep their value.
@@ -161,6 +165,9 @@ pub struct UpdateClientRequest {
     /// `false` exempts a confidential client from PKCE; public clients always need it.
     #[oai(skip_serializing_if_is_none)]
     pub pkce_required: Option<bool>,
+    /// Every sign-in this client starts must pass a second factor.
+    #[oai(skip_serializing_if_is_none)]
+    pub require_second_factor: Option<bool>,
 }
 
 /// A client app. Its secret is never part of it.
@@ -183,6 +190,8 @@ pub struct ClientView {
     pub enabled: bool,
     /// Authorization requests must carry a PKCE challenge (S256).
     pub pkce_required: bool,
+    /// Every sign-in this client starts must pass a second factor (acr 2fa).
+    pub require_second_factor: bool,
     /// The client has a secret (confidential clients). Its value is shown only when created
     /// or rotated.
     pub has_secret: bool,
@@ -210,6 +219,7 @@ impl From<clients::Model> for ClientView {
             refresh_token_ttl_secs: c.refresh_token_ttl_secs.and_then(|v| u64::try_from(v).ok()),
             enabled: c.enabled,
             pkce_required: c.pkce_required,
+            require_second_factor: c.require_second_factor,
             created_at: c.created_at,
             updated_at: c.updated_at,
         }
@@ -311,6 +321,7 @@ impl AdminClientsApi {
                 refresh_token_ttl_secs: req.refresh_token_ttl_secs,
                 enabled: req.enabled,
                 pkce_required: req.pkce_required,
+                require_second_factor: req.require_second_factor,
             };
             Ok(ClientWithSecretView::from(
                 admin::clients::create(state, &auth.0, &t, input, Utc::now()).await?,
@@ -390,6 +401,7 @@ impl AdminClientsApi {
             refresh_token_ttl_secs: req.refresh_token_ttl_secs.into(),
             enabled: req.enabled,
             pkce_required: req.pkce_required,
+            require_second_factor: req.require_second_factor,
         };
         let client = admin::clients::update(state, &auth.0, &t, &client_id, changes, Utc::now()).await?;
         Ok(ClientOk::Ok(Json(client.into())))

@@ -38,7 +38,8 @@ pub struct MailTemplateInput {
 #[derive(Object)]
 pub struct MailTemplateView {
     /// `verify_email`, `reset_password`, `change_email`, `email_sign_in`,
-    /// `undo_email_change` or `password_changed`.
+    /// `undo_email_change`, `password_changed`, `recovery_code_used`, `second_factors_reset` or
+    /// `sign_in_method_added`.
     pub kind: String,
     pub locale: String,
     pub subject: String,

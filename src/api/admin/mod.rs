@@ -18,6 +18,7 @@ pub mod mail;
 pub mod mail_templates;
 pub mod providers;
 pub mod tenants;
+pub mod user_factors;
 pub mod users;
 
 /// An administrator's access token, `Authorization: Bearer <token>`: an operator's (a user of

@@ -319,28 +319,6 @@ impl AdminUsersApi {
         Ok(Done::NoContent)
     }
 
-    /// Reset a user's second factors
-    ///
-    /// Removes the user's authenticator app and recovery codes (a lost device) and lifts the
-    /// lock that wrong codes put on the account. Where the tenant requires a second factor, the
-    /// user enrols a new one at the next sign-in. Audited as `user.second_factors_reset`.
-    #[oai(
-        path = "/admin/v1/tenants/:tenant/users/:user_id/second-factors",
-        method = "delete",
-        operation_id = "adminResetUserSecondFactors"
-    )]
-    async fn reset_second_factors(
-        &self,
-        Data(state): Data<&Arc<AppState>>,
-        auth: AdminAuth,
-        #[oai(name = "tenant")] tenant: Path<String>,
-        user_id: Path<Uuid>,
-    ) -> Result<Done, ApiError> {
-        let t = admin::managed_tenant(state, &auth.0, &tenant).await?;
-        admin::users::reset_second_factors(state, &auth.0, &t, user_id.0, Utc::now()).await?;
-        Ok(Done::NoContent)
-    }
-
     /// Set a user's roles
     ///
     /// Replaces the roles. `tenant-admin` opens the admin API for this tenant; `admin` exists

@@ -143,6 +143,7 @@ pub async fn store_registration(
     let details = serde_json::json!({ "passkey_id": row.id, "name": row.name });
     super::super::record(state, tenant, row.user_id, "mfa.passkey.registered", true, meta, details, now)
         .await;
+    super::super::enrolled_new(state, tenant, row.user_id, now).await;
     Ok(row)
 }
 

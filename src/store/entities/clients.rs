@@ -23,6 +23,8 @@ pub struct Model {
     /// Authorization requests must carry a PKCE challenge; only a confidential client may be
     /// exempted.
     pub pkce_required: bool,
+    /// Every sign-in this client starts must pass a second factor (as `acr_values` 2fa).
+    pub require_second_factor: bool,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

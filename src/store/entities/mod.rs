@@ -10,6 +10,7 @@ pub mod outbox;
 pub mod providers;
 pub mod recovery_codes;
 pub mod refresh_tokens;
+pub mod remembered_devices;
 pub mod sessions;
 pub mod signing_keys;
 pub mod tenants;

@@ -15,6 +15,9 @@ pub struct Model {
     pub roles: Json,
     /// Set by the user on the account page; `None` shows the username.
     pub display_name: Option<String>,
+    /// An administrator required a second factor: enrol one at the next sign-in (cleared by
+    /// enrolling), even where the tenant policy makes them optional.
+    pub second_factor_required: bool,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

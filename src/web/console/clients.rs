@@ -136,6 +136,7 @@ pub(super) async fn create_client(
         refresh_token_ttl_secs: None,
         enabled: true,
         pkce_required: true,
+        require_second_factor: false,
     };
     match admin::clients::create(state, &console.admin, &tenant, input, chrono::Utc::now()).await {
         Ok(created) => client_view(

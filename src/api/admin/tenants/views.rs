@@ -98,6 +98,8 @@ fn mode_name(m: SecondFactorMode) -> &'static str {
 pub struct SecondFactorView {
     pub mode: SecondFactorMode,
     pub methods: Vec<SecondFactorMethod>,
+    /// For how many days "Remember this device" skips the second step (0: never offered).
+    pub remember_device_days: u32,
 }
 
 impl From<&crate::tenancy::SecondFactorPolicy> for SecondFactorView {
@@ -118,7 +120,7 @@ impl From<&crate::tenancy::SecondFactorPolicy> for SecondFactorView {
                 Method::Passkey => SecondFactorMethod::Passkey,
             })
             .collect();
-        Self { mode, methods }
+        Self { mode, methods, remember_device_days: p.remember_device_days }
     }
 }
 
@@ -132,6 +134,11 @@ pub struct SecondFactorInput {
     /// is `off`.
     #[oai(skip_serializing_if_is_none)]
     pub methods: Option<Vec<SecondFactorMethod>>,
+    /// For how many days a browser where the user ticked "Remember this device" after a second
+    /// step skips it: 0 (off, the default) to 365. Such sign-ins do not claim `mfa`, and a
+    /// client asking for `acr_values` 2fa still gets the step.
+    #[oai(skip_serializing_if_is_none)]
+    pub remember_device_days: Option<u32>,
 }
 
 #[derive(Object, Clone, Serialize, Deserialize)]
@@ -405,6 +412,9 @@ impl TenantSettingsInput {
             }
         }
         if let Some(f) = self.second_factor {
+            if let Some(d) = f.remember_device_days {
+                s.second_factor.remember_device_days = d;
+            }
             if let Some(m) = f.mode {
                 s.second_factor.mode = mode_name(m).to_string();
             }

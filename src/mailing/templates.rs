@@ -14,13 +14,16 @@ use super::mail::{self as account_mail};
 use crate::tenancy::TenantContext;
 
 /// Every kind a tenant may override.
-pub const KINDS: [MailKind; 6] = [
+pub const KINDS: [MailKind; 9] = [
     MailKind::VerifyEmail,
     MailKind::ResetPassword,
     MailKind::ChangeEmail,
     MailKind::EmailSignIn,
     MailKind::UndoEmailChange,
     MailKind::PasswordChanged,
+    MailKind::RecoveryCodeUsed,
+    MailKind::SecondFactorsReset,
+    MailKind::SignInMethodAdded,
 ];
 
 /// The variables a template sees.
@@ -149,9 +152,9 @@ pub struct Sample {
 }
 
 impl Sample {
-    pub fn new(public_url: &str, tenant: &TenantContext, kind: MailKind) -> Self {
+    /// `page`: the page the kind's link leads to (`account::sample` knows it), if it has one.
+    pub fn new(public_url: &str, tenant: &TenantContext, page: Option<&str>) -> Self {
         let (name, colour) = account_mail::brand(tenant);
-        let page = super::action::Purpose::ALL.into_iter().find(|p| p.mail_kind() == kind).map(|p| p.page());
         let link = page.map(|p| format!("{public_url}/t/{}/{p}?token=gha_SAMPLE", tenant.slug));
         Self { tenant: name.to_string(), colour: colour.to_string(), link }
     }

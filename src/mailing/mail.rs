@@ -125,6 +125,9 @@ pub fn kind_name(kind: MailKind) -> &'static str {
         MailKind::EmailSignIn => "email_sign_in",
         MailKind::UndoEmailChange => "undo_email_change",
         MailKind::PasswordChanged => "password_changed",
+        MailKind::RecoveryCodeUsed => "recovery_code_used",
+        MailKind::SecondFactorsReset => "second_factors_reset",
+        MailKind::SignInMethodAdded => "sign_in_method_added",
     }
 }
 
