@@ -8,6 +8,7 @@ use poem::{
     listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
 };
 use sea_orm_migration::MigratorTrait as _;
+use tokio::io::AsyncReadExt as _;
 
 use crate::{
     api::{api_service, security::accept_jwt_scheme},
@@ -265,6 +266,10 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
 /// Buffers the body up to `max` bytes; larger bodies get 413 whether or not they announce a
 /// Content-Length, before any handler or JSON parser sees them. A body still incomplete after
 /// `deadline` gets 408 (slow loris).
+/// How far past `server.max_body_bytes` an announced body is still read (and dropped) so its
+/// sender gets the 413.
+const DRAIN_FACTOR: u64 = 16;
+
 async fn limit_body<E: Endpoint>(
     ep: Arc<E>,
     mut req: Request,
@@ -276,7 +281,15 @@ async fn limit_body<E: Endpoint>(
         .get(poem::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if announced.is_some_and(|n| n > max as u64) {
+    if let Some(n) = announced.filter(|n| *n > max as u64) {
+        // A client still writing a moderately oversized body would see the connection reset
+        // instead of the 413: read and drop it first (streamed, within the body deadline), up to
+        // DRAIN_FACTOR times the limit; anything larger is refused at once.
+        if n <= (max as u64).saturating_mul(DRAIN_FACTOR) {
+            let mut body = req.take_body().into_async_read().take(n);
+            let mut sink = tokio::io::sink();
+            let _ = tokio::time::timeout(deadline, tokio::io::copy(&mut body, &mut sink)).await;
+        }
         return Ok(crate::http_guard::refuse_body(req.uri().path(), StatusCode::PAYLOAD_TOO_LARGE));
     }
     let body = req.take_body();
