@@ -5,7 +5,7 @@ use poem::Request;
 use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json};
 
-use super::{ApiTags, client_meta};
+use super::{ApiTags, active_tenant, client_meta};
 use crate::{
     account::{self, Proof},
     error::ApiError,
@@ -92,15 +92,6 @@ fn proof<'a>(
     }
 }
 
-async fn tenant(state: &AppState, slug: &str) -> Result<Arc<crate::tenancy::TenantContext>, ApiError> {
-    state
-        .tenants
-        .get_active(slug)
-        .await
-        .map_err(crate::auth::AuthError::from)?
-        .ok_or_else(|| ApiError::not_found("tenant_not_found", "no such tenant"))
-}
-
 #[OpenApi(tag = "ApiTags::Account")]
 impl AccountApi {
     /// Ask for a password reset
@@ -116,7 +107,7 @@ impl AccountApi {
         #[oai(name = "tenant", validator(max_length = 63))] slug: Path<String>,
         body: Json<AddressRequest>,
     ) -> Result<AcceptedResponse, ApiError> {
-        let t = tenant(state, &slug).await?;
+        let t = active_tenant(state, &slug).await?;
         account::reset::request(state, t, &body.0.email, client_meta(req), chrono::Utc::now()).await?;
         Ok(AcceptedResponse::new())
     }
@@ -134,7 +125,7 @@ impl AccountApi {
         #[oai(name = "tenant", validator(max_length = 63))] slug: Path<String>,
         body: Json<ResetRequest>,
     ) -> Result<DoneResponse, ApiError> {
-        let t = tenant(state, &slug).await?;
+        let t = active_tenant(state, &slug).await?;
         let body = body.0;
         let proof = proof(&body.token, &body.email, &body.code)?;
         let meta = client_meta(req);
@@ -154,7 +145,7 @@ impl AccountApi {
         #[oai(name = "tenant", validator(max_length = 63))] slug: Path<String>,
         body: Json<AddressRequest>,
     ) -> Result<AcceptedResponse, ApiError> {
-        let t = tenant(state, &slug).await?;
+        let t = active_tenant(state, &slug).await?;
         account::verify::resend(state, t, &body.0.email, client_meta(req), chrono::Utc::now()).await?;
         Ok(AcceptedResponse::new())
     }
@@ -170,7 +161,7 @@ impl AccountApi {
         #[oai(name = "tenant", validator(max_length = 63))] slug: Path<String>,
         body: Json<ProofRequest>,
     ) -> Result<DoneResponse, ApiError> {
-        let t = tenant(state, &slug).await?;
+        let t = active_tenant(state, &slug).await?;
         let proof = proof(&body.0.token, &body.0.email, &body.0.code)?;
         account::verify::confirm(state, &t, proof, &client_meta(req), chrono::Utc::now()).await?;
         Ok(DoneResponse::NoContent)

@@ -20,8 +20,10 @@ use crate::{
     tokens::Algorithm,
 };
 
+mod records;
 mod views;
 
+pub use records::*;
 pub use views::*;
 
 pub struct AdminTenantsApi;

@@ -1,15 +1,10 @@
-//! The wire shapes of the tenant, signing-key and audit endpoints, and their conversions.
+//! The wire shapes of the tenant endpoints and their settings, and their conversions.
 
 use chrono::{DateTime, Utc};
 use poem_openapi::{Enum, Object};
 use serde::{Deserialize, Serialize};
 
-use crate::{
-    domain::authn::Method,
-    state::AppState,
-    store::entities::{audit_events, signing_keys, tenants},
-    tenancy::TenantSettings,
-};
+use crate::{domain::authn::Method, state::AppState, store::entities::tenants, tenancy::TenantSettings};
 
 /// `active`, or `disabled`: refused everywhere until enabled again.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,7 +24,7 @@ pub enum SigningAlgorithm {
 }
 
 impl SigningAlgorithm {
-    fn parse(s: &str) -> Self {
+    pub(super) fn parse(s: &str) -> Self {
         match s {
             "RS256" => Self::RS256,
             "EdDSA" => Self::EdDSA,
@@ -517,96 +512,6 @@ pub struct UpdateTenantRequest {
 pub struct TenantList {
     pub items: Vec<TenantView>,
     /// Pass as `cursor` to get the next page; absent on the last page.
-    #[oai(skip_serializing_if_is_none)]
-    pub next_cursor: Option<String>,
-}
-
-#[derive(Object)]
-pub struct SigningKeyView {
-    pub kid: String,
-    pub algorithm: SigningAlgorithm,
-    /// `active` (signs new tokens) or `retired` (verifies until its tokens expire).
-    pub status: String,
-    /// `access` or `id_token`: the only kind of token this key signs and verifies.
-    pub purpose: String,
-    pub created_at: DateTime<Utc>,
-    #[oai(skip_serializing_if_is_none)]
-    pub retired_at: Option<DateTime<Utc>>,
-}
-
-impl From<signing_keys::Model> for SigningKeyView {
-    fn from(k: signing_keys::Model) -> Self {
-        Self {
-            algorithm: SigningAlgorithm::parse(&k.algorithm),
-            kid: k.kid,
-            status: k.status,
-            purpose: k.purpose,
-            created_at: k.created_at,
-            retired_at: k.retired_at,
-        }
-    }
-}
-
-#[derive(Object)]
-pub struct SigningKeyList {
-    pub items: Vec<SigningKeyView>,
-}
-
-/// `algorithm` defaults to the tenant's signing algorithm.
-#[derive(Object, Default)]
-#[oai(deny_unknown_fields)]
-pub struct RotateKeyRequest {
-    // Documented on the struct: a doc comment here would wrap the enum's $ref in `allOf`,
-    // which generated clients (openapi-python-client) cannot read.
-    #[oai(skip_serializing_if_is_none)]
-    pub algorithm: Option<SigningAlgorithm>,
-}
-
-#[derive(Object)]
-pub struct AuditEventView {
-    pub id: uuid::Uuid,
-    /// `login.succeeded`, `login.failed`, `tenant.updated`, `user.created`, ...
-    pub event_type: String,
-    #[oai(skip_serializing_if_is_none)]
-    pub actor_id: Option<uuid::Uuid>,
-    /// Tenant of the actor (`system` for operators).
-    #[oai(skip_serializing_if_is_none)]
-    pub actor_tenant: Option<String>,
-    #[oai(skip_serializing_if_is_none)]
-    pub user_id: Option<uuid::Uuid>,
-    #[oai(skip_serializing_if_is_none)]
-    pub target: Option<String>,
-    /// `success` or `failure`.
-    pub outcome: String,
-    #[oai(skip_serializing_if_is_none)]
-    pub ip: Option<String>,
-    #[oai(skip_serializing_if_is_none)]
-    pub user_agent: Option<String>,
-    pub details: serde_json::Value,
-    pub created_at: DateTime<Utc>,
-}
-
-impl From<audit_events::Model> for AuditEventView {
-    fn from(e: audit_events::Model) -> Self {
-        Self {
-            id: e.id,
-            event_type: e.event_type,
-            actor_id: e.actor_id,
-            actor_tenant: e.actor_tenant,
-            user_id: e.user_id,
-            target: e.target,
-            outcome: e.outcome,
-            ip: e.ip,
-            user_agent: e.user_agent,
-            details: e.details,
-            created_at: e.created_at,
-        }
-    }
-}
-
-#[derive(Object)]
-pub struct AuditEventList {
-    pub items: Vec<AuditEventView>,
     #[oai(skip_serializing_if_is_none)]
     pub next_cursor: Option<String>,
 }
